@@ -1,0 +1,1 @@
+//! Verilog generation for spikeq arrays (filled by the generator issue).

@@ -1,0 +1,382 @@
+//! Array configuration: what one accelerator instance looks like, read from TOML, validated into a
+//! [`Derived`] set of widths that every other part (golden model, generator, host) reads instead of
+//! recomputing.
+//!
+//! Validation happens once, before anything else: a configuration whose widths cannot hold its own
+//! worst case is refused with an error that names the field and a value that would work.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ConfigError, HdlError};
+use crate::format::WeightFormat;
+
+/// Processing-element kind: the spike array of SpikeQuant, or the conventional multiply-accumulate
+/// baseline it is compared against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum PeKind {
+    /// Adds (or subtracts, or skips) the weight once per input spike; no multipliers.
+    Spike,
+    /// Multiplies code × weight in one cycle per lane group (the W4A4 baseline).
+    Mac,
+}
+
+/// How the array returns a layer's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    /// The integrated membrane potential V; the host dequantizes.
+    Raw,
+    /// The IF neuron fires the next layer's code; the scale lives in the threshold.
+    Fire,
+}
+
+impl OutputMode {
+    /// Value of the MODE register for this mode.
+    pub fn code(self) -> u32 {
+        match self {
+            OutputMode::Raw => 0,
+            OutputMode::Fire => 1,
+        }
+    }
+}
+
+/// One array, as the user writes it in `configs/*.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrayConfig {
+    /// Human-readable name, used in file names and reports (letters, digits, `_`).
+    pub name: String,
+    /// Processing-element kind.
+    #[serde(default = "default_pe")]
+    pub pe: PeKind,
+    /// Output neurons computed in parallel.
+    pub rows: u32,
+    /// Input channels consumed per step.
+    pub lanes: u32,
+    /// Weight format: `int2`..`int8`, `ternary`, `binary`.
+    pub weight_format: WeightFormat,
+    /// Bits of a normal activation code (`ba`).
+    #[serde(default = "default_act_bits")]
+    pub act_bits: u32,
+    /// Bits of a salient activation code (`bs`).
+    #[serde(default = "default_salient_bits")]
+    pub salient_bits: u32,
+    /// Largest number of salient codes per token the salient path can hold.
+    #[serde(default = "default_max_salient")]
+    pub max_salient: u32,
+    /// Output modes the array supports.
+    #[serde(default = "default_modes")]
+    pub output_modes: Vec<OutputMode>,
+    /// Fraction bits F of the fixed-point threshold.
+    #[serde(default = "default_frac_bits")]
+    pub frac_bits: u32,
+    /// Bits of a fired output code.
+    #[serde(default = "default_out_bits")]
+    pub out_bits: u32,
+    /// Largest K (input length) a layer may have.
+    pub k_max: u32,
+    /// Largest M (output length) a layer may have; the host tiles M onto `rows`.
+    pub m_max: u32,
+    /// Target clock in MHz (used for synthesis constraints and time/energy reports).
+    #[serde(default = "default_clock")]
+    pub clock_mhz: f64,
+}
+
+fn default_pe() -> PeKind {
+    PeKind::Spike
+}
+fn default_act_bits() -> u32 {
+    4
+}
+fn default_salient_bits() -> u32 {
+    8
+}
+fn default_max_salient() -> u32 {
+    32
+}
+fn default_modes() -> Vec<OutputMode> {
+    vec![OutputMode::Raw, OutputMode::Fire]
+}
+fn default_frac_bits() -> u32 {
+    8
+}
+fn default_out_bits() -> u32 {
+    8
+}
+fn default_clock() -> f64 {
+    100.0
+}
+
+/// Bits needed to hold the unsigned value `v` (at least 1).
+pub fn ubits(v: u64) -> u32 {
+    (64 - v.leading_zeros()).max(1)
+}
+
+/// Bits of a two's-complement number that holds every value in `-v..=v`.
+pub fn sbits(v: u64) -> u32 {
+    ubits(v) + 1
+}
+
+/// Largest data word the streams carry, and so the widest raw output and threshold.
+pub const STREAM_BITS: u32 = 32;
+/// Largest weight memory the generator will emit, in bits (64 Mbit: bigger than any FPGA's BRAM).
+pub const MAX_WEIGHT_MEMORY_BITS: u64 = 64 << 20;
+/// Largest rows or lanes of one array.
+pub const MAX_ROWS_LANES: u32 = 256;
+
+/// Every width the array needs, derived from a validated [`ArrayConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Derived {
+    /// The configuration these widths were derived from.
+    pub config: ArrayConfig,
+    /// SHA-256 of the canonical JSON of the configuration, hex.
+    pub hash: String,
+    /// Low 32 bits of the hash, as the CFG_HASH register reports it.
+    pub hash32: u32,
+    /// Bits of one stored weight.
+    pub weight_bits: u32,
+    /// Largest weight magnitude Qw.
+    pub qw: i32,
+    /// Largest normal code magnitude Qa = 2^(ba-1) - 1.
+    pub qa: i32,
+    /// Largest salient code magnitude Qs = 2^(bs-1) - 1.
+    pub qs: i32,
+    /// Largest fired output code Qy = 2^(out_bits-1) - 1.
+    pub qy: i32,
+    /// Digits of a salient magnitude in radix 2^(ba-1): each digit is at most Qa spikes.
+    pub salient_digits: u32,
+    /// Bits per digit (ba - 1): the shift between digit weights.
+    pub digit_shift: u32,
+    /// Salient queue depth (0 when the array has no salient path).
+    pub salient_depth: u32,
+    /// Lane groups of the largest layer: ceil(k_max / lanes).
+    pub groups_max: u32,
+    /// Largest |V| any layer up to k_max can produce, given the salient budget.
+    pub v_max: u64,
+    /// Accumulator width (signed) that holds ±v_max.
+    pub acc_bits: u32,
+    /// Largest useful threshold: anything above fires no spike for any V, so the host clamps here.
+    pub th_max: u64,
+    /// Threshold register width (unsigned).
+    pub th_bits: u32,
+    /// Membrane width of the fire phase (unsigned): |V|·2^F + th/2.
+    pub membrane_bits: u32,
+    /// Width of the spike counter of an output neuron.
+    pub fire_count_bits: u32,
+    /// Width of K-sized indices and counters (0..=k_max).
+    pub k_bits: u32,
+    /// Width of the row index of a tile (0..=rows).
+    pub row_bits: u32,
+    /// Width of the lane-group index (0..=groups_max).
+    pub group_bits: u32,
+    /// Width of the spike-time counter inside one group (0..=max(Qa, digit max)).
+    pub time_bits: u32,
+    /// Weights packed in one 32-bit stream word.
+    pub weights_per_word: u32,
+    /// Weight memory of the array in bits (rows × groups_max × lanes × weight_bits).
+    pub weight_memory_bits: u64,
+}
+
+impl ArrayConfig {
+    /// Parses TOML text (no validation; see [`ArrayConfig::validate`]).
+    pub fn from_toml(text: &str) -> Result<Self, HdlError> {
+        toml::from_str(text).map_err(|e| HdlError::Parse(e.to_string()))
+    }
+
+    /// Serializes as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("ArrayConfig serializes to TOML")
+    }
+
+    /// Canonical hash of the configuration (SHA-256 over its JSON form, fields in declaration order).
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).expect("ArrayConfig serializes to JSON");
+        let digest = Sha256::digest(json.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Checks every field and derives the widths. Each error names its field and a value that works.
+    pub fn validate(&self) -> Result<Derived, ConfigError> {
+        let c = self;
+        let bad = |field: &'static str, got: String, fix: String| ConfigError::Invalid { field, got, fix };
+
+        if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            return Err(bad("name", format!("{:?}", c.name), "use letters, digits and '_' only, e.g. \"default\"".into()));
+        }
+        if c.rows == 0 || c.rows > MAX_ROWS_LANES {
+            return Err(bad("rows", c.rows.to_string(), format!("use a value in 1..={MAX_ROWS_LANES}")));
+        }
+        if c.lanes == 0 || c.lanes > MAX_ROWS_LANES {
+            return Err(bad("lanes", c.lanes.to_string(), format!("use a value in 1..={MAX_ROWS_LANES}")));
+        }
+        if !(2..=8).contains(&c.act_bits) {
+            return Err(bad("act_bits", c.act_bits.to_string(), "use a value in 2..=8 (codes travel as bytes)".into()));
+        }
+        if c.salient_bits < c.act_bits || c.salient_bits > 8 {
+            return Err(bad(
+                "salient_bits",
+                c.salient_bits.to_string(),
+                format!("use a value in {}..=8 (at least act_bits, at most a byte)", c.act_bits),
+            ));
+        }
+        if !(2..=8).contains(&c.out_bits) {
+            return Err(bad("out_bits", c.out_bits.to_string(), "use a value in 2..=8 (fired codes travel as bytes)".into()));
+        }
+        if c.output_modes.is_empty() {
+            return Err(bad("output_modes", "[]".into(), "list at least one of \"raw\", \"fire\"".into()));
+        }
+        if c.pe == PeKind::Mac && c.output_modes.contains(&OutputMode::Fire) {
+            return Err(bad(
+                "output_modes",
+                "[.., \"fire\"] with pe = \"mac\"".into(),
+                "use output_modes = [\"raw\"]: the MAC baseline returns V and dequantizes outside the array".into(),
+            ));
+        }
+        if c.k_max == 0 {
+            return Err(bad("k_max", "0".into(), "use the largest input length a layer has, e.g. 1536".into()));
+        }
+        if c.m_max == 0 {
+            return Err(bad("m_max", "0".into(), "use the largest output length a layer has, e.g. 1536".into()));
+        }
+        if c.max_salient > c.k_max {
+            return Err(bad("max_salient", c.max_salient.to_string(), format!("use at most k_max = {}", c.k_max)));
+        }
+        if !(c.clock_mhz.is_finite() && c.clock_mhz > 0.0 && c.clock_mhz <= 1000.0) {
+            return Err(bad("clock_mhz", c.clock_mhz.to_string(), "use a frequency in (0, 1000] MHz, e.g. 100".into()));
+        }
+
+        let weight_bits = c.weight_format.storage_bits();
+        let qw = c.weight_format.qmax();
+        let qa = (1i32 << (c.act_bits - 1)) - 1;
+        let qs = (1i32 << (c.salient_bits - 1)) - 1;
+        let qy = (1i32 << (c.out_bits - 1)) - 1;
+        let digit_shift = c.act_bits - 1;
+        let salient_digits = (c.salient_bits - 1).div_ceil(digit_shift);
+        // A salient path exists only when salient codes can exceed Qa and the budget is non-zero.
+        let salient_depth = if c.salient_bits > c.act_bits && c.pe == PeKind::Spike { c.max_salient } else { 0 };
+        let groups_max = c.k_max.div_ceil(c.lanes);
+
+        // Worst |V|: every normal code at Qa, the salient budget at Qs, every weight at Qw.
+        // The MAC baseline multiplies any code in its lanes, so its worst case is every code at Qs.
+        let sal = match (c.salient_bits > c.act_bits, c.pe) {
+            (false, _) => 0,
+            (true, PeKind::Spike) => c.max_salient as u64,
+            (true, PeKind::Mac) => c.k_max as u64,
+        };
+        let v_max = ((c.k_max as u64 - sal) * qa as u64 + sal * qs as u64) * qw as u64;
+        let acc_bits = sbits(v_max);
+        if acc_bits > STREAM_BITS {
+            // Largest k_max whose worst case still fits a signed 32-bit word.
+            let per_k = (qa.max(if sal > 0 { qs } else { qa }) as u64) * qw as u64;
+            let fit = ((1u64 << (STREAM_BITS - 1)) - 1) / per_k.max(1);
+            return Err(bad(
+                "k_max",
+                c.k_max.to_string(),
+                format!("the accumulator needs {acc_bits} bits (> {STREAM_BITS}); use k_max <= {fit}"),
+            ));
+        }
+
+        let mut th_max = 0;
+        let mut th_bits = 1;
+        let mut membrane_bits = 1;
+        if c.output_modes.contains(&OutputMode::Fire) {
+            th_max = (v_max << (c.frac_bits + 1)) + 2;
+            th_bits = ubits(th_max);
+            membrane_bits = ubits((v_max << c.frac_bits) + th_max / 2);
+            if th_bits > STREAM_BITS || membrane_bits > 48 {
+                let mut f = c.frac_bits;
+                while f > 0 && ubits((v_max << (f + 1)) + 2) > STREAM_BITS {
+                    f -= 1;
+                }
+                return Err(bad(
+                    "frac_bits",
+                    c.frac_bits.to_string(),
+                    format!("thresholds need {th_bits} bits (> {STREAM_BITS}); use frac_bits <= {f} or a smaller k_max"),
+                ));
+            }
+        }
+
+        let weight_memory_bits = c.rows as u64 * groups_max as u64 * c.lanes as u64 * weight_bits as u64;
+        if weight_memory_bits > MAX_WEIGHT_MEMORY_BITS {
+            let fit = MAX_WEIGHT_MEMORY_BITS / (c.rows as u64 * weight_bits as u64);
+            return Err(bad(
+                "k_max",
+                c.k_max.to_string(),
+                format!("the weight memory would be {weight_memory_bits} bits; use k_max <= {fit} or fewer rows"),
+            ));
+        }
+
+        Ok(Derived {
+            config: c.clone(),
+            hash: c.hash(),
+            hash32: u32::from_str_radix(&c.hash()[..8], 16).expect("hex"),
+            weight_bits,
+            qw,
+            qa,
+            qs,
+            qy,
+            salient_digits,
+            digit_shift,
+            salient_depth,
+            groups_max,
+            v_max,
+            acc_bits,
+            th_max,
+            th_bits,
+            membrane_bits,
+            fire_count_bits: ubits(qy as u64),
+            k_bits: ubits(c.k_max as u64),
+            row_bits: ubits(c.rows as u64),
+            group_bits: ubits(groups_max as u64),
+            time_bits: ubits(qa as u64),
+            weights_per_word: STREAM_BITS / weight_bits,
+            weight_memory_bits,
+        })
+    }
+}
+
+impl Derived {
+    /// Parses and validates TOML text in one step.
+    pub fn from_toml(text: &str) -> Result<Self, HdlError> {
+        Ok(ArrayConfig::from_toml(text)?.validate()?)
+    }
+
+    /// Short hash (8 hex digits) used in module names.
+    pub fn short_hash(&self) -> &str {
+        &self.hash[..8]
+    }
+
+    /// Whether the array supports an output mode.
+    pub fn supports(&self, mode: OutputMode) -> bool {
+        self.config.output_modes.contains(&mode)
+    }
+
+    /// Human-readable table of the derived widths (what `spikeq config check` prints).
+    pub fn report(&self) -> String {
+        let c = &self.config;
+        let mut s = String::new();
+        let mut line = |k: &str, v: String| s.push_str(&format!("{k:<22} {v}\n"));
+        line("name", c.name.clone());
+        line("hash", self.hash.clone());
+        line("pe", format!("{:?}", c.pe).to_lowercase());
+        line("rows x lanes", format!("{} x {}", c.rows, c.lanes));
+        line("weight format", format!("{} ({} bits stored, Qw = {})", c.weight_format, self.weight_bits, self.qw));
+        line("activation codes", format!("ba = {} (Qa = {}), bs = {} (Qs = {})", c.act_bits, self.qa, c.salient_bits, self.qs));
+        line("salient path", format!("depth {}, {} digits of {} bits", self.salient_depth, self.salient_digits, self.digit_shift));
+        line("layer limits", format!("K <= {}, M <= {} ({} lane groups)", c.k_max, c.m_max, self.groups_max));
+        line("worst |V|", self.v_max.to_string());
+        line("accumulator", format!("{} bits (signed)", self.acc_bits));
+        if self.supports(OutputMode::Fire) {
+            line("threshold", format!("{} bits, F = {}, max {}", self.th_bits, c.frac_bits, self.th_max));
+            line("membrane", format!("{} bits", self.membrane_bits));
+            line("fire counter", format!("{} bits (Qy = {})", self.fire_count_bits, self.qy));
+        }
+        line("output modes", c.output_modes.iter().map(|m| format!("{m:?}").to_lowercase()).collect::<Vec<_>>().join(", "));
+        line("index widths", format!("k {}, row {}, group {}, time {}", self.k_bits, self.row_bits, self.group_bits, self.time_bits));
+        line("weight memory", format!("{} bits ({} weights per stream word)", self.weight_memory_bits, self.weights_per_word));
+        line("clock", format!("{} MHz", c.clock_mhz));
+        s
+    }
+}

@@ -1,0 +1,24 @@
+//! `spikeq-hdl`: the single source of truth of a spikeq accelerator.
+//!
+//! - [`config`]: the array configuration, its validation and every derived width;
+//! - [`format`], [`quant`], [`fire`]: the numeric contract (DESIGN.md v1);
+//! - [`golden`]: the bit- and cycle-exact model of the array;
+//! - [`regmap`]: the register map, exported to Verilog, C, Rust, Markdown and JSON.
+//!
+//! **This crate does no I/O**: it reads strings and slices and returns values.
+
+pub mod config;
+pub mod error;
+pub mod fire;
+pub mod format;
+pub mod golden;
+pub mod quant;
+pub mod regmap;
+
+pub use config::{ArrayConfig, Derived, OutputMode, PeKind};
+pub use error::{ConfigError, HdlError, LayerError};
+pub use format::WeightFormat;
+pub use golden::{Counters, Golden, LayerRun, Tile, TileRun};
+
+/// Version of the numeric contract and register protocol this crate implements.
+pub const CONTRACT_VERSION: (u8, u8, u8) = (1, 0, 0);

@@ -1,0 +1,33 @@
+//! Argument parsing (clap) and dispatch to one module per subcommand.
+
+mod config;
+mod regmap;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// spikeq: spike-count accelerators for quantized LLMs — generate RTL, cosimulate it, and run
+/// SmolLM2 through the golden model, Verilator or an FPGA board.
+#[derive(Debug, Parser)]
+#[command(name = "spikeq", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Array configurations: validate one and print its derived widths.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
+    /// Print the register map (Markdown, C header or JSON).
+    Regmap(regmap::RegmapArgs),
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Config(c) => config::run(c),
+        Command::Regmap(a) => regmap::run(a),
+    }
+}

@@ -1,0 +1,1 @@
+//! Verilator cosimulation of generated spikeq RTL (filled by the cosimulation issue).
