@@ -289,13 +289,14 @@ mod tests {
         x[7] = 5.0;
         let s = select_salient(&x, SalientSelector::Mad { tau: 3.0 }, 8);
         assert_eq!(s, vec![2, 5, 7]);
-        // Budget 2: the two largest deviations (9, -9) tie on |x - med|; both kept, 7 dropped.
+        // med = -0.05, so |9 - med| = 9.05 > |-9 - med| = 8.95 > |5 - med|.
         let s = select_salient(&x, SalientSelector::Mad { tau: 3.0 }, 2);
         assert_eq!(s, vec![2, 5]);
-        // Budget 1: the tie between 2 and 5 goes to the lower index only if their deviation is
-        // equal; here med = 0.05 so |9 - med| < |-9 - med| and index 5 wins.
         let s = select_salient(&x, SalientSelector::Mad { tau: 3.0 }, 1);
-        assert_eq!(s, vec![5]);
+        assert_eq!(s, vec![2]);
+        // An exact tie on the deviation goes to the lower index.
+        let s = select_salient(&[0.0, -1.0, 1.0, 0.0], SalientSelector::Mad { tau: 1.0 }, 1);
+        assert_eq!(s, vec![1]);
     }
 
     #[test]
