@@ -195,6 +195,12 @@ impl Golden {
         TokenPlan { lanes, salient, n_norm, n_sal, spikes, flags }
     }
 
+    /// Cycles of one token in raw mode (they do not depend on the weights): the cycle model alone.
+    pub fn token_cycles(&self, codes: &[i8]) -> u64 {
+        let plan = self.plan_token(codes);
+        1 + plan.n_norm.max(plan.n_sal)
+    }
+
     /// One RUN call on a loaded tile: N tokens of K codes each (`codes` is `n * k`).
     pub fn run_tile(&self, t: &Tile<'_>, codes: &[i8]) -> Result<TileRun, LayerError> {
         self.check_tile(t)?;

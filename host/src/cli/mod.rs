@@ -1,5 +1,6 @@
 //! Argument parsing (clap) and dispatch to one module per subcommand.
 
+mod bench;
 mod config;
 mod regmap;
 
@@ -22,6 +23,9 @@ enum Command {
     Config(config::ConfigCmd),
     /// Print the register map (Markdown, C header or JSON).
     Regmap(regmap::RegmapArgs),
+    /// Benchmarks that print ratios and machine-independent counts measured in one run.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
 }
 
 /// Parses the command line and runs it.
@@ -29,5 +33,6 @@ pub fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Config(c) => config::run(c),
         Command::Regmap(a) => regmap::run(a),
+        Command::Bench(c) => bench::run(c),
     }
 }

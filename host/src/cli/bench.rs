@@ -1,0 +1,116 @@
+//! `spikeq bench golden`: speed of the golden model and lane utilisation of the array on
+//! heavy-tailed activations quantized by the numeric contract. Prints ratios and counts measured
+//! in this one run; docs/benchmarks.md records them with this command.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits, SalientSelector};
+use spikeq_hdl::{Derived, Golden, OutputMode};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Functional speed, cycle-model speed and lane utilisation of the golden model.
+    Golden(GoldenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GoldenArgs {
+    /// Array configuration.
+    #[arg(long, default_value = "configs/default.toml")]
+    config: PathBuf,
+    /// Output length M of the benchmark layer.
+    #[arg(long, default_value_t = 1536)]
+    m: usize,
+    /// Input length K of the benchmark layer.
+    #[arg(long, default_value_t = 576)]
+    k: usize,
+    /// Tokens per call.
+    #[arg(long, default_value_t = 64)]
+    tokens: usize,
+    /// Salient selector for the activations.
+    #[arg(long, default_value = "mad:6")]
+    salient: String,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn run(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Golden(a) => golden(a),
+    }
+}
+
+/// Heavy-tailed activations like a transformer's: Gaussian channels, a few outlier channels with
+/// a large gain (the pattern that motivates salient handling).
+fn activations(rng: &mut StdRng, n: usize, k: usize) -> Vec<f32> {
+    let gains: Vec<f32> = (0..k).map(|_| if rng.gen::<f32>() < 0.01 { 12.0 } else { 1.0 }).collect();
+    (0..n * k)
+        .map(|i| {
+            let (u1, u2): (f32, f32) = (rng.gen::<f32>().max(1e-9), rng.gen());
+            (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos() * gains[i % k]
+        })
+        .collect()
+}
+
+fn golden(a: GoldenArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
+    let d = Derived::from_toml(&text)?;
+    anyhow::ensure!(a.k <= d.config.k_max as usize, "--k {} exceeds k_max {} of {}", a.k, d.config.k_max, a.config.display());
+    let selector = SalientSelector::parse(&a.salient).map_err(anyhow::Error::msg)?;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let w: Vec<f32> = (0..a.m * a.k).map(|_| rng.gen::<f32>() - 0.5).collect();
+    let qw = quantize_weights(&w, a.m, a.k, d.config.weight_format);
+    let x = activations(&mut rng, a.tokens, a.k);
+    let bits = ActBits { normal: d.config.act_bits, salient: d.config.salient_bits };
+    let qx = quantize_acts(&x, a.k, bits, selector, d.config.max_salient as usize, None);
+    let golden = Golden::new(&d);
+
+    println!("config {} ({}), layer {}x{} (MxK), {} tokens, seed {}", d.config.name, d.short_hash(), a.m, a.k, a.tokens, a.seed);
+    // Functional model: repeat until at least ~1 s has passed.
+    let start = Instant::now();
+    let mut reps = 0u64;
+    let mut run = None;
+    while reps == 0 || start.elapsed().as_secs_f64() < 1.0 {
+        run = Some(golden.run_layer(a.m, a.k, &qw.codes, None, OutputMode::Raw, &qx.codes)?);
+        reps += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let run = run.expect("ran at least once");
+    let macs = (a.m * a.k * a.tokens) as f64 * reps as f64;
+    println!(
+        "functional: {:.3} G accumulates/s ({:.3} G code-weight products/s), {} calls in {:.2} s",
+        run.counters.accumulates as f64 * reps as f64 / secs / 1e9,
+        macs / secs / 1e9,
+        reps,
+        secs
+    );
+    // Cycle model alone (raw mode cycles do not depend on the weights).
+    let start = Instant::now();
+    let mut calls = 0u64;
+    let mut sink = 0u64;
+    while calls == 0 || start.elapsed().as_secs_f64() < 1.0 {
+        for tok in qx.codes.chunks_exact(a.k) {
+            sink = sink.wrapping_add(golden.token_cycles(tok));
+            calls += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("cycle model: {:.3} M token calls/s (K = {}; checksum {sink})", calls as f64 / secs / 1e6, a.k);
+    let tiles = a.m.div_ceil(d.config.rows as usize) as u64;
+    println!(
+        "array: salient rate {:.2} %, {:.1} cycles per token per tile, {} cycles per token for the layer, \
+         {:.1} spikes per token, lane utilisation {:.1} %",
+        100.0 * qx.salient_count as f64 / (a.tokens * a.k) as f64,
+        run.counters.cycles as f64 / (a.tokens as u64 * tiles) as f64,
+        run.counters.cycles / a.tokens as u64,
+        run.counters.spikes as f64 / (a.tokens as u64 * tiles) as f64,
+        100.0 * run.utilisation()
+    );
+    Ok(())
+}
