@@ -14,6 +14,7 @@ pub mod format;
 pub mod golden;
 pub mod quant;
 pub mod regmap;
+pub mod stream;
 
 pub use config::{ArrayConfig, Derived, OutputMode, PeKind};
 pub use error::{ConfigError, HdlError, LayerError};
