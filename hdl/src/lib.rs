@@ -8,6 +8,7 @@
 //! **This crate does no I/O**: it reads strings and slices and returns values.
 
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod fire;
 pub mod format;

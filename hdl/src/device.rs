@@ -1,0 +1,281 @@
+//! Golden model of the whole accelerator as software sees it: the AXI4-Lite registers and the
+//! AXI4-Stream packets, with the array's compute done by [`Golden`]. The host's golden transport
+//! drives this exactly as it drives the RTL, so the driver is tested without hardware.
+
+use crate::config::{Derived, OutputMode};
+use crate::golden::{Counters, Golden, Tile};
+use crate::regmap::{self, addr, ctrl, err, op};
+use crate::stream;
+
+/// What the device is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    /// Waiting for the LOAD packet.
+    Load,
+    /// Waiting for `left` more token packets.
+    Run { left: u32 },
+}
+
+/// Register- and stream-level golden model of one array.
+#[derive(Debug, Clone)]
+pub struct GoldenDevice {
+    golden: Golden,
+    state: State,
+    done: bool,
+    gie: u32,
+    ier: u32,
+    isr: u32,
+    scratch: u32,
+    op: u32,
+    k: u32,
+    m: u32,
+    n: u32,
+    mode: u32,
+    error: u32,
+    counters: Counters,
+    /// Descriptor latched at start (the registers may change while an operation runs).
+    active: (usize, usize, OutputMode),
+    weights: Vec<i8>,
+    thresholds: Vec<u64>,
+    out: std::collections::VecDeque<u32>,
+}
+
+impl GoldenDevice {
+    /// A device in its reset state.
+    pub fn new(d: &Derived) -> Self {
+        GoldenDevice {
+            golden: Golden::new(d),
+            state: State::Idle,
+            done: false,
+            gie: 0,
+            ier: 0,
+            isr: 0,
+            scratch: 0,
+            op: 0,
+            k: 0,
+            m: 0,
+            n: 0,
+            mode: 0,
+            error: 0,
+            counters: Counters::default(),
+            active: (0, 0, OutputMode::Raw),
+            weights: Vec::new(),
+            thresholds: Vec::new(),
+            out: Default::default(),
+        }
+    }
+
+    fn d(&self) -> &Derived {
+        self.golden.derived()
+    }
+
+    /// Reads a register (reading CTRL clears ap_done, as in the HLS block).
+    pub fn read_reg(&mut self, a: u32) -> u32 {
+        let idle = self.state == State::Idle;
+        match a {
+            addr::CTRL => {
+                let v = if self.done { ctrl::AP_DONE } else { 0 } | if idle { ctrl::AP_IDLE | ctrl::AP_READY } else { 0 };
+                self.done = false;
+                v
+            }
+            addr::GIE => self.gie,
+            addr::IER => self.ier,
+            addr::ISR => self.isr,
+            addr::SCRATCH => self.scratch,
+            addr::OP => self.op,
+            addr::LAYER_K => self.k,
+            addr::LAYER_M => self.m,
+            addr::LAYER_N => self.n,
+            addr::MODE => self.mode,
+            addr::STATUS => u32::from(!idle),
+            addr::ERROR => self.error,
+            addr::CYCLES_LO => self.counters.cycles as u32,
+            addr::CYCLES_HI => (self.counters.cycles >> 32) as u32,
+            addr::SPIKES_LO => self.counters.spikes as u32,
+            addr::SPIKES_HI => (self.counters.spikes >> 32) as u32,
+            addr::ACCUM_LO => self.counters.accumulates as u32,
+            addr::ACCUM_HI => (self.counters.accumulates >> 32) as u32,
+            _ => regmap::REGISTERS.iter().find(|r| r.offset == a).map_or(0, |r| regmap::reset_value(r, self.d())),
+        }
+    }
+
+    /// Writes a register; a 1 in CTRL.ap_start starts the operation in OP.
+    pub fn write_reg(&mut self, a: u32, v: u32) {
+        match a {
+            addr::CTRL if v & ctrl::AP_START != 0 && self.state == State::Idle => self.start(),
+            addr::GIE => self.gie = v & 1,
+            addr::IER => self.ier = v & 3,
+            addr::ISR => self.isr &= !v,
+            addr::SCRATCH => self.scratch = v,
+            addr::OP => self.op = v,
+            addr::LAYER_K => self.k = v,
+            addr::LAYER_M => self.m = v,
+            addr::LAYER_N => self.n = v,
+            addr::MODE => self.mode = v,
+            addr::ERROR => self.error &= !v,
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        self.state = State::Idle;
+        self.done = true;
+        self.isr |= 1;
+    }
+
+    fn start(&mut self) {
+        self.counters = Counters::default();
+        let c = &self.d().config;
+        let mode = match self.mode {
+            0 => Some(OutputMode::Raw),
+            1 => Some(OutputMode::Fire),
+            _ => None,
+        };
+        let ok = (1..=c.k_max).contains(&self.k)
+            && (1..=c.rows).contains(&self.m)
+            && (self.op == op::LOAD || self.n >= 1)
+            && (self.op == op::LOAD || self.op == op::RUN)
+            && mode.is_some_and(|md| self.d().supports(md));
+        if !ok {
+            self.error |= err::DESCRIPTOR;
+            self.finish();
+            return;
+        }
+        self.active = (self.k as usize, self.m as usize, mode.expect("checked"));
+        self.state = if self.op == op::LOAD { State::Load } else { State::Run { left: self.n } };
+    }
+
+    /// Delivers one input packet (TLAST on its last word).
+    pub fn push_packet(&mut self, words: &[u32]) {
+        let (k, m, mode) = self.active;
+        match self.state {
+            State::Idle => {}
+            State::Load => {
+                let wwords = m * stream::weight_words_per_row(self.d(), k);
+                let expected = wwords + if mode == OutputMode::Fire { m } else { 0 };
+                let words = self.fit(words, expected);
+                self.weights = stream::unpack_weights(self.d(), &words[..wwords], m, k);
+                if mode == OutputMode::Fire {
+                    self.thresholds = words[wwords..].iter().map(|&t| t as u64).collect();
+                }
+                self.finish();
+            }
+            State::Run { left } => {
+                let words = self.fit(words, stream::code_words(k));
+                let codes = stream::unpack_codes(&words, k);
+                let tile = Tile {
+                    k,
+                    m,
+                    weights: &self.weights,
+                    thresholds: (mode == OutputMode::Fire).then_some(&self.thresholds[..]),
+                    mode,
+                };
+                match self.golden.run_tile(&tile, &codes) {
+                    Ok(run) => {
+                        self.counters += run.counters;
+                        if run.flags.salient_overflow {
+                            self.error |= err::SALIENT_OVERFLOW;
+                        }
+                        if run.flags.code_range {
+                            self.error |= err::CODE_RANGE;
+                        }
+                        self.out.extend(stream::pack_outputs(&run.outputs, mode));
+                    }
+                    Err(_) => {
+                        // A tile the array cannot run (weights never loaded for this shape,
+                        // invalid thresholds): flag it and send zeros so the stream stays framed.
+                        self.error |= err::DESCRIPTOR;
+                        self.out.extend(std::iter::repeat_n(0, stream::output_words(m, mode)));
+                    }
+                }
+                if left <= 1 {
+                    self.finish();
+                } else {
+                    self.state = State::Run { left: left - 1 };
+                }
+            }
+        }
+    }
+
+    /// Applies the stream framing rule: an early or late TLAST flags ERROR.stream; missing words
+    /// count as zero, extra words are dropped.
+    fn fit(&mut self, words: &[u32], expected: usize) -> Vec<u32> {
+        if words.len() != expected {
+            self.error |= err::STREAM;
+        }
+        let mut v = words.to_vec();
+        v.resize(expected, 0);
+        v
+    }
+
+    /// Output words ready to be read.
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Takes up to `n` output words.
+    pub fn pop_output(&mut self, n: usize) -> Vec<u32> {
+        let n = n.min(self.out.len());
+        self.out.drain(..n).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ArrayConfig;
+
+    fn tiny() -> Derived {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
+        ArrayConfig::from_toml(&text).unwrap().validate().unwrap()
+    }
+
+    #[test]
+    fn load_run_protocol_matches_run_tile() {
+        let d = tiny();
+        let mut dev = GoldenDevice::new(&d);
+        assert_eq!(dev.read_reg(addr::ID), regmap::ID_MAGIC);
+        assert_eq!(dev.read_reg(addr::CFG_HASH), d.hash32);
+        let (k, m) = (10usize, 3usize);
+        let w: Vec<i8> = (0..m * k).map(|i| (i as i8 % 15) - 7).collect();
+        let th = vec![40u64, 1, d.th_max];
+        for (reg, v) in [(addr::LAYER_K, k as u32), (addr::LAYER_M, m as u32), (addr::LAYER_N, 2), (addr::MODE, 1), (addr::OP, op::LOAD)] {
+            dev.write_reg(reg, v);
+        }
+        dev.write_reg(addr::CTRL, ctrl::AP_START);
+        dev.push_packet(&stream::pack_load(&d, &w, m, k, Some(&th)));
+        assert_eq!(dev.read_reg(addr::CTRL) & ctrl::AP_DONE, ctrl::AP_DONE);
+        assert_eq!(dev.read_reg(addr::CTRL) & ctrl::AP_DONE, 0, "done clears on read");
+        dev.write_reg(addr::OP, op::RUN);
+        dev.write_reg(addr::CTRL, ctrl::AP_START);
+        let codes: Vec<i8> = (0..2 * k).map(|i| [3, -7, 100, 0, 1][i % 5]).collect();
+        for tok in codes.chunks(k) {
+            dev.push_packet(&stream::pack_codes(tok));
+        }
+        let words = dev.pop_output(2 * stream::output_words(m, OutputMode::Fire));
+        let expect = Golden::new(&d)
+            .run_tile(&Tile { k, m, weights: &w, thresholds: Some(&th), mode: OutputMode::Fire }, &codes)
+            .unwrap();
+        let got: Vec<i32> = words.chunks(stream::output_words(m, OutputMode::Fire)).flat_map(|c| stream::unpack_outputs(c, m, OutputMode::Fire)).collect();
+        assert_eq!(got, expect.outputs);
+        assert_eq!(dev.read_reg(addr::CYCLES_LO) as u64, expect.counters.cycles);
+        assert_eq!(dev.read_reg(addr::ERROR), 0);
+    }
+
+    #[test]
+    fn bad_descriptor_and_framing_are_flagged() {
+        let d = tiny();
+        let mut dev = GoldenDevice::new(&d);
+        dev.write_reg(addr::LAYER_K, d.config.k_max + 1);
+        dev.write_reg(addr::LAYER_M, 1);
+        dev.write_reg(addr::CTRL, ctrl::AP_START);
+        assert_eq!(dev.read_reg(addr::ERROR), err::DESCRIPTOR);
+        dev.write_reg(addr::ERROR, err::DESCRIPTOR);
+        assert_eq!(dev.read_reg(addr::ERROR), 0, "W1C");
+        dev.write_reg(addr::LAYER_K, 8);
+        dev.write_reg(addr::CTRL, ctrl::AP_START);
+        dev.push_packet(&[0; 3]);
+        assert_eq!(dev.read_reg(addr::ERROR), err::STREAM, "8 int4 weights need 1 word, not 3");
+    }
+}
