@@ -2,6 +2,8 @@
 
 mod bench;
 mod config;
+mod eval;
+mod generate;
 mod regmap;
 
 use anyhow::Result;
@@ -26,6 +28,10 @@ enum Command {
     /// Benchmarks that print ratios and machine-independent counts measured in one run.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Greedy text generation with the f32 model (KV cache).
+    Generate(generate::GenerateArgs),
+    /// Perplexity on the PTB test split (windows of 511 tokens after token 0).
+    Eval(eval::EvalArgs),
 }
 
 /// Parses the command line and runs it.
@@ -33,6 +39,8 @@ pub fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Config(c) => config::run(c),
         Command::Regmap(a) => regmap::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Bench(c) => bench::run(c),
     }
 }

@@ -1,0 +1,47 @@
+//! `spikeq generate`: greedy continuation of a prompt with the f32 model.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use spikeq_host::eval::{self, DEFAULT_MODEL, WINDOW_PREFIX};
+use spikeq_host::model::{self, generate::generate_greedy, linear::F32Linear};
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Text to continue (used as is: no chat template, no BOS).
+    #[arg(long)]
+    prompt: String,
+    /// Maximum number of new tokens.
+    #[arg(long, default_value_t = 32)]
+    tokens: usize,
+    /// GGUF model (default: .cache/model/SmolLM2-135M-Instruct.Q4_1.gguf under the repository root).
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let model_path = eval::asset_path("model", args.model, DEFAULT_MODEL)?;
+    let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let prompt = tokenizer.encode(&args.prompt)?;
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", args.prompt)?;
+    out.flush()?;
+    // Tokens may end inside a UTF-8 character: print only complete characters as they arrive.
+    let mut pending: Vec<u8> = Vec::new();
+    generate_greedy(&model, &mut F32Linear, &prompt, args.tokens, &[tokenizer.eos(), WINDOW_PREFIX], |t| {
+        pending.extend_from_slice(tokenizer.token_bytes(t)?);
+        let valid = match std::str::from_utf8(&pending) {
+            Ok(s) => s.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        let (done, _) = pending.split_at(valid);
+        // Console write errors end generation quietly at the next flush below.
+        let _ = out.write_all(done).and_then(|()| out.flush());
+        pending.drain(..valid);
+        Ok(())
+    })?;
+    writeln!(out, "{}", String::from_utf8_lossy(&pending))?;
+    Ok(())
+}

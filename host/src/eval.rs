@@ -1,0 +1,131 @@
+//! Perplexity evaluation with the DESIGN.md protocol: the whole text is tokenized in one piece,
+//! cut into non-overlapping windows of [`WINDOW_TEXT_TOKENS`] text tokens, each window is
+//! preceded by token [`WINDOW_PREFIX`] (so a window is 512 positions), every text token is scored
+//! (including those of a shorter last window), and PPL = exp(mean NLL).
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::model::linear::LinearExec;
+use crate::model::llama::{KvCache, Llama};
+use crate::model::math::{exp, max, sum};
+use crate::model::ModelError;
+
+/// Text tokens per window.
+pub const WINDOW_TEXT_TOKENS: usize = 511;
+/// The token id put before every window (`<|endoftext|>` in SmolLM2).
+pub const WINDOW_PREFIX: u32 = 0;
+/// Logit rows computed at once: bounds the logits buffer (rows × vocab f32) to a few MiB.
+const LOGIT_ROWS: usize = 64;
+
+/// Default model path, relative to the repository root.
+pub const DEFAULT_MODEL: &str = ".cache/model/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// Default text path (PTB test split), relative to the repository root.
+pub const DEFAULT_TEXT: &str = ".cache/ptb/test.txt";
+
+/// The repository root: the nearest ancestor of `start` holding `scripts/setup.sh`.
+pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find(|d| d.join("scripts/setup.sh").is_file()).map(Path::to_path_buf)
+}
+
+/// `path` if it exists, else the error that tells the user to run the setup script.
+pub fn require_asset(what: &'static str, path: PathBuf) -> Result<PathBuf, ModelError> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ModelError::MissingAsset { what, path })
+    }
+}
+
+/// `given`, or else `default` under the repository root found from the current directory;
+/// checked to exist.
+pub fn asset_path(what: &'static str, given: Option<PathBuf>, default: &str) -> Result<PathBuf, ModelError> {
+    let path = given.unwrap_or_else(|| {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        find_repo_root(&cwd).unwrap_or(cwd).join(default)
+    });
+    require_asset(what, path)
+}
+
+/// Running totals of an evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Perplexity {
+    pub windows: usize,
+    pub scored: usize,
+    pub nll_sum: f64,
+}
+
+impl Perplexity {
+    /// Mean negative log-likelihood per scored token (nats).
+    pub fn nll_per_token(&self) -> f64 {
+        self.nll_sum / self.scored as f64
+    }
+
+    pub fn ppl(&self) -> f64 {
+        self.nll_per_token().exp()
+    }
+}
+
+/// The windows of the protocol over a tokenized text, at most `limit` of them.
+pub fn windows(tokens: &[u32], limit: Option<usize>) -> impl Iterator<Item = &[u32]> {
+    tokens.chunks(WINDOW_TEXT_TOKENS).take(limit.unwrap_or(usize::MAX))
+}
+
+/// Evaluates one window (`text` holds its text tokens) and returns its totals.
+pub fn eval_window(model: &Llama, exec: &mut dyn LinearExec, text: &[u32], cache: &mut KvCache) -> Result<Perplexity, ModelError> {
+    let mut input = Vec::with_capacity(text.len() + 1);
+    input.push(WINDOW_PREFIX);
+    input.extend_from_slice(text);
+    cache.clear();
+    let hidden = model.forward(exec, &input, cache)?;
+    let (d, vocab) = (model.config().d_model, model.config().vocab);
+    let mut logits = vec![0f32; LOGIT_ROWS * vocab];
+    let mut nll_sum = 0f64;
+    // Position i predicts text[i]; the last position predicts nothing and is skipped.
+    for (rows, targets) in hidden[..text.len() * d].chunks(LOGIT_ROWS * d).zip(text.chunks(LOGIT_ROWS)) {
+        let n = targets.len();
+        model.logits(rows, n, &mut logits[..n * vocab]);
+        nll_sum += logits[..n * vocab]
+            .par_chunks_exact(vocab)
+            .zip(targets.par_iter())
+            .map(|(row, &t)| nll(row, t as usize))
+            .sum::<f64>();
+    }
+    Ok(Perplexity { windows: 1, scored: text.len(), nll_sum })
+}
+
+/// -log softmax(row)[target], with the log-sum-exp taken around the row maximum.
+fn nll(row: &[f32], target: usize) -> f64 {
+    let m = max(row);
+    let mut shifted = [0f32; 1024];
+    let mut total = 0f64;
+    for chunk in row.chunks(shifted.len()) {
+        let s = &mut shifted[..chunk.len()];
+        for (o, &v) in s.iter_mut().zip(chunk) {
+            *o = exp(v - m);
+        }
+        total += f64::from(sum(s));
+    }
+    f64::from(m) + total.ln() - f64::from(row[target])
+}
+
+/// Evaluates the first `limit` windows (all when `None`) of `tokens`, calling `progress` after each.
+pub fn perplexity(
+    model: &Llama,
+    exec: &mut dyn LinearExec,
+    tokens: &[u32],
+    limit: Option<usize>,
+    mut progress: impl FnMut(&Perplexity),
+) -> Result<Perplexity, ModelError> {
+    let mut cache = KvCache::new(model.config(), WINDOW_TEXT_TOKENS + 1);
+    let mut total = Perplexity::default();
+    for w in windows(tokens, limit) {
+        let r = eval_window(model, exec, w, &mut cache)?;
+        total.windows += r.windows;
+        total.scored += r.scored;
+        total.nll_sum += r.nll_sum;
+        progress(&r);
+    }
+    Ok(total)
+}

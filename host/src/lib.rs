@@ -1,0 +1,5 @@
+//! spikeq host library: model import (GGUF, tokenizer, f32 Llama forward) and evaluation. The
+//! `spikeq` binary is a thin CLI over it.
+
+pub mod eval;
+pub mod model;

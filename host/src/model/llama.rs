@@ -1,0 +1,382 @@
+//! Llama forward in f32: RMSNorm, grouped-query attention with adjacent-pair RoPE and a KV
+//! cache, SwiGLU feed-forward, tied (or separate) output head.
+//!
+//! Hyperparameters come from the GGUF's `llama.*` metadata. RoPE is applied to adjacent pairs
+//! (2i, 2i+1) of each head: that is the convention of GGUF `llama` tensors (the converter permutes
+//! the Q and K rows of HF checkpoints into it). Metadata asking for anything this forward does not
+//! implement (RoPE scaling, partial rotary dimensions, another architecture) is an error, never
+//! silently ignored.
+//!
+//! Every projection goes through [`LinearExec`], so quantized executors see each layer's f32
+//! weights and inputs; the attention products and the output head stay in f32.
+
+use rayon::prelude::*;
+
+use super::gemm::{matmul, Threads, View};
+use super::gguf::Gguf;
+use super::linear::{LinearExec, LinearId, LinearKind, Weight};
+use super::math::{add_assign, exp_inplace, max, rms_norm, sum, swiglu};
+use super::ModelError;
+
+/// Model hyperparameters, read from metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    pub n_blocks: usize,
+    pub d_model: usize,
+    pub d_ffn: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+    pub context_len: usize,
+    pub rope_base: f64,
+    pub rms_eps: f32,
+}
+
+impl LlamaConfig {
+    pub fn from_gguf(g: &Gguf) -> Result<Self, ModelError> {
+        let arch = g.str_key("general.architecture")?;
+        if arch != "llama" {
+            return Err(ModelError::BadKey {
+                key: "general.architecture".into(),
+                expected: "\"llama\"".into(),
+                got: format!("{arch:?}"),
+            });
+        }
+        let n_heads = g.usize_key("llama.attention.head_count")?;
+        let n_kv_heads = g.usize_key("llama.attention.head_count_kv")?;
+        let d_model = g.usize_key("llama.embedding_length")?;
+        let bad = |key: &str, expected: String, got: String| ModelError::BadKey { key: key.into(), expected, got };
+        if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 || d_model % n_heads != 0 {
+            return Err(bad(
+                "llama.attention.head_count_kv",
+                format!("a divisor of head_count {n_heads}, with embedding_length {d_model} divisible by head_count"),
+                n_kv_heads.to_string(),
+            ));
+        }
+        let head_dim = d_model / n_heads;
+        if head_dim % 2 != 0 {
+            return Err(bad("llama.embedding_length", "an even head dimension".into(), head_dim.to_string()));
+        }
+        if let Ok(rot) = g.usize_key("llama.rope.dimension_count") {
+            if rot != head_dim {
+                return Err(bad("llama.rope.dimension_count", format!("{head_dim} (full-head RoPE)"), rot.to_string()));
+            }
+        }
+        if let Ok(kind) = g.str_key("llama.rope.scaling.type") {
+            if kind != "none" {
+                return Err(bad("llama.rope.scaling.type", "absent or \"none\"".into(), format!("{kind:?}")));
+            }
+        }
+        if let Ok(f) = g.f64_key("llama.rope.scaling.factor") {
+            if f != 1.0 && f != 0.0 {
+                return Err(bad("llama.rope.scaling.factor", "absent or 1".into(), f.to_string()));
+            }
+        }
+        let rope_base = g.f64_key("llama.rope.freq_base")?;
+        let rms_eps = g.f64_key("llama.attention.layer_norm_rms_epsilon")? as f32;
+        let positive = rope_base > 1.0 && rms_eps > 0.0;
+        if !positive {
+            return Err(bad("llama.rope.freq_base / layer_norm_rms_epsilon", "positive".into(), format!("{rope_base} / {rms_eps}")));
+        }
+        let vocab = match g.usize_key("llama.vocab_size") {
+            Ok(v) => v,
+            Err(_) => g.array_key("tokenizer.ggml.tokens")?.len(),
+        };
+        Ok(Self {
+            n_blocks: g.usize_key("llama.block_count")?,
+            d_model,
+            d_ffn: g.usize_key("llama.feed_forward_length")?,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            vocab,
+            context_len: g.usize_key("llama.context_length")?,
+            rope_base,
+            rms_eps,
+        })
+    }
+
+    /// Width of the K and V projections.
+    pub fn kv_dim(&self) -> usize {
+        self.n_kv_heads * self.head_dim
+    }
+}
+
+/// One transformer block's f32 parameters.
+#[derive(Debug)]
+pub struct Block {
+    pub attn_norm: Vec<f32>,
+    pub ffn_norm: Vec<f32>,
+    pub q: Weight,
+    pub k: Weight,
+    pub v: Weight,
+    pub o: Weight,
+    pub gate: Weight,
+    pub up: Weight,
+    pub down: Weight,
+}
+
+impl Block {
+    /// The weight of one linear layer of this block.
+    pub fn weight(&self, kind: LinearKind) -> &Weight {
+        match kind {
+            LinearKind::Q => &self.q,
+            LinearKind::K => &self.k,
+            LinearKind::V => &self.v,
+            LinearKind::O => &self.o,
+            LinearKind::Gate => &self.gate,
+            LinearKind::Up => &self.up,
+            LinearKind::Down => &self.down,
+        }
+    }
+}
+
+/// The model with all weights dequantized to f32.
+#[derive(Debug)]
+pub struct Llama {
+    cfg: LlamaConfig,
+    embed: Weight,
+    blocks: Vec<Block>,
+    output_norm: Vec<f32>,
+    /// `None` when the output head is tied to the embedding (no `output.weight` tensor).
+    output: Option<Weight>,
+}
+
+/// Per-block keys and values of the positions seen so far.
+#[derive(Debug)]
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    /// An empty cache for up to `capacity` positions (capped by the model's context length).
+    pub fn new(cfg: &LlamaConfig, capacity: usize) -> Self {
+        let capacity = capacity.min(cfg.context_len);
+        let block = || Vec::with_capacity(capacity * cfg.kv_dim());
+        Self {
+            k: (0..cfg.n_blocks).map(|_| block()).collect(),
+            v: (0..cfg.n_blocks).map(|_| block()).collect(),
+            len: 0,
+            capacity,
+        }
+    }
+
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets all positions, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.k.iter_mut().chain(self.v.iter_mut()).for_each(Vec::clear);
+        self.len = 0;
+    }
+}
+
+fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+    let (dims, data) = g.dequantize(name)?;
+    if dims != [len as u64] {
+        return Err(ModelError::BadShape { name: name.into(), expected: vec![len as u64], got: dims });
+    }
+    Ok(data)
+}
+
+fn matrix(g: &Gguf, name: &str, m: usize, k: usize) -> Result<Weight, ModelError> {
+    let (dims, data) = g.dequantize(name)?;
+    if dims != [k as u64, m as u64] {
+        return Err(ModelError::BadShape { name: name.into(), expected: vec![k as u64, m as u64], got: dims });
+    }
+    Weight::new(m, k, data)
+}
+
+impl Llama {
+    /// Dequantizes every tensor the forward needs, checking each shape against the metadata.
+    pub fn from_gguf(g: &Gguf) -> Result<Self, ModelError> {
+        let cfg = LlamaConfig::from_gguf(g)?;
+        let (d, f, kv) = (cfg.d_model, cfg.d_ffn, cfg.kv_dim());
+        let blocks = (0..cfg.n_blocks)
+            .map(|i| {
+                let t = |s: &str| format!("blk.{i}.{s}.weight");
+                Ok(Block {
+                    attn_norm: vector(g, &t("attn_norm"), d)?,
+                    ffn_norm: vector(g, &t("ffn_norm"), d)?,
+                    q: matrix(g, &t("attn_q"), d, d)?,
+                    k: matrix(g, &t("attn_k"), kv, d)?,
+                    v: matrix(g, &t("attn_v"), kv, d)?,
+                    o: matrix(g, &t("attn_output"), d, d)?,
+                    gate: matrix(g, &t("ffn_gate"), f, d)?,
+                    up: matrix(g, &t("ffn_up"), f, d)?,
+                    down: matrix(g, &t("ffn_down"), d, f)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let output = match g.tensor("output.weight") {
+            Some(_) => Some(matrix(g, "output.weight", cfg.vocab, d)?),
+            None => None,
+        };
+        Ok(Self {
+            embed: matrix(g, "token_embd.weight", cfg.vocab, d)?,
+            output_norm: vector(g, "output_norm.weight", d)?,
+            blocks,
+            output,
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// Runs `tokens` at the positions following those in `cache` (which it extends) and returns
+    /// the final-normed hidden states, `tokens.len() × d_model` row-major.
+    pub fn forward(&self, exec: &mut dyn LinearExec, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+        let c = &self.cfg;
+        let (n, d, kvd, hd) = (tokens.len(), c.d_model, c.kv_dim(), c.head_dim);
+        let past = cache.len;
+        if past + n > cache.capacity {
+            return Err(ModelError::ContextOverflow { got: past + n, limit: cache.capacity });
+        }
+        let mut x = Vec::with_capacity(n * d);
+        for &t in tokens {
+            if t as usize >= c.vocab {
+                return Err(ModelError::BadToken { id: t, vocab: c.vocab });
+            }
+            x.extend_from_slice(self.embed.row(t as usize));
+        }
+        let rope = RopeTable::new(c, past, n);
+        let total = past + n;
+        let mut xn = vec![0f32; n * d];
+        let mut q = vec![0f32; n * d];
+        let mut k = vec![0f32; n * kvd];
+        let mut v = vec![0f32; n * kvd];
+        let mut att = vec![0f32; n * d];
+        let mut proj = vec![0f32; n * d];
+        let mut gate = vec![0f32; n * c.d_ffn];
+        let mut up = vec![0f32; n * c.d_ffn];
+        let mut scores = vec![0f32; c.n_heads * n * total];
+        let mut heads_out = vec![0f32; c.n_heads * n * hd];
+
+        for (bi, b) in self.blocks.iter().enumerate() {
+            let id = |kind| LinearId { block: bi, kind };
+            rms_norm(&x, &b.attn_norm, c.rms_eps, &mut xn);
+            exec.linear(id(LinearKind::Q), &b.q, &xn, n, &mut q)?;
+            exec.linear(id(LinearKind::K), &b.k, &xn, n, &mut k)?;
+            exec.linear(id(LinearKind::V), &b.v, &xn, n, &mut v)?;
+            rope.apply(&mut q, c.n_heads, hd);
+            rope.apply(&mut k, c.n_kv_heads, hd);
+            cache.k[bi].extend_from_slice(&k);
+            cache.v[bi].extend_from_slice(&v);
+            self.attention(&q, &cache.k[bi], &cache.v[bi], past, n, &mut scores, &mut heads_out);
+            for (h, out) in heads_out.chunks_exact(n * hd).enumerate() {
+                for (row, src) in att.chunks_exact_mut(d).zip(out.chunks_exact(hd)) {
+                    row[h * hd..(h + 1) * hd].copy_from_slice(src);
+                }
+            }
+            exec.linear(id(LinearKind::O), &b.o, &att, n, &mut proj)?;
+            add_assign(&mut x, &proj);
+
+            rms_norm(&x, &b.ffn_norm, c.rms_eps, &mut xn);
+            exec.linear(id(LinearKind::Gate), &b.gate, &xn, n, &mut gate)?;
+            exec.linear(id(LinearKind::Up), &b.up, &xn, n, &mut up)?;
+            swiglu(&mut gate, &up);
+            exec.linear(id(LinearKind::Down), &b.down, &gate, n, &mut proj)?;
+            add_assign(&mut x, &proj);
+        }
+        cache.len = total;
+        rms_norm(&x, &self.output_norm, c.rms_eps, &mut xn);
+        Ok(xn)
+    }
+
+    /// Causal attention of the `n` new queries over all `past + n` cached positions, one head per
+    /// task; head h reads KV head `h / (n_heads / n_kv_heads)`. Writes `n × head_dim` per head.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, q: &[f32], kc: &[f32], vc: &[f32], past: usize, n: usize, scores: &mut [f32], out: &mut [f32]) {
+        let c = &self.cfg;
+        let (d, kvd, hd, total) = (c.d_model, c.kv_dim(), c.head_dim, past + n);
+        let group = c.n_heads / c.n_kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        scores
+            .par_chunks_exact_mut(n * total)
+            .zip(out.par_chunks_exact_mut(n * hd))
+            .enumerate()
+            .for_each(|(h, (s, o))| {
+                let kh = h / group;
+                let qv = View { data: &q[h * hd..], rows: n, cols: hd, rs: d, cs: 1 };
+                let kt = View { data: &kc[kh * hd..], rows: total, cols: hd, rs: kvd, cs: 1 }.t();
+                matmul(s, total, qv, kt, false, Threads::Single);
+                for (i, row) in s.chunks_exact_mut(total).enumerate() {
+                    // Query i sits at position past + i and sees keys 0..=past + i.
+                    let seen = past + i + 1;
+                    let max = max(&row[..seen]);
+                    for x in &mut row[..seen] {
+                        *x = (*x - max) * scale;
+                    }
+                    exp_inplace(&mut row[..seen]);
+                    let inv = 1.0 / sum(&row[..seen]);
+                    row[..seen].iter_mut().for_each(|x| *x *= inv);
+                    row[seen..].fill(0.0);
+                }
+                let vv = View { data: &vc[kh * hd..], rows: total, cols: hd, rs: kvd, cs: 1 };
+                matmul(o, hd, View::row_major(s, n, total), vv, false, Threads::Single);
+            });
+    }
+
+    /// Output logits for `rows` final hidden states (`rows × d_model`) into `logits`
+    /// (`rows × vocab`).
+    pub fn logits(&self, hidden: &[f32], rows: usize, logits: &mut [f32]) {
+        let head = self.output.as_ref().unwrap_or(&self.embed);
+        let h = View::row_major(hidden, rows, self.cfg.d_model);
+        matmul(logits, self.cfg.vocab, h, View::row_major(head.data(), head.m(), head.k()).t(), false, Threads::Pool);
+    }
+}
+
+/// cos/sin of every (position, pair) for one forward call.
+struct RopeTable {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    half: usize,
+}
+
+impl RopeTable {
+    fn new(c: &LlamaConfig, past: usize, n: usize) -> Self {
+        let half = c.head_dim / 2;
+        let mut cos = Vec::with_capacity(n * half);
+        let mut sin = Vec::with_capacity(n * half);
+        for p in past..past + n {
+            for i in 0..half {
+                let theta = p as f64 * c.rope_base.powf(-2.0 * i as f64 / c.head_dim as f64);
+                cos.push(theta.cos() as f32);
+                sin.push(theta.sin() as f32);
+            }
+        }
+        Self { cos, sin, half }
+    }
+
+    /// Rotates the adjacent pairs (2i, 2i+1) of every head of every row of `x` (`n × heads·hd`).
+    fn apply(&self, x: &mut [f32], heads: usize, hd: usize) {
+        for (row, (cos, sin)) in x
+            .chunks_exact_mut(heads * hd)
+            .zip(self.cos.chunks_exact(self.half).zip(self.sin.chunks_exact(self.half)))
+        {
+            for head in row.chunks_exact_mut(hd) {
+                for ((pair, &c), &s) in head.chunks_exact_mut(2).zip(cos).zip(sin) {
+                    let (a, b) = (pair[0], pair[1]);
+                    pair[0] = a * c - b * s;
+                    pair[1] = a * s + b * c;
+                }
+            }
+        }
+    }
+}
