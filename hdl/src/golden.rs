@@ -97,6 +97,19 @@ impl LayerRun {
     }
 }
 
+/// One token as the array sees it (see [`Golden::token_view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    /// Codes the array integrates, after clamping and salient overflow.
+    pub effective: Vec<i8>,
+    /// Raw-mode cycles of one tile (add `2 + max c` per tile in fire mode).
+    pub cycles: u64,
+    /// Spikes (spike PE) or non-zero codes (MAC PE) of one tile.
+    pub spikes: u64,
+    /// Flags raised.
+    pub flags: Flags,
+}
+
 /// The array's golden model.
 #[derive(Debug, Clone)]
 pub struct Golden {
@@ -199,6 +212,18 @@ impl Golden {
     pub fn token_cycles(&self, codes: &[i8]) -> u64 {
         let plan = self.plan_token(codes);
         1 + plan.n_norm.max(plan.n_sal)
+    }
+
+    /// What the array integrates for one token and what it costs, without the weights: the codes
+    /// after range clamping and salient-queue overflow (`V = effective · W` exactly), the raw-mode
+    /// cycles and the spikes of one tile. Lets a fast whole-layer path reproduce `run_tile`.
+    pub fn token_view(&self, codes: &[i8]) -> TokenView {
+        let plan = self.plan_token(codes);
+        let mut effective = plan.lanes;
+        for &(k, q) in &plan.salient {
+            effective[k] = q as i8;
+        }
+        TokenView { effective, cycles: 1 + plan.n_norm.max(plan.n_sal), spikes: plan.spikes, flags: plan.flags }
     }
 
     /// One RUN call on a loaded tile: N tokens of K codes each (`codes` is `n * k`).

@@ -20,7 +20,7 @@ pub mod stream;
 pub use config::{ArrayConfig, Derived, OutputMode, PeKind};
 pub use error::{ConfigError, HdlError, LayerError};
 pub use format::WeightFormat;
-pub use golden::{Counters, Golden, LayerRun, Tile, TileRun};
+pub use golden::{Counters, Flags, Golden, LayerRun, Tile, TileRun, TokenView};
 
 /// Version of the numeric contract and register protocol this crate implements.
 pub const CONTRACT_VERSION: (u8, u8, u8) = (1, 0, 0);

@@ -1,5 +1,6 @@
 //! spikeq host library: model import (GGUF, tokenizer, f32 Llama forward) and evaluation. The
 //! `spikeq` binary is a thin CLI over it.
 
+pub mod driver;
 pub mod eval;
 pub mod model;
