@@ -86,11 +86,13 @@ pub fn median(values: &mut [f32]) -> f32 {
     if n == 0 {
         return 0.0;
     }
-    values.sort_unstable_by(|a, b| a.total_cmp(b));
+    // Selection instead of a full sort: the order statistics are the same values.
+    let (below, &mut upper, _) = values.select_nth_unstable_by(n / 2, |a, b| a.total_cmp(b));
     if n % 2 == 1 {
-        values[n / 2]
+        upper
     } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
+        let lower = below.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (lower + upper) / 2.0
     }
 }
 

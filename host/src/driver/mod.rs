@@ -4,6 +4,7 @@
 //! that names the register or stream it was waiting for.
 
 pub mod golden;
+pub mod verilator;
 pub mod xdma;
 
 use std::time::{Duration, Instant};
@@ -255,4 +256,63 @@ impl<T: Transport> Accelerator<T> {
 pub fn decode_error(e: u32) -> String {
     let names = [(err::DESCRIPTOR, "descriptor"), (err::SALIENT_OVERFLOW, "salient_overflow"), (err::CODE_RANGE, "code_range"), (err::STREAM, "stream")];
     names.iter().filter(|(b, _)| e & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+}
+
+impl Transport for Box<dyn Transport> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn read_reg(&mut self, addr: u32) -> Result<u32, DriverError> {
+        (**self).read_reg(addr)
+    }
+    fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), DriverError> {
+        (**self).write_reg(addr, value)
+    }
+    fn write_packet(&mut self, words: &[u32]) -> Result<(), DriverError> {
+        (**self).write_packet(words)
+    }
+    fn read_words(&mut self, n: usize) -> Result<Vec<u32>, DriverError> {
+        (**self).read_words(n)
+    }
+    fn native_model(&self) -> Option<&Golden> {
+        (**self).native_model()
+    }
+}
+
+/// Where the array runs, chosen at run time (`--backend`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The Rust golden model.
+    Golden,
+    /// The generated RTL in Verilator.
+    Verilator,
+    /// XDMA character devices in a directory (default `/dev`).
+    Xdma(std::path::PathBuf),
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "golden" => Ok(Backend::Golden),
+            "verilator" => Ok(Backend::Verilator),
+            "xdma" => Ok(Backend::Xdma("/dev".into())),
+            _ => match s.strip_prefix("xdma:") {
+                Some(p) if !p.is_empty() => Ok(Backend::Xdma(p.into())),
+                _ => Err(format!("unknown backend {s:?}: use golden, verilator or xdma[:DIR]")),
+            },
+        }
+    }
+}
+
+impl Backend {
+    /// Opens a transport for a configuration (the Verilator backend generates and builds the RTL,
+    /// or takes it from the cache).
+    pub fn open(&self, d: &Derived, timeout: Duration) -> Result<Box<dyn Transport>, DriverError> {
+        match self {
+            Backend::Golden => Ok(Box::new(golden::GoldenTransport::new(d))),
+            Backend::Xdma(dir) => Ok(Box::new(xdma::XdmaTransport::open(dir, timeout)?)),
+            Backend::Verilator => verilator::open(d, timeout),
+        }
+    }
 }

@@ -44,6 +44,8 @@ pub enum ModelError {
     BadToken { id: u32, vocab: usize },
     #[error("{what}: got {got}, expected {expected}")]
     Mismatch { what: String, expected: String, got: String },
+    #[error("linear-layer backend: {0}")]
+    Backend(String),
     #[error("sequence of {got} positions exceeds the context length {limit}")]
     ContextOverflow { got: usize, limit: usize },
 }
