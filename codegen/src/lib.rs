@@ -1,1 +1,274 @@
-//! Verilog generation for spikeq arrays (filled by the generator issue).
+//! `spikeq-codegen`: Verilog for a spikeq array, generated from a validated [`Derived`]
+//! configuration, plus its manifest, machine-readable signature and (optionally) a self-checking
+//! Icarus testbench with vectors from the golden model.
+//!
+//! Entry points: [`generate`] returns the design in memory (files in a stable order; the
+//! Verilator builder uses this), [`Design::write_to`] puts it on disk, [`testbench::generate`]
+//! adds the testbench. **Output is deterministic**: the same configuration gives the same bytes.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use spikeq_hdl::Derived;
+
+mod rtl;
+pub mod testbench;
+
+/// Version of this generator, recorded in every header and the manifest.
+pub const GENERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Name of the manifest file the generator writes (and looks for before overwriting).
+pub const MANIFEST: &str = "manifest.json";
+/// Name of the signature file.
+pub const SIGNATURE: &str = "signature.json";
+
+/// Errors of the generator.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// A template failed to render (a bug in the generator).
+    #[error("template error: {0}")]
+    Template(String),
+    /// Writing an output file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The output directory holds files the generator did not write.
+    #[error("{dir} is not empty and has no spikeq manifest.json; choose an empty directory or pass --force")]
+    NotOurs {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The testbench vectors could not be computed.
+    #[error("golden model refused the test vectors: {0}")]
+    Golden(String),
+}
+
+/// One generated file, path relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenFile {
+    /// Relative path (`/`-separated).
+    pub path: String,
+    /// Contents.
+    pub contents: String,
+}
+
+/// A generated design: RTL, signature and manifest, in a stable order.
+#[derive(Debug, Clone)]
+pub struct Design {
+    /// The configuration it was generated from.
+    pub derived: Derived,
+    /// Name of the top module (`spikeq_top_<hash8>`).
+    pub top: String,
+    /// Verilog files, one module each, top first; then extra files (testbench, vectors) if added;
+    /// the signature and the manifest come last.
+    pub files: Vec<GenFile>,
+}
+
+/// A port of the top module, for the signature.
+#[derive(Debug, Clone, Serialize)]
+pub struct Port {
+    /// Port name.
+    pub name: &'static str,
+    /// `in` or `out`.
+    pub dir: &'static str,
+    /// Width in bits.
+    pub width: u32,
+    /// Interface the port belongs to.
+    pub interface: &'static str,
+}
+
+/// The fixed port list of every top module.
+pub const TOP_PORTS: &[Port] = &[
+    Port { name: "ap_clk", dir: "in", width: 1, interface: "clock" },
+    Port { name: "ap_rst_n", dir: "in", width: 1, interface: "reset" },
+    Port { name: "s_axi_control_awvalid", dir: "in", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_awready", dir: "out", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_awaddr", dir: "in", width: 8, interface: "s_axi_control" },
+    Port { name: "s_axi_control_wvalid", dir: "in", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_wready", dir: "out", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_wdata", dir: "in", width: 32, interface: "s_axi_control" },
+    Port { name: "s_axi_control_wstrb", dir: "in", width: 4, interface: "s_axi_control" },
+    Port { name: "s_axi_control_bvalid", dir: "out", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_bready", dir: "in", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_bresp", dir: "out", width: 2, interface: "s_axi_control" },
+    Port { name: "s_axi_control_arvalid", dir: "in", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_arready", dir: "out", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_araddr", dir: "in", width: 8, interface: "s_axi_control" },
+    Port { name: "s_axi_control_rvalid", dir: "out", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_rready", dir: "in", width: 1, interface: "s_axi_control" },
+    Port { name: "s_axi_control_rdata", dir: "out", width: 32, interface: "s_axi_control" },
+    Port { name: "s_axi_control_rresp", dir: "out", width: 2, interface: "s_axi_control" },
+    Port { name: "s_axis_tdata", dir: "in", width: 32, interface: "s_axis" },
+    Port { name: "s_axis_tvalid", dir: "in", width: 1, interface: "s_axis" },
+    Port { name: "s_axis_tready", dir: "out", width: 1, interface: "s_axis" },
+    Port { name: "s_axis_tlast", dir: "in", width: 1, interface: "s_axis" },
+    Port { name: "m_axis_tdata", dir: "out", width: 32, interface: "m_axis" },
+    Port { name: "m_axis_tvalid", dir: "out", width: 1, interface: "m_axis" },
+    Port { name: "m_axis_tready", dir: "in", width: 1, interface: "m_axis" },
+    Port { name: "m_axis_tlast", dir: "out", width: 1, interface: "m_axis" },
+    Port { name: "interrupt", dir: "out", width: 1, interface: "interrupt" },
+];
+
+/// Machine-readable facts about the generated top (written as signature.json).
+#[derive(Debug, Clone, Serialize)]
+pub struct Signature {
+    /// Top module name.
+    pub top: String,
+    /// Clock port.
+    pub clock: &'static str,
+    /// Reset port and polarity.
+    pub reset: &'static str,
+    /// Reset style.
+    pub reset_kind: &'static str,
+    /// Ports in declaration order.
+    pub ports: &'static [Port],
+    /// `spikeq_hdl::regmap::fingerprint()` of the map the RTL implements.
+    pub regmap_fingerprint: String,
+    /// CFG_HASH register value.
+    pub cfg_hash32: String,
+    /// Full configuration hash.
+    pub config_hash: String,
+    /// Verilog files in compile order (top last is not required; any order compiles).
+    pub verilog: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ManifestFile<'a> {
+    path: &'a str,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    generator: &'static str,
+    generator_version: &'static str,
+    config: &'a spikeq_hdl::ArrayConfig,
+    config_hash: &'a str,
+    short_hash: &'a str,
+    top: &'a str,
+    files: Vec<ManifestFile<'a>>,
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Generates the RTL of a configuration (plus signature and manifest), in memory.
+pub fn generate(d: &Derived) -> Result<Design, CodegenError> {
+    let files = rtl::render(d)?
+        .into_iter()
+        .map(|(module, text)| GenFile { path: format!("{module}.v"), contents: text })
+        .collect();
+    let mut design = Design { derived: d.clone(), top: format!("spikeq_top_{}", d.short_hash()), files };
+    design.finish();
+    Ok(design)
+}
+
+impl Design {
+    /// The Verilog files (paths and contents), top first.
+    pub fn verilog(&self) -> impl Iterator<Item = &GenFile> {
+        self.files.iter().filter(|f| f.path.ends_with(".v") && !f.path.starts_with("tb/"))
+    }
+
+    /// The signature of the top module.
+    pub fn signature(&self) -> Signature {
+        Signature {
+            top: self.top.clone(),
+            clock: "ap_clk",
+            reset: "ap_rst_n",
+            reset_kind: "synchronous, active low",
+            ports: TOP_PORTS,
+            regmap_fingerprint: format!("{:08x}", spikeq_hdl::regmap::fingerprint()),
+            cfg_hash32: format!("{:08x}", self.derived.hash32),
+            config_hash: self.derived.hash.clone(),
+            verilog: self.verilog().map(|f| f.path.clone()).collect(),
+        }
+    }
+
+    /// Adds extra files (e.g. the testbench) and refreshes signature and manifest.
+    pub fn add_files(&mut self, extra: Vec<GenFile>) {
+        self.files.retain(|f| f.path != MANIFEST && f.path != SIGNATURE);
+        self.files.extend(extra);
+        self.finish();
+    }
+
+    /// (Re)computes signature.json and manifest.json from the other files.
+    fn finish(&mut self) {
+        self.files.retain(|f| f.path != MANIFEST && f.path != SIGNATURE);
+        let sig = serde_json::to_string_pretty(&self.signature()).expect("signature serializes") + "\n";
+        self.files.push(GenFile { path: SIGNATURE.into(), contents: sig });
+        let manifest = Manifest {
+            generator: "spikeq-codegen",
+            generator_version: GENERATOR_VERSION,
+            config: &self.derived.config,
+            config_hash: &self.derived.hash,
+            short_hash: self.derived.short_hash(),
+            top: &self.top,
+            files: self.files.iter().map(|f| ManifestFile { path: &f.path, sha256: sha256_hex(&f.contents) }).collect(),
+        };
+        let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
+        self.files.push(GenFile { path: MANIFEST.into(), contents: text });
+    }
+
+    /// Writes every file under `dir`. Refuses a non-empty directory without a spikeq manifest
+    /// unless `force`; files of an earlier generation that are no longer produced are removed.
+    pub fn write_to(&self, dir: &Path, force: bool) -> Result<(), CodegenError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CodegenError::Io { path, source }
+        };
+        if dir.exists() {
+            let non_empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_some();
+            let ours = is_generated_dir(dir);
+            if non_empty && !ours && !force {
+                return Err(CodegenError::NotOurs { dir: dir.to_path_buf() });
+            }
+            if ours {
+                // remove the files of the previous generation (listed in its manifest)
+                for old in previous_files(dir) {
+                    if !self.files.iter().any(|f| f.path == old) {
+                        let _ = std::fs::remove_file(dir.join(&old));
+                    }
+                }
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        for f in &self.files {
+            let path = dir.join(&f.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::write(&path, &f.contents).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `dir` holds a manifest written by this generator.
+pub fn is_generated_dir(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join(MANIFEST))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("generator").and_then(|g| g.as_str()) == Some("spikeq-codegen"))
+}
+
+fn previous_files(dir: &Path) -> Vec<String> {
+    let Some(v) = std::fs::read_to_string(dir.join(MANIFEST)).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    else {
+        return Vec::new();
+    };
+    v.get("files")
+        .and_then(|f| f.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.get("path").and_then(|p| p.as_str()))
+                .filter(|p| !p.contains("..") && !p.starts_with('/'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
