@@ -1,1 +1,28 @@
-//! Verilator cosimulation of generated spikeq RTL (filled by the cosimulation issue).
+//! `spikeq-tb`: Verilator cosimulation of generated spikeq RTL against the golden model.
+//!
+//! - [`builder`]: RTL in memory → verilate → compile (model, shim, runtime) with `cc` → load;
+//!   cached by content hash under a file lock;
+//! - [`shim`]: the generated C++ `extern "C"` layer, all symbol names from one function;
+//! - [`Sim`]: a safe handle on one model instance (set/get ports, eval, tick, reset, FST);
+//! - [`axi`]: the AXI4-Lite / AXI4-Stream driver the host's Verilator transport wraps;
+//! - [`cosim`]: the harness that runs tiles through the RTL and the golden model and reports the
+//!   first difference (element, expected, actual, cycle), with an FST of the failing run;
+//! - [`cases`]: random and directed layer cases shared by the suites and `spikeq cosim`.
+//!
+//! **The golden model defines the behaviour**: a difference is an RTL bug unless the golden
+//! model is shown wrong.
+
+pub mod axi;
+pub mod builder;
+pub mod cases;
+pub mod cosim;
+mod error;
+pub mod ports;
+pub mod shim;
+mod sim;
+
+pub use axi::{Backpressure, Driver, OutWord, Timeouts};
+pub use builder::{BuildOptions, Builder, Model, Rtl, RtlFile};
+pub use cosim::{Cosim, Harness, Mismatch, Report};
+pub use error::TbError;
+pub use sim::Sim;
