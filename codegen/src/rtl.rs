@@ -9,9 +9,6 @@ use tera::{Context, Tera, Value};
 
 use crate::{CodegenError, GENERATOR_VERSION};
 
-/// Weight memories up to this size (bits) are kept in logic (flip-flops/LUTs) rather than RAM.
-const LOGIC_RAM_BITS: u64 = 16 * 1024;
-
 /// Index width of a table of `n` entries: max(1, ceil(log2 n)).
 fn iw(n: u64) -> u32 {
     ubits(n.max(1) - 1)
@@ -143,10 +140,7 @@ fn context(d: &Derived) -> Context {
     x.insert("v_max", &d.v_max);
     x.insert("tsw", &ubits(c.k_max as u64 * d.qs as u64));
     x.insert("spk_w", &if sal { mw } else { tb });
-    x.insert(
-        "ram_attr",
-        if d.weight_memory_bits <= LOGIC_RAM_BITS { "(* ram_style = \"logic\" *) " } else { "" },
-    );
+    x.insert("cword", &(c.lanes * cw + if mac { 0 } else { tb }));
     x.insert("regmap_localparams", regmap::to_verilog_localparams().trim_end());
     x.insert("id_value", &fmt_val(addr::ID));
     x.insert("version_value", &fmt_val(addr::VERSION));

@@ -103,6 +103,10 @@ module spikeq_core_d6f25c47 (
     wire                 w_we = (state == S_LDW) && have_word;
     wire [3:0]  w_wd = wbuf[3:0];
     wire                 w_word_end = (idx == 3'd7) || k_last;
+    // a lane group of weights is assembled here and written to the row's memory in one word
+    reg  [15:0] wacc;
+    wire [15:0] wnext;
+    wire                 w_grp_we = w_we && (lane_last || k_last);
     wire                 t_we = (state == S_LDT) && have_word;
     wire [19:0]  t_wd = wbuf[19:0];
 
@@ -186,28 +190,28 @@ module spikeq_core_d6f25c47 (
             if (sq_lane[e] == i_so[1:0]) sal_oh[i_so] = 1'b1;
     end
 
-    // ---------------------------------------------------------------- code memories (one per lane)
-    wire [15:0] crd;                            // codes of group ra_lane (registered read)
+    // ---------------------------------------------------------------- code memory
+    // one word per lane group: the lane codes and the group length max(1, max |q|),
+    // assembled in cacc while the codes arrive and written when the group is complete
+    reg  [15:0] cacc;
+    wire [15:0] cnext;
     genvar gl;
     generate
-        for (gl = 0; gl < 4; gl = gl + 1) begin : g_cmem
-            (* ram_style = "logic" *) reg [3:0] mem [0:15];
-            reg [3:0] rd;
-            always @(posedge clk) begin
-                if (c_el && lane_oh[gl]) mem[grp] <= c_wd;
-                rd <= mem[ra_lane];
-            end
-            assign crd[gl*4 +: 4] = rd;
+        for (gl = 0; gl < 4; gl = gl + 1) begin : g_lane
+            assign cnext[gl*4 +: 4] = lane_oh[gl] ? c_wd : cacc[gl*4 +: 4];
+            assign wnext[gl*4 +: 4] = lane_oh[gl] ? w_wd : wacc[gl*4 +: 4];
         end
     endgenerate
-    // group lengths max(1, max |q|), written when a group is complete
-    (* ram_style = "logic" *) reg [2:0] gmem [0:15];
-    reg [2:0] glen_q;
+    reg [18:0] cmem [0:15];
+    reg  [18:0] crd_q;                            // registered read of group ra_lane
     always @(posedge clk) begin
-        if (c_el && lane_last) gmem[grp] <= glen_wd;
-        glen_q <= gmem[ra_lane];
+        if (c_el) cacc <= cnext;
+        if (w_we) wacc <= wnext;
+        if (c_el && lane_last) cmem[grp] <= {glen_wd, cnext};
+        crd_q <= cmem[ra_lane];
     end
-    assign glen = glen_q;
+    wire [15:0] crd = crd_q[15:0];
+    assign glen = crd_q[18:16];
     // lane spikes: lane l spikes at time t iff t < |q_l|
     reg [3:0] spk;
     reg [3:0] neg;
@@ -235,10 +239,9 @@ module spikeq_core_d6f25c47 (
         for (gr = 0; gr < 4; gr = gr + 1) begin : g_row
             spikeq_row_d6f25c47 u_row (
                 .clk      (clk),
-                .we       (w_we && row_oh[gr]),
-                .we_lane  (lane_oh),
+                .we       (w_grp_we && row_oh[gr]),
                 .wgroup   (grp),
-                .wdata    (w_wd),
+                .wdata    (wnext),
                 .ra_lane  (ra_lane),
                 .clr      (state == S_CLR),
                 .en       (state == S_ACC),

@@ -5,16 +5,15 @@
 `default_nettype none
 
 // One row of the spike array (one output neuron's accumulator): the weights of the row, one small
-// memory per lane, and the row adder. Every cycle of the lane engine each lane adds, subtracts or
+// memory word per lane group, and the row adder. Every cycle of the lane engine each lane adds, subtracts or
 // skips its weight (no multipliers); the salient path adds the weight of its current entry shifted
 // by j*3 bits for each spiking digit j (wiring, not a multiplier).
 module spikeq_row_d6f25c47 (
     input  wire                  clk,
     // weight write (LOAD)
     input  wire                  we,
-    input  wire [3:0]  we_lane,
     input  wire [3:0]  wgroup,
-    input  wire [3:0]  wdata,
+    input  wire [15:0]  wdata,
     // lane engine
     input  wire [3:0]  ra_lane,
     input  wire                  clr,
@@ -29,20 +28,22 @@ module spikeq_row_d6f25c47 (
     // membrane potential V
     output reg  [13:0]  acc
 );
-    wire [15:0] ws;                        // weights of group ra_sal (registered read)
+    // weight memory of the row: one word of 4 weights per lane group, registered reads
+    reg [15:0] mem [0:15];
+    reg [15:0] wl;                           // group ra_lane (lane engine)
+    reg [15:0] ws;                           // group ra_sal (salient path)
+    always @(posedge clk) begin
+        if (we) mem[wgroup] <= wdata;
+        wl <= mem[ra_lane];
+        ws <= mem[ra_sal];
+    end
+
+    // lanes: add, subtract or skip the weight
     wire [55:0] term;
     genvar gl;
     generate
         for (gl = 0; gl < 4; gl = gl + 1) begin : g_lane
-            (* ram_style = "logic" *) reg [3:0] mem [0:15];
-            reg [3:0] rd;
-            reg [3:0] rds;
-            always @(posedge clk) begin
-                if (we && we_lane[gl]) mem[wgroup] <= wdata;
-                rd <= mem[ra_lane];
-                rds <= mem[ra_sal];
-            end
-            assign ws[gl*4 +: 4] = rds;
+            wire [3:0] rd = wl[gl*4 +: 4];
             wire [13:0] w = { {10{rd[3]}}, rd };
             assign term[gl*14 +: 14] = spk[gl] ? (neg[gl] ? (14'd0 - w) : w) : 14'd0;
         end
