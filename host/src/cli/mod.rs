@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod eval;
+mod gen;
 mod generate;
 mod regmap;
 
@@ -30,6 +31,8 @@ enum Command {
     Bench(bench::BenchCmd),
     /// Greedy text generation with the f32 model (KV cache).
     Generate(generate::GenerateArgs),
+    /// Generate the RTL of an array (plus manifest, signature, optional Icarus testbench).
+    Gen(gen::GenArgs),
     /// Perplexity on the PTB test split (windows of 511 tokens after token 0).
     Eval(eval::EvalArgs),
 }
@@ -41,6 +44,7 @@ pub fn run() -> Result<()> {
         Command::Regmap(a) => regmap::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Gen(a) => gen::run(a),
         Command::Bench(c) => bench::run(c),
     }
 }

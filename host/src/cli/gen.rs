@@ -1,0 +1,46 @@
+//! `spikeq gen --config FILE --out DIR [--force] [--testbench]`: writes the RTL of an array, its
+//! manifest and signature (and optionally the self-checking Icarus testbench).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use spikeq_codegen::testbench::TbOptions;
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// TOML configuration, e.g. configs/tiny.toml.
+    #[arg(long)]
+    config: PathBuf,
+    /// Output directory (created; a non-empty directory must hold an earlier spikeq manifest).
+    #[arg(long)]
+    out: PathBuf,
+    /// Overwrite a non-empty directory that was not written by `spikeq gen`.
+    #[arg(long)]
+    force: bool,
+    /// Also write the self-checking Icarus testbench and its vectors (tb/).
+    #[arg(long)]
+    testbench: bool,
+    /// Seed of the testbench's random layers.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Largest K the testbench vectors use (keeps Icarus runs short on big arrays).
+    #[arg(long, default_value_t = 96)]
+    tb_k_limit: u32,
+}
+
+pub fn run(a: GenArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
+    let d = spikeq_hdl::Derived::from_toml(&text).with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
+    let mut design = spikeq_codegen::generate(&d)?;
+    if a.testbench {
+        let o = TbOptions { seed: a.seed, k_limit: a.tb_k_limit, ..TbOptions::default() };
+        design.add_files(spikeq_codegen::testbench::generate(&d, &o)?);
+    }
+    design.write_to(&a.out, a.force)?;
+    println!("{} ({} files) -> {}", design.top, design.files.len(), a.out.display());
+    if a.testbench {
+        println!("run the testbench: sh {}/tb/run_icarus.sh", a.out.display());
+    }
+    Ok(())
+}
