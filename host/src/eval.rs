@@ -72,15 +72,22 @@ pub fn windows(tokens: &[u32], limit: Option<usize>) -> impl Iterator<Item = &[u
     tokens.chunks(WINDOW_TEXT_TOKENS).take(limit.unwrap_or(usize::MAX))
 }
 
-/// Evaluates one window (`text` holds its text tokens) and returns its totals.
-pub fn eval_window(model: &Llama, exec: &mut dyn LinearExec, text: &[u32], cache: &mut KvCache) -> Result<Perplexity, ModelError> {
+/// Evaluates one window (`text` holds its text tokens) and returns its totals. `cache` and
+/// `logits` are working memory, reused from window to window.
+pub fn eval_window(
+    model: &Llama,
+    exec: &mut dyn LinearExec,
+    text: &[u32],
+    cache: &mut KvCache,
+    logits: &mut Vec<f32>,
+) -> Result<Perplexity, ModelError> {
     let mut input = Vec::with_capacity(text.len() + 1);
     input.push(WINDOW_PREFIX);
     input.extend_from_slice(text);
     cache.clear();
     let hidden = model.forward(exec, &input, cache)?;
     let (d, vocab) = (model.config().d_model, model.config().vocab);
-    let mut logits = vec![0f32; LOGIT_ROWS * vocab];
+    logits.resize(LOGIT_ROWS * vocab, 0.0);
     let mut nll_sum = 0f64;
     // Position i predicts text[i]; the last position predicts nothing and is skipped.
     for (rows, targets) in hidden[..text.len() * d].chunks(LOGIT_ROWS * d).zip(text.chunks(LOGIT_ROWS)) {
@@ -119,9 +126,10 @@ pub fn perplexity(
     mut progress: impl FnMut(&Perplexity),
 ) -> Result<Perplexity, ModelError> {
     let mut cache = KvCache::new(model.config(), WINDOW_TEXT_TOKENS + 1);
+    let mut logits = Vec::new();
     let mut total = Perplexity::default();
     for w in windows(tokens, limit) {
-        let r = eval_window(model, exec, w, &mut cache)?;
+        let r = eval_window(model, exec, w, &mut cache, &mut logits)?;
         total.windows += r.windows;
         total.scored += r.scored;
         total.nll_sum += r.nll_sum;

@@ -143,13 +143,41 @@ pub struct Llama {
     output: Option<Weight>,
 }
 
-/// Per-block keys and values of the positions seen so far.
+/// Query rows scored together in attention: large enough for an efficient product, small
+/// enough that little of the causal mask's upper triangle is computed.
+const QUERY_BLOCK: usize = 128;
+
+/// Per-block keys and values of the positions seen so far, plus the forward's working buffers,
+/// kept so that evaluating window after window allocates (and page-faults) nothing new.
 #[derive(Debug)]
 pub struct KvCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     len: usize,
     capacity: usize,
+    scratch: Scratch,
+}
+
+/// Activations of one forward call; contents never outlive the call.
+#[derive(Debug, Default)]
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    proj: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    scores: Vec<f32>,
+    heads_out: Vec<f32>,
+}
+
+/// `buf` resized to `len` (contents unspecified: every user overwrites what it reads).
+fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len, 0.0);
+    buf
 }
 
 impl KvCache {
@@ -162,6 +190,7 @@ impl KvCache {
             v: (0..cfg.n_blocks).map(|_| block()).collect(),
             len: 0,
             capacity,
+            scratch: Scratch::default(),
         }
     }
 
@@ -240,67 +269,80 @@ impl Llama {
     }
 
     /// Runs `tokens` at the positions following those in `cache` (which it extends) and returns
-    /// the final-normed hidden states, `tokens.len() × d_model` row-major.
+    /// the final-normed hidden states, `tokens.len() × d_model` row-major. On error the cache is
+    /// left as it was.
     pub fn forward(&self, exec: &mut dyn LinearExec, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
         let c = &self.cfg;
-        let (n, d, kvd, hd) = (tokens.len(), c.d_model, c.kv_dim(), c.head_dim);
-        let past = cache.len;
+        let (n, past) = (tokens.len(), cache.len);
         if past + n > cache.capacity {
             return Err(ModelError::ContextOverflow { got: past + n, limit: cache.capacity });
         }
-        let mut x = Vec::with_capacity(n * d);
-        for &t in tokens {
-            if t as usize >= c.vocab {
-                return Err(ModelError::BadToken { id: t, vocab: c.vocab });
-            }
-            x.extend_from_slice(self.embed.row(t as usize));
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+            return Err(ModelError::BadToken { id: t, vocab: c.vocab });
+        }
+        let result = self.blocks_forward(exec, tokens, cache);
+        let keep = if result.is_ok() { past + n } else { past };
+        cache.k.iter_mut().chain(cache.v.iter_mut()).for_each(|b| b.truncate(keep * c.kv_dim()));
+        cache.len = keep;
+        result
+    }
+
+    fn blocks_forward(&self, exec: &mut dyn LinearExec, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+        let c = &self.cfg;
+        let (n, d, kvd, hd, f) = (tokens.len(), c.d_model, c.kv_dim(), c.head_dim, c.d_ffn);
+        let past = cache.len;
+        let total = past + n;
+        let KvCache { k: kc, v: vc, scratch: s, .. } = cache;
+        let x = sized(&mut s.x, n * d);
+        for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
+            row.copy_from_slice(self.embed.row(t as usize));
         }
         let rope = RopeTable::new(c, past, n);
-        let total = past + n;
-        let mut xn = vec![0f32; n * d];
-        let mut q = vec![0f32; n * d];
-        let mut k = vec![0f32; n * kvd];
-        let mut v = vec![0f32; n * kvd];
-        let mut att = vec![0f32; n * d];
-        let mut proj = vec![0f32; n * d];
-        let mut gate = vec![0f32; n * c.d_ffn];
-        let mut up = vec![0f32; n * c.d_ffn];
-        let mut scores = vec![0f32; c.n_heads * n * total];
-        let mut heads_out = vec![0f32; c.n_heads * n * hd];
+        let xn = sized(&mut s.xn, n * d);
+        let q = sized(&mut s.q, n * d);
+        let k = sized(&mut s.k, n * kvd);
+        let v = sized(&mut s.v, n * kvd);
+        let att = sized(&mut s.att, n * d);
+        let proj = sized(&mut s.proj, n * d);
+        let gate = sized(&mut s.gate, n * f);
+        let up = sized(&mut s.up, n * f);
+        let scores = sized(&mut s.scores, c.n_heads * n * total);
+        let heads_out = sized(&mut s.heads_out, c.n_heads * n * hd);
 
         for (bi, b) in self.blocks.iter().enumerate() {
             let id = |kind| LinearId { block: bi, kind };
-            rms_norm(&x, &b.attn_norm, c.rms_eps, &mut xn);
-            exec.linear(id(LinearKind::Q), &b.q, &xn, n, &mut q)?;
-            exec.linear(id(LinearKind::K), &b.k, &xn, n, &mut k)?;
-            exec.linear(id(LinearKind::V), &b.v, &xn, n, &mut v)?;
-            rope.apply(&mut q, c.n_heads, hd);
-            rope.apply(&mut k, c.n_kv_heads, hd);
-            cache.k[bi].extend_from_slice(&k);
-            cache.v[bi].extend_from_slice(&v);
-            self.attention(&q, &cache.k[bi], &cache.v[bi], past, n, &mut scores, &mut heads_out);
+            rms_norm(x, &b.attn_norm, c.rms_eps, xn);
+            exec.linear(id(LinearKind::Q), &b.q, xn, n, q)?;
+            exec.linear(id(LinearKind::K), &b.k, xn, n, k)?;
+            exec.linear(id(LinearKind::V), &b.v, xn, n, v)?;
+            rope.apply(q, c.n_heads, hd);
+            rope.apply(k, c.n_kv_heads, hd);
+            kc[bi].extend_from_slice(k);
+            vc[bi].extend_from_slice(v);
+            self.attention(q, &kc[bi], &vc[bi], past, n, scores, heads_out);
             for (h, out) in heads_out.chunks_exact(n * hd).enumerate() {
                 for (row, src) in att.chunks_exact_mut(d).zip(out.chunks_exact(hd)) {
                     row[h * hd..(h + 1) * hd].copy_from_slice(src);
                 }
             }
-            exec.linear(id(LinearKind::O), &b.o, &att, n, &mut proj)?;
-            add_assign(&mut x, &proj);
+            exec.linear(id(LinearKind::O), &b.o, att, n, proj)?;
+            add_assign(x, proj);
 
-            rms_norm(&x, &b.ffn_norm, c.rms_eps, &mut xn);
-            exec.linear(id(LinearKind::Gate), &b.gate, &xn, n, &mut gate)?;
-            exec.linear(id(LinearKind::Up), &b.up, &xn, n, &mut up)?;
-            swiglu(&mut gate, &up);
-            exec.linear(id(LinearKind::Down), &b.down, &gate, n, &mut proj)?;
-            add_assign(&mut x, &proj);
+            rms_norm(x, &b.ffn_norm, c.rms_eps, xn);
+            exec.linear(id(LinearKind::Gate), &b.gate, xn, n, gate)?;
+            exec.linear(id(LinearKind::Up), &b.up, xn, n, up)?;
+            swiglu(gate, up);
+            exec.linear(id(LinearKind::Down), &b.down, gate, n, proj)?;
+            add_assign(x, proj);
         }
-        cache.len = total;
-        rms_norm(&x, &self.output_norm, c.rms_eps, &mut xn);
-        Ok(xn)
+        rms_norm(x, &self.output_norm, c.rms_eps, xn);
+        Ok(xn.to_vec())
     }
 
-    /// Causal attention of the `n` new queries over all `past + n` cached positions, one head per
-    /// task; head h reads KV head `h / (n_heads / n_kv_heads)`. Writes `n × head_dim` per head.
+    /// Causal attention of the `n` new queries over the `past + n` cached positions. Head h reads
+    /// KV head `h / (n_heads / n_kv_heads)` and writes `n × head_dim` rows to its part of `out`.
+    /// Queries are taken in blocks of [`QUERY_BLOCK`] rows, each scored only against the keys it
+    /// can see, which skips most of the masked upper triangle; (head, block) pairs run in parallel.
     #[allow(clippy::too_many_arguments)]
     fn attention(&self, q: &[f32], kc: &[f32], vc: &[f32], past: usize, n: usize, scores: &mut [f32], out: &mut [f32]) {
         let c = &self.cfg;
@@ -311,14 +353,20 @@ impl Llama {
             .par_chunks_exact_mut(n * total)
             .zip(out.par_chunks_exact_mut(n * hd))
             .enumerate()
-            .for_each(|(h, (s, o))| {
+            .flat_map(|(h, (s, o))| {
+                s.par_chunks_mut(QUERY_BLOCK * total).zip(o.par_chunks_mut(QUERY_BLOCK * hd)).enumerate().map(move |(blk, so)| (h, blk, so))
+            })
+            .for_each(|(h, blk, (s, o))| {
                 let kh = h / group;
-                let qv = View { data: &q[h * hd..], rows: n, cols: hd, rs: d, cs: 1 };
-                let kt = View { data: &kc[kh * hd..], rows: total, cols: hd, rs: kvd, cs: 1 }.t();
+                let (i0, rows) = (blk * QUERY_BLOCK, o.len() / hd);
+                // Keys visible to the last query of the block.
+                let seen_max = past + i0 + rows;
+                let qv = View { data: &q[i0 * d + h * hd..], rows, cols: hd, rs: d, cs: 1 };
+                let kt = View { data: &kc[kh * hd..], rows: seen_max, cols: hd, rs: kvd, cs: 1 }.t();
                 matmul(s, total, qv, kt, false, Threads::Single);
-                for (i, row) in s.chunks_exact_mut(total).enumerate() {
-                    // Query i sits at position past + i and sees keys 0..=past + i.
-                    let seen = past + i + 1;
+                for (i, row) in s.chunks_mut(total).enumerate() {
+                    // Query i0 + i sits at position past + i0 + i and sees keys 0..=that position.
+                    let seen = past + i0 + i + 1;
                     let max = max(&row[..seen]);
                     for x in &mut row[..seen] {
                         *x = (*x - max) * scale;
@@ -326,10 +374,11 @@ impl Llama {
                     exp_inplace(&mut row[..seen]);
                     let inv = 1.0 / sum(&row[..seen]);
                     row[..seen].iter_mut().for_each(|x| *x *= inv);
-                    row[seen..].fill(0.0);
+                    row[seen..seen_max].fill(0.0);
                 }
-                let vv = View { data: &vc[kh * hd..], rows: total, cols: hd, rs: kvd, cs: 1 };
-                matmul(o, hd, View::row_major(s, n, total), vv, false, Threads::Single);
+                let p = View { data: s, rows, cols: seen_max, rs: total, cs: 1 };
+                let vv = View { data: &vc[kh * hd..], rows: seen_max, cols: hd, rs: kvd, cs: 1 };
+                matmul(o, hd, p, vv, false, Threads::Single);
             });
     }
 
