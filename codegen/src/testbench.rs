@@ -80,6 +80,10 @@ impl Program {
         self.stim.extend([2, words.len() as u32]);
         self.stim.extend_from_slice(words);
     }
+    fn send_nolast(&mut self, words: &[u32]) {
+        self.stim.extend([6, words.len() as u32]);
+        self.stim.extend_from_slice(words);
+    }
     fn recv(&mut self, words: &[u32]) {
         self.stim.extend([3, words.len() as u32]);
         self.expect.extend_from_slice(words);
@@ -252,6 +256,8 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
         p.check(reg.offset, reset_value(reg, d));
     }
     p.check(addr::CTRL, 0xC);
+    p.write(addr::GIE, 1);
+    p.write(addr::IER, 3);
     p.write(addr::SCRATCH, 0xA5C3_0F96);
     p.check(addr::SCRATCH, 0xA5C3_0F96);
     // a bad descriptor (K = 0) finishes at once with ERROR.descriptor and consumes nothing
@@ -265,6 +271,12 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
     p.check(addr::ERROR, err::DESCRIPTOR);
     p.write(addr::ERROR, 0xF);
     p.check(addr::ERROR, 0);
+    // ISR saw ap_ready (start accepted) and ap_done; write 1 to clear
+    p.check(addr::ISR, 3);
+    p.write(addr::ISR, 3);
+    p.check(addr::ISR, 0);
+    p.write(addr::GIE, 0);
+    p.write(addr::IER, 0);
 
     for case in cases(d, o) {
         p.comments.push(format!("{}: K {} M {} mode {:?}", case.what, case.k, case.m, case.mode));
@@ -308,9 +320,60 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
         p.check(addr::ERROR, e);
         p.write(addr::ERROR, 0xF);
     }
+    stream_errors(d, &golden, o, &mut p)?;
     p.check(addr::CTRL, 0xC);
     p.stim.push(0);
     Ok(p)
+}
+
+/// TLAST early (token 0: one word, then the missing codes count as zero) and missing (token 1):
+/// ERROR.stream, outputs as the golden model computes them for the codes the core actually used.
+fn stream_errors(d: &Derived, golden: &Golden, o: &TbOptions, p: &mut Program) -> Result<(), CodegenError> {
+    let mut rng = Rng(o.seed ^ 0x7374_7265);
+    let mode = if d.supports(OutputMode::Raw) { OutputMode::Raw } else { OutputMode::Fire };
+    let k = (d.config.k_max as usize).min(11);
+    let m = (d.config.rows as usize).min(2);
+    let weights: Vec<i8> = (0..m * k).map(|_| random_weight(&mut rng, d)).collect();
+    let th = (mode == OutputMode::Fire).then(|| thresholds(&mut rng, d, m, k));
+    let sent = random_codes(&mut rng, d, k, 2, 0);
+    let mut used = sent.clone();
+    for q in &mut used[4.min(k)..k] {
+        *q = 0;
+    }
+    let case = Case { what: "stream errors".into(), k, m, mode, weights, thresholds: th, codes: used };
+    let tile = Tile { k, m, weights: &case.weights, thresholds: case.thresholds.as_deref(), mode };
+    let run = golden.run_tile(&tile, &case.codes).map_err(|e| CodegenError::Golden(format!("stream errors: {e}")))?;
+    p.comments.push(format!("stream errors: K {k} M {m} mode {mode:?}"));
+    p.write(addr::OP, op::LOAD);
+    p.write(addr::LAYER_K, k as u32);
+    p.write(addr::LAYER_M, m as u32);
+    p.write(addr::MODE, mode.code());
+    p.write(addr::CTRL, 1);
+    p.send(&pack_weights(d, &case));
+    p.wait_done();
+    p.write(addr::OP, op::RUN);
+    p.write(addr::LAYER_N, 2);
+    p.write(addr::CTRL, 1);
+    let pack = |t: usize| pack_bytes(&sent[t * k..(t + 1) * k].iter().map(|&q| q as i32).collect::<Vec<_>>());
+    let words0 = pack(0);
+    p.send(&words0[..1]);
+    let out = |t: usize| -> Vec<u32> {
+        let o = &run.outputs[t * m..(t + 1) * m];
+        match mode {
+            OutputMode::Raw => o.iter().map(|&v| v as u32).collect(),
+            OutputMode::Fire => pack_bytes(o),
+        }
+    };
+    p.recv(&out(0));
+    p.send_nolast(&pack(1));
+    p.recv(&out(1));
+    p.wait_done();
+    p.check64(addr::CYCLES_LO, run.counters.cycles);
+    // token 1 always lacks its TLAST; token 0's single word ends early when K > 4
+    let e = err::STREAM | if run.flags.code_range { err::CODE_RANGE } else { 0 } | if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 };
+    p.check(addr::ERROR, e);
+    p.write(addr::ERROR, 0xF);
+    Ok(())
 }
 
 fn hex(words: &[u32], title: &str, comments: &[String]) -> String {

@@ -25,7 +25,8 @@ fn tiny_synthesises_for_ice40_without_latches() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("SB_LUT4"))
         .filter_map(|n| n.trim().parse().ok())
-        .last()
+        .next_back()
         .expect("stat lists SB_LUT4");
     eprintln!("tiny on iCE40: {luts} LUT4");
+    assert!(luts <= 5280, "tiny no longer fits an iCE40 UP5K: {luts} LUT4 > 5280");
 }
