@@ -16,8 +16,9 @@ use crate::model::ModelError;
 pub const WINDOW_TEXT_TOKENS: usize = 511;
 /// The token id put before every window (`<|endoftext|>` in SmolLM2).
 pub const WINDOW_PREFIX: u32 = 0;
-/// Logit rows computed at once: bounds the logits buffer (rows × vocab f32) to a few MiB.
-const LOGIT_ROWS: usize = 64;
+/// Logit rows computed at once: bounds the logits buffer (rows × vocab f32, 25 MiB) while keeping
+/// the output-head GEMM large enough to run at full speed (64 rows measured ~15 % slower).
+const LOGIT_ROWS: usize = 128;
 
 /// Default model path, relative to the repository root.
 pub const DEFAULT_MODEL: &str = ".cache/model/SmolLM2-135M-Instruct.Q4_1.gguf";
