@@ -7,7 +7,8 @@
 //! - [`axi`]: the AXI4-Lite / AXI4-Stream driver the host's Verilator transport wraps;
 //! - [`cosim`]: the harness that runs tiles through the RTL and the golden model and reports the
 //!   first difference (element, expected, actual, cycle), with an FST of the failing run;
-//! - [`cases`]: random and directed layer cases shared by the suites and `spikeq cosim`.
+//! - [`cases`]: random and directed layer cases shared by the suites and `spikeq cosim`;
+//! - [`program`]: replays the generator's Icarus testbench program, for Verilator-vs-Icarus runs.
 //!
 //! **The golden model defines the behaviour**: a difference is an RTL bug unless the golden
 //! model is shown wrong.
@@ -18,6 +19,7 @@ pub mod cases;
 pub mod cosim;
 mod error;
 pub mod ports;
+pub mod program;
 pub mod shim;
 mod sim;
 

@@ -16,6 +16,8 @@ use spikeq_hdl::{Derived, Golden, OutputMode};
 pub enum BenchCmd {
     /// Functional speed, cycle-model speed and lane utilisation of the golden model.
     Golden(GoldenArgs),
+    /// Simulated cycles per second under Verilator and Icarus on the generator's testbench vectors.
+    Cosim(super::cosim::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +45,7 @@ pub struct GoldenArgs {
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Golden(a) => golden(a),
+        BenchCmd::Cosim(a) => super::cosim::bench(a),
     }
 }
 

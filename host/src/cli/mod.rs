@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod cosim;
 mod eval;
 mod gen;
 mod generate;
@@ -33,6 +34,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Generate the RTL of an array (plus manifest, signature, optional Icarus testbench).
     Gen(gen::GenArgs),
+    /// Cosimulation: random tile calls through the Verilator model, checked against the golden model.
+    Cosim(cosim::CosimArgs),
     /// Perplexity on the PTB test split (windows of 511 tokens after token 0).
     Eval(eval::EvalArgs),
 }
@@ -46,5 +49,6 @@ pub fn run() -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Bench(c) => bench::run(c),
+        Command::Cosim(a) => cosim::run(a),
     }
 }
