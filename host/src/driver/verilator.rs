@@ -1,13 +1,52 @@
-//! The Verilator transport: the generated RTL of the configuration, verilated and driven through
-//! its AXI ports by the cosimulation harness of `spikeq-tb`.
+//! The Verilator transport: the generated RTL of the configuration, verilated and built by
+//! `spikeq-tb` (or taken from its content-hash cache), driven through its AXI ports by the same
+//! AXI driver the cosimulation suites use. Its waits are counted in clock cycles.
 
 use std::time::Duration;
 
 use spikeq_hdl::Derived;
+use spikeq_tb::cosim::rtl_of;
+use spikeq_tb::{BuildOptions, Builder, Driver, Sim, TbError};
 
 use super::{DriverError, Transport};
 
+/// The simulated array.
+#[derive(Debug)]
+pub struct VerilatorTransport {
+    driver: Driver,
+    name: String,
+}
+
+fn tb(e: TbError, what: &str) -> DriverError {
+    match e {
+        TbError::Timeout { .. } => DriverError::Timeout { what: format!("{what}: {e}"), device: "verilator".into(), timeout: Duration::ZERO },
+        other => DriverError::Unavailable(format!("verilator backend, {what}: {other}")),
+    }
+}
+
 /// Generates, builds (or loads from the cache) and opens the RTL of `d`.
-pub fn open(_d: &Derived, _timeout: Duration) -> Result<Box<dyn Transport>, DriverError> {
-    Err(DriverError::Unavailable("the verilator backend is not wired yet".into()))
+pub fn open(d: &Derived, _timeout: Duration) -> Result<Box<dyn Transport>, DriverError> {
+    let rtl = rtl_of(d).map_err(|e| tb(e, "generating the RTL"))?;
+    let builder = Builder::new().map_err(|e| tb(e, "finding Verilator (scripts/setup.sh installs it)"))?;
+    let model = builder.build(&rtl, BuildOptions::default()).map_err(|e| tb(e, "building the model"))?;
+    let name = format!("verilator:{} ({})", rtl.top, if model.cache_hit() { "cached" } else { "built" });
+    Ok(Box::new(VerilatorTransport { driver: Driver::new(Sim::new(model)), name }))
+}
+
+impl Transport for VerilatorTransport {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+    fn read_reg(&mut self, addr: u32) -> Result<u32, DriverError> {
+        self.driver.read_reg(addr).map_err(|e| tb(e, "register read"))
+    }
+    fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), DriverError> {
+        self.driver.write_reg(addr, value).map_err(|e| tb(e, "register write"))
+    }
+    fn write_packet(&mut self, words: &[u32]) -> Result<(), DriverError> {
+        self.driver.write_stream(words, true).map_err(|e| tb(e, "input stream"))
+    }
+    fn read_words(&mut self, n: usize) -> Result<Vec<u32>, DriverError> {
+        self.driver.read_stream(n).map_err(|e| tb(e, "output stream"))
+    }
 }
