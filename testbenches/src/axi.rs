@@ -130,7 +130,7 @@ impl Driver {
 
     /// AXI4-Lite write of one register (address and data offered together, all byte lanes).
     pub fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), TbError> {
-        if addr > 0xFF || addr % 4 != 0 {
+        if addr > 0xFF || addr & 3 != 0 {
             return Err(TbError::Invalid { what: "register address", why: format!("{addr:#x} is not a word offset in 0..=0xFC") });
         }
         self.sim.set_raw(P::AwAddr, addr);
@@ -170,7 +170,7 @@ impl Driver {
 
     /// AXI4-Lite read of one register.
     pub fn read_reg(&mut self, addr: u32) -> Result<u32, TbError> {
-        if addr > 0xFF || addr % 4 != 0 {
+        if addr > 0xFF || addr & 3 != 0 {
             return Err(TbError::Invalid { what: "register address", why: format!("{addr:#x} is not a word offset in 0..=0xFC") });
         }
         self.sim.set_raw(P::ArAddr, addr);

@@ -138,7 +138,7 @@ pub fn directed(d: &Derived) -> Vec<Case> {
     let k_odd = if lanes > 1 { (lanes + 1).min(kmax) } else { kmax.min(3) };
     let k_odd = if lanes > 1 && k_odd % lanes == 0 { k_odd - 1 } else { k_odd };
     let m_odd = if rows > 1 { rows - 1 } else { 1 };
-    let alt = |i: usize, v: i8| if i % 2 == 0 { v } else { -v };
+    let alt = |i: usize, v: i8| if i & 1 == 0 { v } else { -v };
     let mut cases = Vec::new();
     for &mode in &c.output_modes {
         let th = |m: usize, v: u64| (mode == OutputMode::Fire).then(|| vec![v; m]);
@@ -157,10 +157,10 @@ pub fn directed(d: &Derived) -> Vec<Case> {
         push("saturating codes, threshold 1", k, rows, vec![qw; rows * k], codes, th(rows, 1));
 
         // Exactly the salient budget, every salient code at ±Qs; thresholds at th_max (fires 0).
-        if budget > 0 {
+        if let Some(step) = kmax.checked_div(budget) {
             let k = kmax;
             let mut codes = vec![qa; k];
-            for (j, i) in (0..k).step_by((k / budget).max(1)).take(budget).enumerate() {
+            for (j, i) in (0..k).step_by(step.max(1)).take(budget).enumerate() {
                 codes[i] = alt(j, qs);
             }
             push("maximum salient budget, threshold th_max", k, rows, full_w(rows, k), codes.clone(), th(rows, d.th_max));

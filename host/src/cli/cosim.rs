@@ -34,7 +34,7 @@ pub struct CosimArgs {
 
 fn read_config(path: &Path) -> Result<Derived> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Derived::from_toml(&text).with_context(|| format!("invalid configuration {}", path.display()))?)
+    Derived::from_toml(&text).with_context(|| format!("invalid configuration {}", path.display()))
 }
 
 pub fn run(a: CosimArgs) -> Result<()> {
