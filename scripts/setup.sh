@@ -15,6 +15,8 @@ for tool in verilator:verilator iverilog:iverilog yosys:yosys nextpnr-ice40:next
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 [ -e /usr/include/fuse3/fuse.h ] || need_apt+=(libfuse3-dev)
+# Verilator's FST trace writer (linked into every cosimulation model) needs zlib.
+[ -e /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
