@@ -102,8 +102,9 @@ pub struct BuildOptions {
     /// the model down even when no file is open, so the suites build without and rebuild with it
     /// only to record a failing run.
     pub trace: bool,
-    /// C++ optimisation level of the model (`-O1` builds several times faster than `-O3` and
-    /// simulates these designs about as fast; see docs/cosim.md).
+    /// C++ optimisation level of the model and runtime. `-O1` (the default) builds the default
+    /// array about twice as fast as `-O3` and simulates it about 10 % slower; the suites build
+    /// several small arrays and run each for under a second, so build time wins (docs/benchmarks.md).
     pub opt_level: u32,
 }
 
