@@ -119,4 +119,11 @@ mod tests {
         assert_eq!(names.len(), PORTS.len());
         assert!(PORTS.iter().all(|p| (1..=32).contains(&p.width)));
     }
+
+    #[test]
+    fn same_ports_as_the_generator_emits() {
+        let gen: Vec<_> = spikeq_codegen::TOP_PORTS.iter().map(|p| (p.name, p.dir, p.width)).collect();
+        let ours: Vec<_> = PORTS.iter().map(|p| (p.name, if p.dir == Dir::In { "in" } else { "out" }, p.width)).collect();
+        assert_eq!(ours, gen);
+    }
 }
