@@ -178,8 +178,8 @@ impl<T: Transport> LinearExec for QuantExec<T> {
         let bits = ActBits { normal: d.config.act_bits, salient: d.config.salient_bits };
         let mode = self.scheme.mode();
         let scales = self.calibration.as_ref().map(|c| c.get(&id).copied()).unwrap_or(None);
-        let selector = if bits.salient > bits.normal { self.selector } else { SalientSelector::None };
-        let qx = quantize_rows(x, k, bits, selector, d.config.max_salient as usize, scales.map(|s| s.s_x));
+        // quantize_acts ignores the selector when salient codes are no wider than normal ones.
+        let qx = quantize_rows(x, k, bits, self.selector, d.config.max_salient as usize, scales.map(|s| s.s_x));
         let thresholds: Option<Vec<u64>> = match (mode, scales) {
             (OutputMode::Fire, Some(s)) => {
                 Some(qw.scales.iter().map(|&sw| threshold(s.s_y, s.s_x, sw, d.config.frac_bits, d.th_max)).collect())

@@ -113,7 +113,8 @@ pub struct Traffic {
 #[derive(Debug)]
 pub struct Accelerator<T> {
     transport: T,
-    derived: Derived,
+    /// Model of the opened configuration: its widths, and the tile checks made before sending.
+    golden: Golden,
     timeout: Duration,
     native: bool,
     /// Bytes moved so far.
@@ -136,7 +137,7 @@ impl<T: Transport> Accelerator<T> {
             }
         }
         let native = transport.native_model().is_some();
-        Ok(Accelerator { transport, derived: derived.clone(), timeout, native, traffic: Traffic::default() })
+        Ok(Accelerator { transport, golden: Golden::new(derived), timeout, native, traffic: Traffic::default() })
     }
 
     /// Uses the register/stream path even when the transport offers a native model (for tests
@@ -147,7 +148,7 @@ impl<T: Transport> Accelerator<T> {
 
     /// The configuration the device was opened with.
     pub fn derived(&self) -> &Derived {
-        &self.derived
+        self.golden.derived()
     }
 
     /// The transport.
@@ -167,7 +168,7 @@ impl<T: Transport> Accelerator<T> {
             return Ok(golden::run_layer_native(model, job)?);
         }
         let n = job.codes.len() / k;
-        let rows = self.derived.config.rows as usize;
+        let rows = self.derived().config.rows as usize;
         let mut outputs = vec![0i32; n * m];
         let mut counters = Counters::default();
         let mut flags = Flags::default();
@@ -177,12 +178,12 @@ impl<T: Transport> Accelerator<T> {
             let th = job.thresholds.map(|t| &t[m0..m0 + mt]);
             // Validate before the device sees it: the same checks the golden model applies.
             let tile = spikeq_hdl::Tile { k, m: mt, weights: w, thresholds: th, mode: job.mode };
-            Golden::new(&self.derived).check_tile(&tile)?;
+            self.golden.check_tile(&tile)?;
             for (a, v) in [(addr::LAYER_K, k as u32), (addr::LAYER_M, mt as u32), (addr::LAYER_N, n as u32), (addr::MODE, job.mode.code()), (addr::OP, op::LOAD)] {
                 self.transport.write_reg(a, v)?;
             }
             self.start()?;
-            self.transport.write_packet(&stream::pack_load(&self.derived, w, mt, k, th))?;
+            self.transport.write_packet(&stream::pack_load(self.golden.derived(), w, mt, k, th))?;
             self.wait_done("LOAD")?;
             self.transport.write_reg(addr::OP, op::RUN)?;
             self.start()?;
@@ -204,16 +205,16 @@ impl<T: Transport> Accelerator<T> {
                 self.transport.write_reg(addr::ERROR, e)?;
             }
         }
-        let lane_slots = counters.cycles * rows as u64 * self.derived.config.lanes as u64;
+        let lane_slots = counters.cycles * rows as u64 * self.derived().config.lanes as u64;
         Ok(LayerRun { outputs, counters, flags, lane_slots })
     }
 
     fn account(&mut self, job: &LayerJob<'_>) {
         let n = job.codes.len() / job.k;
-        let rows = self.derived.config.rows as usize;
+        let rows = self.derived().config.rows as usize;
         for m0 in (0..job.m).step_by(rows) {
             let mt = rows.min(job.m - m0);
-            let load = mt * stream::weight_words_per_row(&self.derived, job.k) + if job.mode == OutputMode::Fire { mt } else { 0 };
+            let load = mt * stream::weight_words_per_row(self.golden.derived(), job.k) + if job.mode == OutputMode::Fire { mt } else { 0 };
             self.traffic.h2c += 4 * (load + n * stream::code_words(job.k)) as u64;
             self.traffic.c2h += 4 * (n * stream::output_words(mt, job.mode)) as u64;
         }
