@@ -1,7 +1,9 @@
 //! spikeq host library: model import (GGUF, tokenizer, f32 Llama forward) and evaluation. The
 //! `spikeq` binary is a thin CLI over it.
 
+pub mod docs;
 pub mod driver;
+pub mod energy;
 pub mod eval;
 pub mod model;
 pub mod quant;

@@ -9,9 +9,9 @@ use std::str::FromStr;
 use rayon::prelude::*;
 use spikeq_hdl::fire::threshold;
 use spikeq_hdl::quant::{quantize_acts, quantize_weights, select_salient, dynamic_scale, ActBits, QuantActs, QuantWeights, SalientSelector};
-use spikeq_hdl::{ArrayConfig, Counters, OutputMode, PeKind, WeightFormat};
+use spikeq_hdl::{ArrayConfig, Counters, Derived, LayerRun, OutputMode, PeKind, WeightFormat};
 
-use crate::driver::{Accelerator, LayerJob, Transport};
+use crate::driver::{Accelerator, LayerJob, Traffic, Transport};
 use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
 use crate::model::ModelError;
 
@@ -127,9 +127,22 @@ pub struct AccelStats {
     pub flagged: u64,
 }
 
+/// Sees every layer call an executor makes: the job as sent, the device's result and the stream
+/// traffic of the call. Lets reports (energy: `crate::energy::Activity`) count what the array did
+/// from the real calls without a second copy of the executor.
+pub trait LayerTap: fmt::Debug {
+    /// Called after each layer call.
+    fn layer(&mut self, id: LinearId, d: &Derived, job: &LayerJob<'_>, run: &LayerRun, traffic: Traffic);
+}
+
+/// No tap.
+impl LayerTap for () {
+    fn layer(&mut self, _: LinearId, _: &Derived, _: &LayerJob<'_>, _: &LayerRun, _: Traffic) {}
+}
+
 /// Runs every linear layer through an accelerator with a quantization scheme.
 #[derive(Debug)]
-pub struct QuantExec<T> {
+pub struct QuantExec<T, P = ()> {
     scheme: Scheme,
     acc: Accelerator<T>,
     selector: SalientSelector,
@@ -137,6 +150,8 @@ pub struct QuantExec<T> {
     calibration: Option<Calibration>,
     /// Statistics so far.
     pub stats: AccelStats,
+    /// Observer of every layer call.
+    pub tap: P,
 }
 
 impl<T: Transport> QuantExec<T> {
@@ -146,9 +161,17 @@ impl<T: Transport> QuantExec<T> {
         if scheme.mode() == OutputMode::Fire && calibration.is_none() {
             return Err(ModelError::Backend(format!("scheme {scheme} needs static scales: calibrate first")));
         }
-        Ok(QuantExec { scheme, acc, selector, weights: HashMap::new(), calibration, stats: AccelStats::default() })
+        Ok(QuantExec { scheme, acc, selector, weights: HashMap::new(), calibration, stats: AccelStats::default(), tap: () })
     }
 
+    /// The same executor with an observer of every layer call.
+    pub fn with_tap<P: LayerTap>(self, tap: P) -> QuantExec<T, P> {
+        let QuantExec { scheme, acc, selector, weights, calibration, stats, tap: () } = self;
+        QuantExec { scheme, acc, selector, weights, calibration, stats, tap }
+    }
+}
+
+impl<T: Transport, P> QuantExec<T, P> {
     /// The accelerator (for traffic statistics).
     pub fn accelerator(&self) -> &Accelerator<T> {
         &self.acc
@@ -169,7 +192,7 @@ pub fn quantize_rows(x: &[f32], k: usize, bits: ActBits, sel: SalientSelector, m
     out
 }
 
-impl<T: Transport> LinearExec for QuantExec<T> {
+impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
     fn linear(&mut self, id: LinearId, w: &Weight, x: &[f32], n: usize, y: &mut [f32]) -> Result<(), ModelError> {
         check_linear_shapes(id, w, x, n, y)?;
         let d = self.acc.derived().clone();
@@ -188,7 +211,10 @@ impl<T: Transport> LinearExec for QuantExec<T> {
             _ => None,
         };
         let job = LayerJob { m, k, weights: &qw.codes, thresholds: thresholds.as_deref(), mode, codes: &qx.codes };
+        let before = self.acc.traffic;
         let run = self.acc.run_layer(&job).map_err(|e| ModelError::Backend(format!("layer {id:?}: {e}")))?;
+        let after = self.acc.traffic;
+        self.tap.layer(id, &d, &job, &run, Traffic { h2c: after.h2c - before.h2c, c2h: after.c2h - before.c2h });
         match (mode, scales) {
             (OutputMode::Fire, Some(s)) => {
                 for (o, &c) in y.iter_mut().zip(&run.outputs) {

@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod cosim;
+mod energy;
 mod eval;
 mod gen;
 mod generate;
@@ -38,6 +39,9 @@ enum Command {
     Cosim(cosim::CosimArgs),
     /// Perplexity on the PTB test split (windows of 511 tokens after token 0).
     Eval(eval::EvalArgs),
+    /// Energy per token of the spike array (raw, fire) vs a W4A4 MAC accelerator, from counts of
+    /// golden-backend runs on PTB text priced with Horowitz's 45 nm per-op energies.
+    Energy(energy::EnergyArgs),
 }
 
 /// Parses the command line and runs it.
@@ -50,5 +54,6 @@ pub fn run() -> Result<()> {
         Command::Gen(a) => gen::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Cosim(a) => cosim::run(a),
+        Command::Energy(a) => energy::run(a),
     }
 }
