@@ -12,6 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use spikeq_hdl::Derived;
 
+pub mod flow;
 mod rtl;
 pub mod testbench;
 

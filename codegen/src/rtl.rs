@@ -212,7 +212,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Strips trailing spaces and collapses runs of blank lines left by template conditionals.
-fn tidy(text: &str) -> String {
+pub(crate) fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0;
     for line in text.lines() {

@@ -7,3 +7,4 @@ pub mod energy;
 pub mod eval;
 pub mod model;
 pub mod quant;
+pub mod synth;

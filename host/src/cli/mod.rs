@@ -8,6 +8,7 @@ mod eval;
 mod gen;
 mod generate;
 mod regmap;
+mod synth;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     Gen(gen::GenArgs),
     /// Cosimulation: random tile calls through the Verilator model, checked against the golden model.
     Cosim(cosim::CosimArgs),
+    /// Area and Fmax from yosys and nextpnr (iCE40) / yosys (Xilinx), as JSON and Markdown.
+    Synth(synth::SynthArgs),
     /// Perplexity on the PTB test split (windows of 511 tokens after token 0).
     Eval(eval::EvalArgs),
     /// Energy per token of the spike array (raw, fire) vs a W4A4 MAC accelerator, from counts of
@@ -54,6 +57,7 @@ pub fn run() -> Result<()> {
         Command::Gen(a) => gen::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Cosim(a) => cosim::run(a),
+        Command::Synth(a) => synth::run(a),
         Command::Energy(a) => energy::run(a),
     }
 }
