@@ -14,6 +14,7 @@ use spikeq_hdl::{ArrayConfig, Counters, Derived, LayerRun, OutputMode, PeKind, W
 use crate::driver::{Accelerator, LayerJob, Traffic, Transport};
 use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
 use crate::model::ModelError;
+use crate::precision::Precision;
 
 /// A quantization scheme for all linear layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,6 +149,8 @@ pub struct QuantExec<T, P = ()> {
     selector: SalientSelector,
     weights: HashMap<LinearId, QuantWeights>,
     calibration: Option<Calibration>,
+    /// Per-layer settings (weight format, activation bits) when not one scheme for all.
+    precision: Option<Precision>,
     /// Statistics so far.
     pub stats: AccelStats,
     /// Observer of every layer call.
@@ -161,13 +164,23 @@ impl<T: Transport> QuantExec<T> {
         if scheme.mode() == OutputMode::Fire && calibration.is_none() {
             return Err(ModelError::Backend(format!("scheme {scheme} needs static scales: calibrate first")));
         }
-        Ok(QuantExec { scheme, acc, selector, weights: HashMap::new(), calibration, stats: AccelStats::default(), tap: () })
+        Ok(QuantExec { scheme, acc, selector, weights: HashMap::new(), calibration, precision: None, stats: AccelStats::default(), tap: () })
+    }
+
+    /// An executor that quantizes each layer at its own setting (raw output, dynamic scales) on an
+    /// array that carries them all (`precision.array_config(..)`; checked here).
+    pub fn with_precision(precision: Precision, acc: Accelerator<T>) -> Result<Self, ModelError> {
+        precision.check_array(acc.derived()).map_err(|e| ModelError::Backend(e.to_string()))?;
+        // W8A8 stands for "raw output, dynamic scales"; formats and widths come from `precision`.
+        let mut exec = QuantExec::new(Scheme::W8A8, acc, precision.selector, None)?;
+        exec.precision = Some(precision);
+        Ok(exec)
     }
 
     /// The same executor with an observer of every layer call.
     pub fn with_tap<P: LayerTap>(self, tap: P) -> QuantExec<T, P> {
-        let QuantExec { scheme, acc, selector, weights, calibration, stats, tap: () } = self;
-        QuantExec { scheme, acc, selector, weights, calibration, stats, tap }
+        let QuantExec { scheme, acc, selector, weights, calibration, precision, stats, tap: () } = self;
+        QuantExec { scheme, acc, selector, weights, calibration, precision, stats, tap }
     }
 }
 
@@ -197,8 +210,11 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         check_linear_shapes(id, w, x, n, y)?;
         let d = self.acc.derived().clone();
         let (m, k) = (w.m(), w.k());
-        let qw = self.weights.entry(id).or_insert_with(|| quantize_weights(w.data(), m, k, d.config.weight_format));
-        let bits = ActBits { normal: d.config.act_bits, salient: d.config.salient_bits };
+        let (format, bits) = match &self.precision {
+            Some(p) => (p.spec(id).weights, p.spec(id).bits()),
+            None => (d.config.weight_format, ActBits { normal: d.config.act_bits, salient: d.config.salient_bits }),
+        };
+        let qw = self.weights.entry(id).or_insert_with(|| quantize_weights(w.data(), m, k, format));
         let mode = self.scheme.mode();
         let scales = self.calibration.as_ref().map(|c| c.get(&id).copied()).unwrap_or(None);
         // quantize_acts ignores the selector when salient codes are no wider than normal ones.

@@ -1,5 +1,7 @@
 //! A full SmolLM2 forward (all 30 blocks, 16 tokens) with its linear layers computed by the
-//! generated RTL in Verilator gives logits bit-identical to the golden backend.
+//! generated RTL in Verilator gives logits bit-identical to the golden backend, directly and
+//! through the XDMA transport against the virtual board (`spikeq board`). The two tests run in
+//! parallel (one core each).
 
 mod common;
 
@@ -23,16 +25,32 @@ fn logits(backend: &Backend, tokens: &[u32]) -> (Vec<f32>, u64, u64) {
     (out, exec.stats.counters.cycles, exec.stats.calls)
 }
 
-#[test]
-fn verilator_logits_equal_golden_logits() {
+fn window() -> Vec<u32> {
     let (_, tok) = common::model();
     let mut tokens = vec![0u32];
     tokens.extend(tok.encode(&common::ptb_test()).unwrap().into_iter().take(15));
+    tokens
+}
+
+fn assert_equal_to_golden(backend: &Backend) {
+    let tokens = window();
     let (golden, g_cycles, calls) = logits(&Backend::Golden, &tokens);
-    let (rtl, r_cycles, _) = logits(&Backend::Verilator, &tokens);
+    let (rtl, r_cycles, _) = logits(backend, &tokens);
     assert_eq!(calls, 30 * 7);
     assert_eq!(golden.len(), rtl.len());
     let diff = golden.iter().zip(&rtl).position(|(a, b)| a.to_bits() != b.to_bits());
     assert!(diff.is_none(), "first differing logit at {diff:?}");
     assert_eq!(g_cycles, r_cycles, "cycle counters of the RTL equal the golden model's");
+}
+
+#[test]
+fn verilator_logits_equal_golden_logits() {
+    assert_equal_to_golden(&Backend::Verilator);
+}
+
+#[test]
+fn xdma_on_the_virtual_board_logits_equal_golden_logits() {
+    let dir = common::board::mount_dir("forward");
+    let _board = common::board::BoardProcess::start("configs/default.toml", Some("spikequant"), &dir, Duration::from_secs(900));
+    assert_equal_to_golden(&Backend::Xdma(dir.clone()));
 }

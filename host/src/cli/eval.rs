@@ -9,10 +9,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::ArrayConfig;
-use spikeq_host::driver::{Accelerator, Backend};
+use spikeq_host::driver::{Accelerator, Backend, Transport};
 use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT, WINDOW_TEXT_TOKENS};
 use spikeq_host::model::linear::{F32Linear, LinearExec};
 use spikeq_host::model::{self, llama::Llama};
+use spikeq_host::precision::Precision;
 use spikeq_host::quant::{Calibrator, QuantExec, Scheme};
 
 #[derive(Debug, Args)]
@@ -26,6 +27,10 @@ pub struct EvalArgs {
     /// Where the array runs: golden, verilator or xdma[:DIR] (DIR holds xdma0_user, xdma0_h2c_0, xdma0_c2h_0).
     #[arg(long, default_value = "golden")]
     backend: Backend,
+    /// Per-layer precision file (written by `spikeq search run`, format in docs/search.md); replaces
+    /// --scheme. The array covers the widest setting the file names.
+    #[arg(long, conflicts_with = "scheme")]
+    precision: Option<PathBuf>,
     /// Array configuration; the scheme sets its weight and activation widths.
     #[arg(long, default_value = "configs/default.toml")]
     config: PathBuf,
@@ -81,18 +86,30 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let scored: usize = eval::windows(&tokens, args.windows).map(<[u32]>::len).sum();
     let n_windows = tokens.len().div_ceil(WINDOW_TEXT_TOKENS).min(args.windows.unwrap_or(usize::MAX));
     eprintln!(
-        "{}: {} tokens; evaluating {n_windows} windows ({scored} tokens), scheme {}, backend {:?}",
+        "{}: {} tokens; evaluating {n_windows} windows ({scored} tokens), {}, backend {:?}",
         text_path.display(),
         tokens.len(),
-        args.scheme,
+        args.precision.as_ref().map_or(format!("scheme {}", args.scheme), |p| format!("precision {}", p.display())),
         args.backend
     );
 
-    let Some(config) = ({
+    let base = {
         let base_text = std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {}", args.config.display()))?;
-        let base = ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", args.config.display()))?;
-        args.scheme.array_config(&base)
-    }) else {
+        ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", args.config.display()))?
+    };
+    let timeout = Duration::from_secs_f64(args.timeout);
+    if let Some(path) = &args.precision {
+        let p = Precision::load(path)?;
+        p.check_blocks(model.blocks().len())?;
+        let derived = p.array_config(&base).validate().with_context(|| format!("array for {} on {}", path.display(), args.config.display()))?;
+        let acc = Accelerator::open(args.backend.open(&derived, timeout)?, &derived, timeout)?;
+        let mut exec = QuantExec::with_precision(p, acc)?;
+        let (total, secs) = score(&model, &mut exec, &tokens, args.windows, &path.display().to_string())?;
+        report(&total, secs);
+        array_report(&exec, &total);
+        return Ok(());
+    }
+    let Some(config) = args.scheme.array_config(&base) else {
         let (total, secs) = score(&model, &mut F32Linear, &tokens, args.windows, "f32")?;
         report(&total, secs);
         return Ok(());
@@ -111,12 +128,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
     } else {
         None
     };
-    let timeout = Duration::from_secs_f64(args.timeout);
     let transport = args.backend.open(&derived, timeout)?;
     let acc = Accelerator::open(transport, &derived, timeout)?;
     let mut exec = QuantExec::new(args.scheme, acc, selector, calibration)?;
     let (total, secs) = score(&model, &mut exec, &tokens, args.windows, &args.scheme.to_string())?;
     report(&total, secs);
+    array_report(&exec, &total);
+    Ok(())
+}
+
+/// Array statistics of an evaluation: salient rate, counters per token, utilisation, traffic.
+fn array_report<T: Transport, P>(exec: &QuantExec<T, P>, total: &eval::Perplexity) {
+    let derived = exec.accelerator().derived();
     let s = exec.stats;
     let positions = (total.scored + total.windows) as f64;
     let traffic = exec.accelerator().traffic;
@@ -134,7 +157,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
         traffic.c2h as f64 / 1e6,
         if s.flagged > 0 { format!("; {} calls flagged by the device", s.flagged) } else { String::new() }
     );
-    Ok(())
 }
 
 fn report(total: &eval::Perplexity, secs: f64) {

@@ -12,6 +12,10 @@ pub struct GenArgs {
     /// TOML configuration, e.g. configs/tiny.toml.
     #[arg(long)]
     config: PathBuf,
+    /// Per-layer precision file (docs/search.md): the array is --config widened to the widest
+    /// weight format and activation bits the file names, raw output, as `spikeq eval --precision` opens it.
+    #[arg(long)]
+    precision: Option<PathBuf>,
     /// Output directory (created; a non-empty directory must hold an earlier spikeq manifest).
     #[arg(long)]
     out: PathBuf,
@@ -31,7 +35,11 @@ pub struct GenArgs {
 
 pub fn run(a: GenArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
-    let d = spikeq_hdl::Derived::from_toml(&text).with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
+    let mut config = spikeq_hdl::ArrayConfig::from_toml(&text).with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
+    if let Some(p) = &a.precision {
+        config = spikeq_host::precision::Precision::load(p)?.array_config(&config);
+    }
+    let d = config.validate().with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
     let mut design = spikeq_codegen::generate(&d)?;
     if a.testbench {
         let o = TbOptions { seed: a.seed, k_limit: a.tb_k_limit, ..TbOptions::default() };

@@ -1,6 +1,8 @@
 //! Argument parsing (clap) and dispatch to one module per subcommand.
 
 mod bench;
+mod compare;
+mod board;
 mod config;
 mod cosim;
 mod energy;
@@ -8,6 +10,7 @@ mod eval;
 mod gen;
 mod generate;
 mod regmap;
+mod search;
 mod synth;
 
 use anyhow::Result;
@@ -38,13 +41,21 @@ enum Command {
     Gen(gen::GenArgs),
     /// Cosimulation: random tile calls through the Verilator model, checked against the golden model.
     Cosim(cosim::CosimArgs),
+    /// Serve a virtual XDMA board (the RTL in Verilator) as FUSE device files for `--backend xdma:DIR`.
+    Board(board::BoardArgs),
     /// Area and Fmax from yosys and nextpnr (iCE40) / yosys (Xilinx), as JSON and Markdown.
     Synth(synth::SynthArgs),
     /// Perplexity on the PTB test split (windows of 511 tokens after token 0).
     Eval(eval::EvalArgs),
+    /// Mixed-precision search (global -> block -> module) under memory and perplexity limits.
+    #[command(subcommand)]
+    Search(search::SearchCmd),
     /// Energy per token of the spike array (raw, fire) vs a W4A4 MAC accelerator, from counts of
     /// golden-backend runs on PTB text priced with Horowitz's 45 nm per-op energies.
     Energy(energy::EnergyArgs),
+    /// Spike vs MAC arrays across sizes: area, Fmax, cycles per token, throughput per LUT and
+    /// energy per token; writes JSON, an SVG plot and a table in docs/results.md.
+    Compare(compare::CompareArgs),
 }
 
 /// Parses the command line and runs it.
@@ -54,10 +65,13 @@ pub fn run() -> Result<()> {
         Command::Regmap(a) => regmap::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Search(c) => search::dispatch(c),
         Command::Gen(a) => gen::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Cosim(a) => cosim::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Energy(a) => energy::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Board(a) => board::run(a),
     }
 }

@@ -26,6 +26,16 @@ pub enum DriverError {
         /// Deadline used.
         timeout: Duration,
     },
+    /// The device went away during a call (a board reset or unplugged; a virtual board killed).
+    #[error("no answer from {device} to {what}: the device is gone ({source}); is the board (or `spikeq board`) still running?")]
+    Gone {
+        /// Register or stream that did not answer.
+        what: String,
+        /// Transport description.
+        device: String,
+        /// The error the device file returned.
+        source: std::io::Error,
+    },
     /// The device is not the array this configuration describes.
     #[error("device {device} is not the configured array: {register} reads {got:#010x}, expected {expected:#010x}; regenerate/flash the bitstream for this configuration or pass the matching --config")]
     Identity {

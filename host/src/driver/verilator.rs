@@ -24,13 +24,20 @@ fn tb(e: TbError, what: &str) -> DriverError {
     }
 }
 
-/// Generates, builds (or loads from the cache) and opens the RTL of `d`.
-pub fn open(d: &Derived, _timeout: Duration) -> Result<Box<dyn Transport>, DriverError> {
+/// Generates, builds (or loads from the cache) the RTL of `d` and returns an AXI driver over a
+/// fresh simulation of it, with a name saying whether the model came from the cache.
+pub fn simulate(d: &Derived) -> Result<(Driver, String), DriverError> {
     let rtl = rtl_of(d).map_err(|e| tb(e, "generating the RTL"))?;
     let builder = Builder::new().map_err(|e| tb(e, "finding Verilator (scripts/setup.sh installs it)"))?;
     let model = builder.build(&rtl, BuildOptions::default()).map_err(|e| tb(e, "building the model"))?;
     let name = format!("verilator:{} ({})", rtl.top, if model.cache_hit() { "cached" } else { "built" });
-    Ok(Box::new(VerilatorTransport { driver: Driver::new(Sim::new(model)), name }))
+    Ok((Driver::new(Sim::new(model)), name))
+}
+
+/// Generates, builds (or loads from the cache) and opens the RTL of `d`.
+pub fn open(d: &Derived, _timeout: Duration) -> Result<Box<dyn Transport>, DriverError> {
+    let (driver, name) = simulate(d)?;
+    Ok(Box::new(VerilatorTransport { driver, name }))
 }
 
 impl Transport for VerilatorTransport {

@@ -92,6 +92,11 @@ impl XdmaTransport {
         }
         match self.rx.recv_timeout(timeout) {
             Ok(Ok(v)) => Ok(v),
+            // A FUSE server that exited (the virtual board killed) aborts the connection: every
+            // call, including one in flight, fails with ENOTCONN or ECONNABORTED.
+            Ok(Err(source)) if matches!(source.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED | libc::ENODEV)) => {
+                Err(DriverError::Gone { what, device: self.describe(), source })
+            }
             Ok(Err(source)) => Err(DriverError::Io { what: format!("{what} on {}", self.describe()), source }),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                 // The I/O thread is stuck in the kernel; this transport cannot be used again.

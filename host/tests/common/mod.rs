@@ -1,6 +1,9 @@
 //! Assets shared by the integration tests. They come from scripts/setup.sh; when missing the tests
 //! fail (never skip) and say how to get them.
 
+#[allow(dead_code)] // only the board tests use it
+pub mod board;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

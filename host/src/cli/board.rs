@@ -1,0 +1,65 @@
+//! `spikeq board --config FILE [--scheme S] --mount DIR`: serves a virtual XDMA board (the
+//! configuration's RTL in Verilator) as `DIR/xdma0_user`, `DIR/xdma0_h2c_0`, `DIR/xdma0_c2h_0`
+//! until interrupted, for `spikeq eval --backend xdma:DIR`.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use spikeq_hdl::ArrayConfig;
+use spikeq_host::board::{check_mount_point, mount_config, VirtualBoard, DEVICE_FILES};
+use spikeq_host::driver::verilator;
+use spikeq_host::quant::Scheme;
+
+#[derive(Debug, Args)]
+pub struct BoardArgs {
+    /// Array configuration (TOML) whose RTL the board runs.
+    #[arg(long)]
+    config: PathBuf,
+    /// Apply a quantization scheme's widths to the configuration, as `spikeq eval --scheme` does,
+    /// so that the board matches what eval will ask for (e.g. spikequant).
+    #[arg(long)]
+    scheme: Option<Scheme>,
+    /// Empty directory to mount the device files on (created if missing).
+    #[arg(long)]
+    mount: PathBuf,
+}
+
+pub fn run(a: BoardArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
+    let mut config = ArrayConfig::from_toml(&text).with_context(|| format!("{}", a.config.display()))?;
+    if let Some(s) = a.scheme {
+        config = s.array_config(&config).with_context(|| format!("scheme {s} runs on the host, not on a board"))?;
+    }
+    let derived = config.validate().with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
+    check_mount_point(&a.mount).with_context(|| format!("cannot mount the board on {}", a.mount.display()))?;
+    eprintln!("board: building (or loading from the cache) the Verilator model of {}", derived.config.name);
+    let (driver, name) = verilator::simulate(&derived)?;
+    let session = fuser::spawn_mount(VirtualBoard::new(driver), &a.mount, &mount_config()).with_context(|| {
+        format!("cannot mount FUSE on {} (needs /dev/fuse and fusermount3: scripts/setup.sh installs fuse3)", a.mount.display())
+    })?;
+    println!(
+        "board ready: {} (array {}, hash {:#010x}) on {}: {}; Ctrl-C to stop",
+        name,
+        derived.config.name,
+        derived.hash32,
+        a.mount.display(),
+        DEVICE_FILES.join(", ")
+    );
+    let (tx, rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let _ = rx.recv();
+    eprintln!("board: stopping, unmounting {}", a.mount.display());
+    if let Err(e) = session.umount_and_join() {
+        // Clients still hold the device files open (EBUSY): detach the mount; when this process
+        // exits their next call fails with ENOTCONN, which the XDMA transport reports.
+        eprintln!("board: {e}; detaching the mount (clients still have the device files open)");
+        let ok = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(&a.mount).status().map(|s| s.success()).unwrap_or(false);
+        anyhow::ensure!(ok, "cannot unmount {}: run `fusermount3 -u -z {}`", a.mount.display(), a.mount.display());
+    }
+    Ok(())
+}

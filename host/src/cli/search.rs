@@ -1,0 +1,468 @@
+//! `spikeq search`: tiered mixed-precision search on PTB *valid* calibration segments
+//! (`search run`), and the results section of docs/results.md (`search results`), whose test-split
+//! perplexities come from the golden backend.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use spikeq_hdl::quant::SalientSelector;
+use spikeq_hdl::ArrayConfig;
+use spikeq_host::driver::{Accelerator, Backend};
+use spikeq_host::eval::{self, find_repo_root, DEFAULT_MODEL};
+use spikeq_host::model::linear::F32Linear;
+use spikeq_host::model::{self, llama::Llama, tokenizer::Tokenizer};
+use spikeq_host::precision::{f32_memory_bytes, Assignment, LayerSpec, Precision};
+use spikeq_host::quant::QuantExec;
+use spikeq_host::search::{self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, Weights};
+
+/// Default calibration text, relative to the repository root.
+const DEFAULT_VALID: &str = ".cache/ptb/valid.txt";
+/// Default cache folder, relative to the repository root.
+const DEFAULT_CACHE: &str = ".cache/search";
+
+#[derive(Debug, Subcommand)]
+pub enum SearchCmd {
+    /// Search per-layer precisions under a memory budget and a perplexity limit. Every point is
+    /// measured on PTB valid segments (never the test split) and cached as it finishes:
+    /// interrupt at any time and rerun the same command to continue. Writes the chosen precision
+    /// file, the explored Pareto front (JSON) and its plot (SVG) to --out.
+    Run(RunArgs),
+    /// Regenerate the search section of docs/results.md: a search per budget, then test-split
+    /// perplexity of each chosen configuration and of the uniform settings on the golden backend.
+    Results(ResultsArgs),
+}
+
+/// What every search needs: model, calibration text, array, ladder, score.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Settings to choose from, most precise first: w<W>a<A>[s<S>] (W = 2..8 bits, t ternary, b
+    /// binary; A activation bits; S salient bits). The first, applied to every layer, is the
+    /// reference of the score.
+    #[arg(long, value_delimiter = ',', default_value = "w8a8,w6a8,w4a8")]
+    ladder: Vec<String>,
+    /// Perplexity limit on the calibration segments.
+    #[arg(long)]
+    max_ppl: Option<f64>,
+    /// Perplexity limit as an increase over f32 on the calibration segments, in percent.
+    #[arg(long)]
+    max_ppl_increase: Option<f64>,
+    /// Score weight of perplexity (score = w_ppl·PPL/PPL_ref + w_memory·MEM/MEM_ref + w_energy·E/E_ref).
+    #[arg(long, default_value_t = 1.0)]
+    w_ppl: f64,
+    /// Score weight of memory.
+    #[arg(long, default_value_t = 1.0)]
+    w_memory: f64,
+    /// Score weight of on-chip energy per token.
+    #[arg(long, default_value_t = 0.25)]
+    w_energy: f64,
+    /// Last tier: global (uniform settings), block, or module.
+    #[arg(long, default_value = "module", value_parser = parse_depth)]
+    depth: Depth,
+    /// Blocks refined per module in the module tier (the most sensitive ones not yet at the
+    /// lowest setting); each costs up to 14 evaluations.
+    #[arg(long, default_value_t = 4)]
+    module_blocks: usize,
+    /// Calibration segments (each scored after token 0, like a perplexity window).
+    #[arg(long, default_value_t = 2)]
+    segments: usize,
+    /// Tokens per calibration segment.
+    #[arg(long, default_value_t = 128)]
+    segment_tokens: usize,
+    /// Stop after this many new (uncached) evaluations; rerun to continue.
+    #[arg(long)]
+    max_evals: Option<usize>,
+    /// Base array (rows, lanes, k_max, salient budget); widths follow the widest setting used.
+    #[arg(long, default_value = "configs/default.toml")]
+    config: PathBuf,
+    /// Salient selector of settings with salient bits: none, mad:TAU, topk:FRAC.
+    #[arg(long, default_value = "mad:6")]
+    salient: String,
+    /// Calibration text (default: .cache/ptb/valid.txt under the repository root). The PTB test
+    /// split is refused.
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// GGUF model (default: .cache/model/SmolLM2-135M-Instruct.Q4_1.gguf under the repository root).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Folder of the point caches (default: .cache/search under the repository root).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Memory budget of the linear layers' weights and scales, bytes (suffixes k, M, G, KiB,
+    /// MiB, GiB; e.g. 70M).
+    #[arg(long, value_parser = parse_bytes)]
+    max_memory: Option<u64>,
+    /// Output folder: precision.toml (chosen), pareto.json, pareto.svg.
+    #[arg(long, default_value = "out/search")]
+    out: PathBuf,
+    /// Overwrite files in --out that an earlier search did not write.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Memory budgets to search, bytes (suffixes as in `search run`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_bytes, default_value = "90M,70M")]
+    budgets: Vec<u64>,
+    /// PTB test windows evaluated on the golden backend per configuration.
+    #[arg(long, default_value_t = 11)]
+    windows: usize,
+    /// PTB test text (read only for the final evaluation, never by the search).
+    #[arg(long)]
+    test_text: Option<PathBuf>,
+    /// Markdown file whose `spikeq:search` section is replaced.
+    #[arg(long, default_value = "docs/results.md")]
+    docs: PathBuf,
+    /// Folder of the chosen precision files.
+    #[arg(long, default_value = "configs/precision")]
+    precision_dir: PathBuf,
+    /// Folder of the Pareto plots.
+    #[arg(long, default_value = "docs/img")]
+    img_dir: PathBuf,
+}
+
+fn parse_depth(s: &str) -> Result<Depth, String> {
+    match s {
+        "global" => Ok(Depth::Global),
+        "block" => Ok(Depth::Block),
+        "module" => Ok(Depth::Module),
+        _ => Err(format!("unknown depth {s:?}: use global, block or module")),
+    }
+}
+
+/// Parses a byte count with an optional decimal (k, M, G) or binary (KiB, MiB, GiB) suffix.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult = match unit.trim() {
+        "" | "B" => 1.0,
+        "k" | "K" | "kB" | "KB" => 1e3,
+        "M" | "MB" => 1e6,
+        "G" | "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("unknown unit {u:?} in {s:?}: use bytes or k, M, G, KiB, MiB, GiB (e.g. 70M)")),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a byte count: write e.g. 70000000 or 70M"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("{s:?}: the budget must be positive"));
+    }
+    Ok((v * mult).round() as u64)
+}
+
+fn repo_default(given: Option<PathBuf>, default: &str) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        find_repo_root(&cwd).unwrap_or(cwd).join(default)
+    })
+}
+
+/// The model, tokenizer and calibration setup of a search.
+struct Loaded {
+    model: Llama,
+    tokenizer: Tokenizer,
+    model_sha256: String,
+    base: ArrayConfig,
+    selector: SalientSelector,
+}
+
+impl Common {
+    fn options(&self, max_memory: Option<u64>) -> Result<SearchOptions> {
+        let ladder = self.ladder.iter().map(|s| s.parse::<LayerSpec>()).collect::<Result<Vec<_>, _>>()?;
+        if ladder.is_empty() {
+            bail!("--ladder is empty: give settings from most to least precise, e.g. w8a8,w6a8,w4a8");
+        }
+        for (w, name) in [(self.w_ppl, "--w-ppl"), (self.w_memory, "--w-memory"), (self.w_energy, "--w-energy")] {
+            if !(w.is_finite() && w >= 0.0) {
+                bail!("{name} {w} must be a non-negative number");
+            }
+        }
+        if let Some(p) = self.max_ppl_increase.filter(|p| !(p.is_finite() && *p >= 0.0)) {
+            bail!("--max-ppl-increase {p} must be a non-negative percentage, e.g. 5");
+        }
+        Ok(SearchOptions {
+            ladder,
+            constraints: Constraints { max_memory, max_ppl: self.max_ppl, max_ppl_increase: self.max_ppl_increase.map(|p| p / 100.0) },
+            weights: Weights { ppl: self.w_ppl, memory: self.w_memory, energy: self.w_energy },
+            depth: self.depth,
+            module_blocks: self.module_blocks,
+        })
+    }
+
+    fn load(&self) -> Result<Loaded> {
+        let model_path = eval::asset_path("model", self.model.clone(), DEFAULT_MODEL)?;
+        let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+        let model_sha256 = search::file_sha256(&model_path)?;
+        let base_text = std::fs::read_to_string(&self.config).with_context(|| format!("cannot read {}", self.config.display()))?;
+        let base = ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", self.config.display()))?;
+        let selector = SalientSelector::parse(&self.salient).map_err(anyhow::Error::msg)?;
+        Ok(Loaded { model, tokenizer, model_sha256, base, selector })
+    }
+
+    fn evaluator<'m>(&self, l: &'m Loaded) -> Result<Evaluator<'m>> {
+        let path = repo_default(self.text.clone(), DEFAULT_VALID);
+        let (text, read) = search::read_calibration_text(&path)?;
+        let tokens = l.tokenizer.encode(&text)?;
+        let segments = search::segments(&tokens, self.segment_tokens, self.segments)?;
+        let setup = Setup { model: &l.model, model_sha256: l.model_sha256.clone(), segments, text: read, selector: l.selector, base: l.base.clone() };
+        Ok(Evaluator::open(setup, &repo_default(self.cache_dir.clone(), DEFAULT_CACHE), self.max_evals)?)
+    }
+}
+
+/// Runs a search with a progress bar.
+fn run_search(ev: &mut Evaluator<'_>, opts: &SearchOptions, what: &str) -> Result<SearchResult> {
+    let bar = ProgressBar::new(opts.ladder.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} points ETA {eta} {msg}")?.progress_chars("=> "));
+    bar.set_prefix(what.to_string());
+    let r = search::search(ev, opts, &mut |p| {
+        bar.set_length(p.planned as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("{}{}", p.label, if p.cached { " (cached)" } else { "" }));
+    });
+    bar.finish_and_clear();
+    Ok(r?)
+}
+
+fn mb(b: u64) -> String {
+    format!("{:.2}", b as f64 / 1e6)
+}
+
+/// The JSON written beside the plot: inputs, limits, every point, the front and the choice.
+fn pareto_json(ev: &Evaluator<'_>, opts: &SearchOptions, r: &SearchResult) -> serde_json::Value {
+    let s = ev.setup();
+    let points: Vec<serde_json::Value> = r
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut v = serde_json::to_value(p).expect("points serialize");
+            v["on_front"] = r.front.contains(&i).into();
+            if r.front.contains(&i) || r.chosen == Some(i) {
+                v["precision"] = Precision::compact(&p.assignment, s.selector).to_toml().into();
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "tool": "spikeq search",
+        "model_sha256": s.model_sha256,
+        "texts_read": [s.text],
+        "segments": s.segments.len(),
+        "segment_tokens": s.segments.first().map_or(0, Vec::len),
+        "ladder": opts.ladder.iter().map(LayerSpec::to_string).collect::<Vec<_>>(),
+        "constraints": opts.constraints,
+        "weights": opts.weights,
+        "f32_ppl": r.f32_ppl,
+        "ppl_limit": r.ppl_limit,
+        "memory_f32": f32_memory_bytes(s.model),
+        "cache": ev.cache_path(),
+        "points": points,
+        "front": r.front,
+        "chosen": r.chosen,
+    })
+}
+
+/// Whether `dir` can be written: missing, empty, or holding an earlier search's pareto.json.
+fn check_out(dir: &Path, force: bool) -> Result<()> {
+    let ours = std::fs::read_to_string(dir.join("pareto.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v["tool"] == "spikeq search");
+    let non_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if non_empty && !ours && !force {
+        bail!("{} holds files that spikeq search did not write: pick another --out or pass --force to overwrite", dir.display());
+    }
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn outputs(ev: &Evaluator<'_>, opts: &SearchOptions, r: &SearchResult, precision: &Path, json: &Path, svg: &Path) -> Result<()> {
+    if let Some(c) = r.chosen {
+        let p = &r.points[c];
+        let header = format!(
+            "# spikeq search: {}; calibration PPL {:.3} (f32 {:.3}), {} MB of linear-layer weights and scales, {:.1} µJ/token on chip\n",
+            p.label,
+            p.ppl,
+            r.f32_ppl,
+            mb(p.memory),
+            p.energy_pj / 1e6
+        );
+        write(precision, &(header + &Precision::compact(&p.assignment, ev.setup().selector).to_toml()))?;
+    }
+    write(json, &serde_json::to_string_pretty(&pareto_json(ev, opts, r))?)?;
+    let marks = pareto::Marks { max_memory: opts.constraints.max_memory, ppl_limit: r.ppl_limit, chosen: r.chosen };
+    pareto::plot_svg(svg, &r.points, &r.front, marks)?;
+    Ok(())
+}
+
+fn print_summary(r: &SearchResult, model: &Llama) {
+    let f32_mem = f32_memory_bytes(model);
+    println!("calibration f32 PPL {:.3}; limit {}", r.f32_ppl, r.ppl_limit.map_or("none".into(), |l| format!("{l:.3}")));
+    println!("{:<44} {:>10} {:>9} {:>10} {:>7}", "point", "MB", "PPL", "µJ/token", "score");
+    let mut shown: Vec<usize> = r.points.iter().enumerate().filter(|(_, p)| p.tier == search::Tier::Global).map(|(i, _)| i).collect();
+    shown.extend(r.chosen.filter(|c| !shown.contains(c)));
+    for i in shown {
+        let p = &r.points[i];
+        let tag = if Some(i) == r.chosen { " <- chosen" } else { "" };
+        println!("{:<44} {:>10} {:>9.3} {:>10.1} {:>7.4}{tag}", p.label, mb(p.memory), p.ppl, p.energy_pj / 1e6, p.score);
+    }
+    println!("{} points explored, {} on the Pareto front; f32 linear layers are {} MB", r.points.len(), r.front.len(), mb(f32_mem));
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    let opts = a.common.options(a.max_memory)?;
+    check_out(&a.out, a.force)?;
+    let loaded = a.common.load()?;
+    let mut ev = a.common.evaluator(&loaded)?;
+    eprintln!("calibration {}; point cache {}", ev.setup().text.path.display(), ev.cache_path().display());
+    let r = run_search(&mut ev, &opts, "search")?;
+    print_summary(&r, &loaded.model);
+    outputs(&ev, &opts, &r, &a.out.join("precision.toml"), &a.out.join("pareto.json"), &a.out.join("pareto.svg"))?;
+    eprintln!("{} new evaluations; wrote {}/{{precision.toml,pareto.json,pareto.svg}}", ev.new_evals, a.out.display());
+    match r.chosen {
+        Some(_) => {
+            println!("test-split perplexity on the golden backend: spikeq eval --precision {}/precision.toml --windows 11", a.out.display());
+            Ok(())
+        }
+        None => bail!(
+            "no explored configuration meets the limits (see {}/pareto.svg): raise --max-memory or the perplexity limit, or add a lower setting to --ladder",
+            a.out.display()
+        ),
+    }
+}
+
+/// Test-split perplexity of a precision file on the golden backend.
+fn golden_ppl(model: &Llama, tokens: &[u32], base: &ArrayConfig, p: &Precision, windows: usize, what: &str) -> Result<f64> {
+    let d = p.array_config(base).validate().with_context(|| format!("array for {what}"))?;
+    let timeout = Duration::from_secs(60);
+    let acc = Accelerator::open(Backend::Golden.open(&d, timeout)?, &d, timeout)?;
+    let mut exec = QuantExec::with_precision(p.clone(), acc)?;
+    let scored: usize = eval::windows(tokens, Some(windows)).map(<[u32]>::len).sum();
+    let bar = ProgressBar::new(scored as u64);
+    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} test tokens {msg}")?.progress_chars("=> "));
+    bar.set_message(what.to_string());
+    let total = eval::perplexity(model, &mut exec, tokens, Some(windows), |w| bar.inc(w.scored as u64))?;
+    bar.finish_and_clear();
+    if exec.stats.flagged > 0 {
+        bail!("{what}: the array flagged {} calls (salient overflow or code range)", exec.stats.flagged);
+    }
+    Ok(total.ppl())
+}
+
+fn results(a: ResultsArgs) -> Result<()> {
+    let loaded = a.common.load()?;
+    let mut ev = a.common.evaluator(&loaded)?;
+    let model = &loaded.model;
+    let test_path = repo_default(a.test_text.clone(), eval::DEFAULT_TEXT);
+    let test_tokens = {
+        let text = std::fs::read_to_string(&test_path).with_context(|| format!("reading {} (run scripts/setup.sh)", test_path.display()))?;
+        loaded.tokenizer.encode(&text)?
+    };
+    let f32_mem = f32_memory_bytes(model);
+    let n_blocks = model.blocks().len();
+    let opts0 = a.common.options(None)?;
+    let int8 = Assignment::uniform("w8a8".parse()?, n_blocks).memory_bytes(model);
+
+    let f32_test = eval::perplexity(model, &mut F32Linear, &test_tokens, Some(a.windows), |_| {})?.ppl();
+    let mut rows = Vec::new();
+    for &s in &opts0.ladder {
+        let p = Precision::uniform(s, loaded.selector);
+        let ppl = golden_ppl(model, &test_tokens, &loaded.base, &p, a.windows, &format!("uniform {s}"))?;
+        rows.push((format!("uniform {s}"), Assignment::uniform(s, n_blocks).memory_bytes(model), ppl, None::<(f64, String)>));
+    }
+    let mut plots = Vec::new();
+    for &budget in &a.budgets {
+        let opts = a.common.options(Some(budget))?;
+        let r = run_search(&mut ev, &opts, &format!("budget {} MB", mb(budget)))?;
+        let name = format!("search_{}mb", budget / 1_000_000);
+        let precision = a.precision_dir.join(format!("{name}.toml"));
+        let svg = a.img_dir.join(format!("{name}_pareto.svg"));
+        let json = std::env::temp_dir().join(format!("spikeq_{name}_pareto.json"));
+        outputs(&ev, &opts, &r, &precision, &json, &svg)?;
+        plots.push((budget, svg));
+        let Some(c) = r.chosen else {
+            rows.push((format!("search ≤ {} MB: nothing feasible", mb(budget)), 0, f64::NAN, None));
+            continue;
+        };
+        let p = Precision::compact(&r.points[c].assignment, loaded.selector);
+        let ppl = golden_ppl(model, &test_tokens, &loaded.base, &p, a.windows, &precision.display().to_string())?;
+        rows.push((format!("search ≤ {} MB (`{}`)", mb(budget), precision.display()), r.points[c].memory, ppl, Some((r.points[c].ppl, r.points[c].label.clone()))));
+    }
+
+    let scored: usize = eval::windows(&test_tokens, Some(a.windows)).map(<[u32]>::len).sum();
+    let c = &a.common;
+    let mut md = format!(
+        "Command: `spikeq search results --budgets {} --windows {} --segments {} --segment-tokens {} --ladder {}`\n\n\
+         Search on {} PTB valid segments of {} tokens (fast path, cached); test perplexity on the first {} PTB test windows \
+         ({scored} scored tokens) through the golden backend with one array covering the widest setting. Memory counts the \
+         weights and per-row f32 scales of the 210 linear layers (f32: {} MB).\n\n\
+         | configuration | memory MB | vs f32 | vs uniform int8 | test PPL ({} windows) |\n| --- | ---: | ---: | ---: | ---: |\n| f32 | {} | 1.00 | — | {:.3} |\n",
+        a.budgets.iter().map(|b| format!("{}M", b / 1_000_000)).collect::<Vec<_>>().join(","),
+        a.windows,
+        c.segments,
+        c.segment_tokens,
+        c.ladder.join(","),
+        c.segments,
+        c.segment_tokens,
+        a.windows,
+        mb(f32_mem),
+        a.windows,
+        mb(f32_mem),
+        f32_test
+    );
+    for (label, mem, ppl, _) in &rows {
+        md += &format!("| {label} | {} | {:.3} | {:.3} | {ppl:.3} |\n", mb(*mem), *mem as f64 / f32_mem as f64, *mem as f64 / int8 as f64);
+    }
+    md += "\nChosen configurations (calibration PPL on PTB valid, the last search step):\n\n";
+    for (label, _, _, chosen) in &rows {
+        if let Some((cal, step)) = chosen {
+            md += &format!("- {label}: calibration PPL {cal:.3}, reached by `{step}`\n");
+        }
+    }
+    md += "\n";
+    for (budget, svg) in &plots {
+        let rel = pathdiff(svg, a.docs.parent().unwrap_or(Path::new(".")));
+        md += &format!("![Pareto front, budget {} MB]({})\n", mb(*budget), rel.display());
+    }
+    spikeq_host::docs::update_file(&a.docs, "search", &md).with_context(|| format!("updating {}", a.docs.display()))?;
+    println!("{md}");
+    eprintln!("updated {}", a.docs.display());
+    Ok(())
+}
+
+/// `path` relative to `base` when it lies under base's parent folders' common root (docs links).
+fn pathdiff(path: &Path, base: &Path) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix(base) {
+        return rest.to_path_buf();
+    }
+    match base.parent() {
+        Some(parent) if !base.as_os_str().is_empty() => Path::new("..").join(pathdiff(path, parent)),
+        _ => path.to_path_buf(),
+    }
+}
+
+pub fn dispatch(c: SearchCmd) -> Result<()> {
+    match c {
+        SearchCmd::Run(a) => run(a),
+        SearchCmd::Results(a) => results(a),
+    }
+}

@@ -1,0 +1,149 @@
+//! The virtual board (`spikeq board`): the XDMA transport against the FUSE device files backed by
+//! the Verilator model gives the golden model's outputs and counters; XDMA file semantics; a board
+//! that stops answering (SIGSTOP) gives a timeout naming the register or stream, and a board that
+//! is killed (SIGKILL) an error naming it, never a hang.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use common::board::{mount_dir, BoardProcess};
+use rand::{Rng, SeedableRng};
+use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits, SalientSelector};
+use spikeq_hdl::regmap::{addr, ID_MAGIC};
+use spikeq_hdl::{ArrayConfig, Derived, OutputMode};
+use spikeq_host::driver::golden::GoldenTransport;
+use spikeq_host::driver::xdma::XdmaTransport;
+use spikeq_host::driver::{Accelerator, DriverError, LayerJob};
+
+const BUILD_WAIT: Duration = Duration::from_secs(900);
+
+fn tiny() -> Derived {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
+    ArrayConfig::from_toml(&text).unwrap().validate().unwrap()
+}
+
+/// A random raw-mode layer for the tiny array: weights and activation codes as the quantizers
+/// make them (salient codes included).
+struct Layer {
+    m: usize,
+    k: usize,
+    weights: Vec<i8>,
+    codes: Vec<i8>,
+}
+
+fn random_layer(d: &Derived, rng: &mut rand::rngs::StdRng) -> Layer {
+    let (m, k, n) = (rng.gen_range(1..=12), rng.gen_range(1..=d.config.k_max as usize), rng.gen_range(1..=5));
+    let w: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let x: Vec<f32> = (0..n * k).map(|_| if rng.gen_bool(0.05) { rng.gen_range(-40.0..40.0) } else { rng.gen_range(-1.0..1.0) }).collect();
+    let bits = ActBits { normal: d.config.act_bits, salient: d.config.salient_bits };
+    let qx = quantize_acts(&x, k, bits, SalientSelector::Mad { tau: 3.0 }, d.config.max_salient as usize, None);
+    Layer { m, k, weights: quantize_weights(&w, m, k, d.config.weight_format).codes, codes: qx.codes }
+}
+
+impl Layer {
+    fn job(&self) -> LayerJob<'_> {
+        LayerJob { m: self.m, k: self.k, weights: &self.weights, thresholds: None, mode: OutputMode::Raw, codes: &self.codes }
+    }
+}
+
+#[test]
+fn xdma_transport_on_the_virtual_board_equals_the_golden_model() {
+    let d = tiny();
+    let dir = mount_dir("equal");
+    let board = BoardProcess::start("configs/tiny.toml", None, &dir, BUILD_WAIT);
+    assert!(board.ready_line.contains(&format!("{:#010x}", d.hash32)), "{}", board.ready_line);
+
+    // Raw XDMA semantics: 4-byte register accesses at their offset, anything else is refused.
+    let user = std::fs::OpenOptions::new().read(true).write(true).open(dir.join("xdma0_user")).unwrap();
+    let mut b = [0u8; 4];
+    user.read_exact_at(&mut b, addr::ID as u64).unwrap();
+    assert_eq!(u32::from_le_bytes(b), ID_MAGIC);
+    user.write_all_at(&0x1234_5678u32.to_le_bytes(), addr::SCRATCH as u64).unwrap();
+    user.read_exact_at(&mut b, addr::SCRATCH as u64).unwrap();
+    assert_eq!(u32::from_le_bytes(b), 0x1234_5678);
+    let e = user.read_at(&mut [0u8; 8], addr::ID as u64).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "an 8-byte register read is refused");
+    let e = user.write_at(&[1, 2], 2).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "an unaligned 2-byte write is refused");
+    let h2c = std::fs::OpenOptions::new().write(true).open(dir.join("xdma0_h2c_0")).unwrap();
+    let e = (&h2c).write(&[1, 2, 3]).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "a packet that is not whole words is refused");
+    drop((user, h2c));
+
+    let timeout = Duration::from_secs(30);
+    let mut xdma = Accelerator::open(XdmaTransport::open(&dir, timeout).unwrap(), &d, timeout).unwrap();
+    let mut golden = Accelerator::open(GoldenTransport::new(&d), &d, timeout).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for call in 0..30 {
+        let layer = random_layer(&d, &mut rng);
+        let got = xdma.run_layer(&layer.job()).unwrap();
+        let want = golden.run_layer(&layer.job()).unwrap();
+        assert_eq!(got.outputs, want.outputs, "call {call}: outputs ({}x{})", layer.m, layer.k);
+        assert_eq!(got.counters, want.counters, "call {call}: cycles, spikes, accumulates");
+    }
+    assert_eq!(xdma.traffic, golden.traffic);
+}
+
+/// Runs random layers until the board stops answering; returns the error and how long it took to
+/// come after the signal.
+fn run_until_error(dir: &std::path::Path, board: &BoardProcess, sig: i32, timeout: Duration) -> (DriverError, Duration) {
+    let d = tiny();
+    let mut acc = Accelerator::open(XdmaTransport::open(dir, timeout).unwrap(), &d, timeout).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let started = Instant::now();
+    let mut signalled: Option<Instant> = None;
+    loop {
+        if signalled.is_none() && started.elapsed() > Duration::from_millis(500) {
+            board.signal(sig);
+            signalled = Some(Instant::now());
+        }
+        let layer = random_layer(&d, &mut rng);
+        if let Err(e) = acc.run_layer(&layer.job()) {
+            let after = signalled.expect("no error before the signal").elapsed();
+            return (e, after);
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the board never stopped answering");
+    }
+}
+
+fn names_register_or_stream(msg: &str) -> bool {
+    msg.contains("register ") || msg.contains("xdma0_h2c_0") || msg.contains("xdma0_c2h_0")
+}
+
+#[test]
+fn a_board_that_stops_answering_times_out_naming_the_register_or_stream() {
+    let dir = mount_dir("stop");
+    let board = BoardProcess::start("configs/tiny.toml", None, &dir, BUILD_WAIT);
+    let timeout = Duration::from_secs(2);
+    let (e, after) = run_until_error(&dir, &board, libc::SIGSTOP, timeout);
+    let msg = e.to_string();
+    eprintln!("stopped board: {msg}");
+    assert!(matches!(e, DriverError::Timeout { .. }), "{msg}");
+    assert!(names_register_or_stream(&msg) && msg.contains("timeout after 2s"), "{msg}");
+    assert!(after < timeout * 3, "the error came {after:?} after the board stopped");
+}
+
+#[test]
+fn a_killed_board_gives_an_error_naming_the_register_or_stream() {
+    let dir = mount_dir("kill");
+    let board = BoardProcess::start("configs/tiny.toml", None, &dir, BUILD_WAIT);
+    let (e, after) = run_until_error(&dir, &board, libc::SIGKILL, Duration::from_secs(2));
+    let msg = e.to_string();
+    eprintln!("killed board: {msg}");
+    assert!(matches!(e, DriverError::Gone { .. }), "{msg}");
+    assert!(names_register_or_stream(&msg) && msg.contains("spikeq board"), "{msg}");
+    assert!(after < Duration::from_secs(6), "the error came {after:?} after the board was killed");
+
+    // The killed board left a stale mount; a new board on it says how to clear it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spikeq"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["board", "--config", "configs/tiny.toml", "--mount"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("fusermount3 -u"), "{stderr}");
+}
