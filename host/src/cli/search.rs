@@ -411,7 +411,7 @@ fn results(a: ResultsArgs) -> Result<()> {
     let scored: usize = eval::windows(&test_tokens, Some(a.windows)).map(<[u32]>::len).sum();
     let c = &a.common;
     let mut md = format!(
-        "Command: `spikeq search results --budgets {} --windows {} --segments {} --segment-tokens {} --ladder {}`\n\n\
+        "Command: `spikeq search results --budgets {} --windows {} --segments {} --segment-tokens {} --ladder {}{}`\n\n\
          Search on {} PTB valid segments of {} tokens (fast path, cached); test perplexity on the first {} PTB test windows \
          ({scored} scored tokens) through the golden backend with one array covering the widest setting. Memory counts the \
          weights and per-row f32 scales of the 210 linear layers (f32: {} MB).\n\n\
@@ -421,6 +421,7 @@ fn results(a: ResultsArgs) -> Result<()> {
         c.segments,
         c.segment_tokens,
         c.ladder.join(","),
+        c.max_ppl_increase.map_or(String::new(), |p| format!(" --max-ppl-increase {p}")) + &c.max_ppl.map_or(String::new(), |p| format!(" --max-ppl {p}")),
         c.segments,
         c.segment_tokens,
         a.windows,
