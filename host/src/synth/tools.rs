@@ -56,3 +56,22 @@ pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_says_how_to_install_it() {
+        let tool = Tool { exe: "spikeq-no-such-tool", version_arg: "-V", package: "spikeq-pkg" };
+        let err = tool.version().unwrap_err().to_string();
+        assert!(err.contains("spikeq-no-such-tool is not installed") && err.contains("scripts/setup.sh"), "{err}");
+        assert!(err.contains("apt-get install spikeq-pkg") && err.contains("nextpnr-ice40 fpga-icestorm"), "{err}");
+    }
+
+    #[test]
+    fn installed_tools_report_their_version() {
+        assert!(YOSYS.version().unwrap().starts_with("Yosys "));
+        assert!(NEXTPNR_ICE40.version().unwrap().contains("nextpnr-ice40"));
+    }
+}
