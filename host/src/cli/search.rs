@@ -467,3 +467,23 @@ pub fn dispatch(c: SearchCmd) -> Result<()> {
         SearchCmd::Results(a) => results(a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_take_decimal_and_binary_suffixes() {
+        assert_eq!(parse_bytes("70M"), Ok(70_000_000));
+        assert_eq!(parse_bytes("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("123456"), Ok(123_456));
+        assert!(parse_bytes("70 furlongs").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("-3M").is_err());
+    }
+
+    #[test]
+    fn doc_links_are_relative_to_the_document() {
+        assert_eq!(pathdiff(Path::new("docs/img/a.svg"), Path::new("docs")), PathBuf::from("img/a.svg"));
+    }
+}
