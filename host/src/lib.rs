@@ -10,5 +10,6 @@ pub mod eval;
 pub mod model;
 pub mod precision;
 pub mod quant;
+pub mod smooth;
 pub mod search;
 pub mod synth;

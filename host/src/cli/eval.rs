@@ -15,6 +15,7 @@ use spikeq_host::model::linear::{F32Linear, LinearExec};
 use spikeq_host::model::{self, llama::Llama};
 use spikeq_host::precision::Precision;
 use spikeq_host::quant::{Calibrator, QuantExec, Scheme};
+use spikeq_host::smooth::{smooth, ChannelStats};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -37,9 +38,14 @@ pub struct EvalArgs {
     /// Salient selector: none, mad:TAU, topk:FRAC.
     #[arg(long, default_value = "mad:6")]
     salient: String,
-    /// PTB *valid* windows used to calibrate static scales (spikequant-fire).
+    /// PTB *valid* windows used to calibrate static scales (spikequant-fire) and smoothing.
     #[arg(long, default_value_t = 2)]
     calib_windows: usize,
+    /// SmoothQuant migration strength ALPHA in 0..=1, or `off`: an exact reparametrization of the
+    /// f32 model, calibrated on PTB valid, that moves activation outliers into the weights before
+    /// quantization (docs/host.md). `off` gives the plain round-to-nearest baselines.
+    #[arg(long, default_value = "0.5", value_parser = parse_alpha)]
+    smooth: Smooth,
     /// Seconds the driver waits for the device before giving up.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
@@ -49,6 +55,18 @@ pub struct EvalArgs {
     /// Text file evaluated in one piece (default: .cache/ptb/test.txt under the repository root).
     #[arg(long)]
     text: Option<PathBuf>,
+}
+
+/// `--smooth`: a migration strength, or none.
+#[derive(Debug, Clone, Copy)]
+struct Smooth(Option<f32>);
+
+fn parse_alpha(s: &str) -> Result<Smooth, String> {
+    match s.parse::<f32>() {
+        _ if s == "off" => Ok(Smooth(None)),
+        Ok(a) if (0.0..=1.0).contains(&a) => Ok(Smooth(Some(a))),
+        _ => Err(format!("{s:?} is not a migration strength: give a number from 0 to 1 (e.g. 0.5) or `off`")),
+    }
 }
 
 fn bar(len: u64) -> Result<ProgressBar> {
@@ -80,9 +98,22 @@ fn score(model: &Llama, exec: &mut dyn LinearExec, tokens: &[u32], windows: Opti
 pub fn run(args: EvalArgs) -> Result<()> {
     let model_path = eval::asset_path("model", args.model, DEFAULT_MODEL)?;
     let text_path = eval::asset_path("text", args.text, DEFAULT_TEXT)?;
-    let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let (mut model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let text = std::fs::read_to_string(&text_path).with_context(|| format!("reading {}", text_path.display()))?;
     let tokens = tokenizer.encode(&text)?;
+    let valid_tokens = || -> Result<Vec<u32>> {
+        let valid_path = text_path.with_file_name("valid.txt");
+        let valid = std::fs::read_to_string(&valid_path)
+            .with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?;
+        Ok(tokenizer.encode(&valid)?)
+    };
+    let quantized = args.precision.is_some() || args.scheme != Scheme::F32;
+    if let (Smooth(Some(alpha)), true) = (args.smooth, quantized) {
+        let mut stats = ChannelStats::default();
+        eval::perplexity(&model, &mut stats, &valid_tokens()?, Some(args.calib_windows), |_| {})?;
+        smooth(&mut model, &stats, alpha)?;
+        eprintln!("smoothed (alpha {alpha}) with channel maxima of {} PTB valid windows", args.calib_windows);
+    }
     let scored: usize = eval::windows(&tokens, args.windows).map(<[u32]>::len).sum();
     let n_windows = tokens.len().div_ceil(WINDOW_TEXT_TOKENS).min(args.windows.unwrap_or(usize::MAX));
     eprintln!(
@@ -117,12 +148,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let derived = config.validate().with_context(|| format!("scheme {} on {}", args.scheme, args.config.display()))?;
     let selector = SalientSelector::parse(&args.salient).map_err(anyhow::Error::msg)?;
     let calibration = if args.scheme.mode() == spikeq_hdl::OutputMode::Fire {
-        let valid_path = text_path.with_file_name("valid.txt");
-        let valid = std::fs::read_to_string(&valid_path)
-            .with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?;
-        let valid_tokens = tokenizer.encode(&valid)?;
         let mut cal = Calibrator::new(&config, selector);
-        eval::perplexity(&model, &mut cal, &valid_tokens, Some(args.calib_windows), |_| {})?;
+        eval::perplexity(&model, &mut cal, &valid_tokens()?, Some(args.calib_windows), |_| {})?;
         eprintln!("calibrated static scales on {} PTB valid windows", args.calib_windows);
         Some(cal.finish())
     } else {

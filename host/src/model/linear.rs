@@ -64,6 +64,11 @@ impl Weight {
         &self.data
     }
 
+    /// Mutable row-major data (for exact reparametrizations such as smoothing).
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
     /// Row `i` (the weights of output feature `i`).
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.k..(i + 1) * self.k]

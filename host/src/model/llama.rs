@@ -264,6 +264,10 @@ impl Llama {
         &self.cfg
     }
 
+    pub fn blocks_mut(&mut self) -> &mut [Block] {
+        &mut self.blocks
+    }
+
     pub fn blocks(&self) -> &[Block] {
         &self.blocks
     }

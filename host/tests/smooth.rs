@@ -1,0 +1,60 @@
+//! SmoothQuant smoothing (`spikeq eval --smooth`): an exact reparametrization of the f32 model
+//! that brings w8a8 to f32 perplexity on SmolLM2 and makes the 4-bit schemes usable.
+
+mod common;
+
+use std::time::Duration;
+
+use spikeq_hdl::quant::SalientSelector;
+use spikeq_hdl::ArrayConfig;
+use spikeq_host::driver::{Accelerator, Backend};
+use spikeq_host::eval;
+use spikeq_host::model::linear::F32Linear;
+use spikeq_host::model::llama::{KvCache, Llama};
+use spikeq_host::quant::{QuantExec, Scheme};
+use spikeq_host::smooth::{smooth, ChannelStats};
+
+fn smoothed(alpha: f32) -> Llama {
+    let (model, tok) = spikeq_host::model::load(&common::model_path()).unwrap();
+    let valid = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/ptb/valid.txt"))
+        .expect("PTB valid text (scripts/setup.sh fetches it)");
+    let mut model = model;
+    let mut stats = ChannelStats::default();
+    eval::perplexity(&model, &mut stats, &tok.encode(&valid).unwrap(), Some(1), |_| {}).unwrap();
+    smooth(&mut model, &stats, alpha).unwrap();
+    model
+}
+
+fn ppl(model: &Llama, scheme: Scheme) -> f64 {
+    let tokens = common::model().1.encode(&common::ptb_test()).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/default.toml")).unwrap();
+    let Some(c) = scheme.array_config(&ArrayConfig::from_toml(&text).unwrap()) else {
+        return eval::perplexity(model, &mut F32Linear, &tokens, Some(1), |_| {}).unwrap().ppl();
+    };
+    let d = c.validate().unwrap();
+    let t = Duration::from_secs(5);
+    let acc = Accelerator::open(Backend::Golden.open(&d, t).unwrap(), &d, t).unwrap();
+    let mut exec = QuantExec::new(scheme, acc, SalientSelector::Mad { tau: 6.0 }, None).unwrap();
+    eval::perplexity(model, &mut exec, &tokens, Some(1), |_| {}).unwrap().ppl()
+}
+
+#[test]
+fn smoothing_keeps_the_f32_model_and_brings_w8a8_to_f32() {
+    let (plain, tok) = common::model();
+    let model = smoothed(0.5);
+    // The f32 function is unchanged (up to f32 rounding): logits of a short window agree.
+    let tokens: Vec<u32> = std::iter::once(0).chain(tok.encode(&common::ptb_test()).unwrap().into_iter().take(31)).collect();
+    let run = |m: &Llama| m.forward(&mut F32Linear, &tokens, &mut KvCache::new(m.config(), tokens.len())).unwrap();
+    let (a, b) = (run(plain), run(&model));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let scale = a.iter().map(|x| x.abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-3 * scale, "smoothing changed the f32 logits by {worst} (max |logit| {scale})");
+
+    // First PTB test window: f32 88.476; plain w8a8 90.61 (+2.4 %).
+    let f32_ppl = ppl(&model, Scheme::F32);
+    assert!((f32_ppl / 88.476 - 1.0).abs() < 1e-3, "smoothed f32 PPL {f32_ppl}");
+    let w8 = ppl(&model, Scheme::W8A8);
+    let w8_plain = ppl(plain, Scheme::W8A8);
+    assert!(w8 < f32_ppl * 1.02, "smoothed w8a8 PPL {w8} is not within 2 % of f32 {f32_ppl}");
+    assert!(w8 < w8_plain, "smoothing must help w8a8: {w8} vs {w8_plain}");
+}
