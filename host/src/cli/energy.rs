@@ -3,6 +3,7 @@
 //! energies from counts of real golden-backend runs on PTB test text (docs/energy.md).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -14,7 +15,10 @@ use spikeq_host::energy::report::{DesignReport, EnergyReport};
 use spikeq_host::energy::table;
 use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
 use spikeq_host::model;
-use spikeq_host::quant::Scheme;
+use spikeq_host::driver::{Accelerator, Backend};
+use spikeq_host::energy::Activity;
+use spikeq_host::precision::Precision;
+use spikeq_host::quant::{QuantExec, Scheme};
 
 #[derive(Debug, Args)]
 pub struct EnergyArgs {
@@ -33,6 +37,9 @@ pub struct EnergyArgs {
     /// Salient selector: none, mad:TAU, topk:FRAC.
     #[arg(long, default_value = "mad:6")]
     salient: String,
+    /// Also measure a per-layer precision file (docs/search.md) on the array that carries it.
+    #[arg(long)]
+    precision: Option<PathBuf>,
     /// PTB valid windows for the static scales of fire schemes.
     #[arg(long, default_value_t = 2)]
     calib_windows: usize,
@@ -88,7 +95,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     let mut mac = counting_exec(Scheme::W4A4, &mac_d, selector, None)?;
     let mut mac_positions = None;
     let per_pass: usize = eval::windows(&tokens, Some(a.windows)).map(<[u32]>::len).sum();
-    let bar = ProgressBar::new((per_pass * a.scheme.len()) as u64);
+    let bar = ProgressBar::new((per_pass * (a.scheme.len() + usize::from(a.precision.is_some()))) as u64);
     bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tokens {msg}")?.progress_chars("=> "));
     let mut designs = Vec::new();
     for &scheme in &a.scheme {
@@ -112,6 +119,18 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         let positions = (ppl.scored + ppl.windows) as u64;
         mac_positions.get_or_insert(positions);
         designs.push(DesignReport::new(&label(scheme), &scheme.to_string(), &d, &exec.tap, positions, Some(ppl.ppl()), a.dram_pj));
+    }
+    if let Some(path) = &a.precision {
+        let p = Precision::load(path)?;
+        p.check_blocks(model.blocks().len())?;
+        let d = p.array_config(&base).validate().with_context(|| format!("array for {}", path.display()))?;
+        let timeout = Duration::from_secs(60);
+        let acc = Accelerator::open(Backend::Golden.open(&d, timeout)?, &d, timeout)?;
+        let mut exec = QuantExec::with_precision(p, acc)?.with_tap(Activity::default());
+        bar.set_message(path.display().to_string());
+        let ppl = eval::perplexity(&model, &mut exec, &tokens, Some(a.windows), |w| bar.inc(w.scored as u64))?;
+        let positions = (ppl.scored + ppl.windows) as u64;
+        designs.push(DesignReport::new("spike-mixed", &path.display().to_string(), &d, &exec.tap, positions, Some(ppl.ppl()), a.dram_pj));
     }
     bar.finish_and_clear();
     designs.push(DesignReport::new("mac-w4a4", "w4a4", &mac_d, &mac.tap, mac_positions.unwrap_or(0), None, a.dram_pj));
