@@ -18,6 +18,8 @@ pub enum BenchCmd {
     Golden(GoldenArgs),
     /// Simulated cycles per second under Verilator and Icarus on the generator's testbench vectors.
     Cosim(super::cosim::BenchArgs),
+    /// PTB evaluation speed: quantized golden path vs f32 in one run, and the Verilator backend.
+    Eval(super::bench_eval::EvalBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +48,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Golden(a) => golden(a),
         BenchCmd::Cosim(a) => super::cosim::bench(a),
+        BenchCmd::Eval(a) => super::bench_eval::run(a),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Argument parsing (clap) and dispatch to one module per subcommand.
 
 mod bench;
+mod bench_eval;
 mod compare;
 mod board;
 mod config;

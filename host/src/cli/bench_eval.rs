@@ -1,0 +1,81 @@
+//! `spikeq bench eval`: PTB evaluation speed of the quantized golden path next to the f32 path in
+//! one run, and the simulated speed of the Verilator backend on a short forward. Prints ratios
+//! measured in this run and the machine-independent cycle counts.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use spikeq_hdl::quant::SalientSelector;
+use spikeq_hdl::ArrayConfig;
+use spikeq_host::driver::{Accelerator, Backend};
+use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
+use spikeq_host::model::linear::F32Linear;
+use spikeq_host::model::llama::KvCache;
+use spikeq_host::quant::{QuantExec, Scheme};
+
+#[derive(Debug, Args)]
+pub struct EvalBenchArgs {
+    /// PTB test windows evaluated by f32 and by the quantized scheme.
+    #[arg(long, default_value_t = 2)]
+    windows: usize,
+    /// Quantized scheme compared with f32.
+    #[arg(long, default_value = "spikequant")]
+    scheme: Scheme,
+    /// Array configuration.
+    #[arg(long, default_value = "configs/default.toml")]
+    config: PathBuf,
+    /// Tokens of the forward run on the Verilator backend (0: skip it).
+    #[arg(long, default_value_t = 16)]
+    verilator_tokens: usize,
+}
+
+pub fn run(a: EvalBenchArgs) -> Result<()> {
+    let (model, tok) = spikeq_host::model::load(&eval::asset_path("model", None, DEFAULT_MODEL)?)?;
+    let text = std::fs::read_to_string(eval::asset_path("text", None, DEFAULT_TEXT)?)?;
+    let tokens = tok.encode(&text)?;
+    let base = ArrayConfig::from_toml(&std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?)?;
+    let config = a.scheme.array_config(&base).context("compare a quantized scheme with f32, not f32 with itself")?;
+    let d = config.validate()?;
+    let timeout = Duration::from_secs(600);
+    let exec_on = |backend: &Backend| -> Result<_> {
+        let acc = Accelerator::open(backend.open(&d, timeout)?, &d, timeout)?;
+        Ok(QuantExec::new(a.scheme, acc, SalientSelector::Mad { tau: 6.0 }, None)?)
+    };
+
+    let t = Instant::now();
+    let f = eval::perplexity(&model, &mut F32Linear, &tokens, Some(a.windows), |_| {})?;
+    let f32_rate = f.scored as f64 / t.elapsed().as_secs_f64();
+    let mut exec = exec_on(&Backend::Golden)?;
+    let t = Instant::now();
+    let q = eval::perplexity(&model, &mut exec, &tokens, Some(a.windows), |_| {})?;
+    let q_rate = q.scored as f64 / t.elapsed().as_secs_f64();
+    println!("PTB test, {} windows ({} scored tokens), one run:", a.windows, f.scored);
+    println!("| path | PPL | tokens/s | vs f32 |\n| --- | ---: | ---: | ---: |");
+    println!("| f32 | {:.3} | {f32_rate:.1} | 1.00 |", f.ppl());
+    println!("| {} (golden backend) | {:.3} | {q_rate:.1} | {:.2} |", a.scheme, q.ppl(), q_rate / f32_rate);
+    let positions = (q.scored + q.windows) as f64;
+    println!("array cycles per token (exact, all 210 layers): {:.0}", exec.stats.counters.cycles as f64 / positions);
+
+    if a.verilator_tokens > 0 {
+        let window: Vec<u32> = std::iter::once(0).chain(tokens.iter().copied().take(a.verilator_tokens - 1)).collect();
+        let mut golden = exec_on(&Backend::Golden)?;
+        let t = Instant::now();
+        let g = model.forward(&mut golden, &window, &mut KvCache::new(model.config(), window.len()))?;
+        let g_secs = t.elapsed().as_secs_f64();
+        eprintln!("Verilator forward of {} tokens (all 30 blocks; minutes)...", window.len());
+        let mut rtl = exec_on(&Backend::Verilator)?;
+        let t = Instant::now();
+        let r = model.forward(&mut rtl, &window, &mut KvCache::new(model.config(), window.len()))?;
+        let r_secs = t.elapsed().as_secs_f64();
+        anyhow::ensure!(g.iter().zip(&r).all(|(x, y)| x.to_bits() == y.to_bits()), "Verilator logits differ from golden logits");
+        let cycles = rtl.stats.counters.cycles;
+        println!("forward of {} tokens, logits bit-identical:", window.len());
+        println!("| backend | seconds | tokens/s | array cycles | cycles/s |\n| --- | ---: | ---: | ---: | ---: |");
+        println!("| golden | {g_secs:.2} | {:.1} | {cycles} | {:.3e} |", window.len() as f64 / g_secs, cycles as f64 / g_secs);
+        println!("| verilator | {r_secs:.1} | {:.3} | {cycles} | {:.3e} |", window.len() as f64 / r_secs, cycles as f64 / r_secs);
+        println!("(array cycles count RUN phases only; the simulation also clocks LOAD, one weight per cycle, and the AXI transactions)");
+    }
+    Ok(())
+}
