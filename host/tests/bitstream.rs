@@ -23,13 +23,13 @@ fn tiny_bitstream_builds_routes_and_round_trips() {
     let log = run(Command::new(root.join("bitstreams/ice40/build.sh")).arg(&build).env("SPIKEQ", env!("CARGO_BIN_EXE_spikeq")));
     eprintln!("{log}");
 
-    let text = std::fs::read_to_string(build.join("ice40/report.json")).expect("synth report");
+    let text = std::fs::read_to_string(build.join("tiny-spike/ice40/report.json")).expect("synth report");
     let r: SynthReport = serde_json::from_str(&text).expect("report parses");
     assert_eq!((r.target, r.config.as_str(), r.routed), (Target::Ice40, "tiny", true), "{r:?}");
     assert_eq!(r.device, "iCE40 UP5K (sg48)");
     let fmax = r.fmax_mhz.expect("Fmax");
     assert!(fmax >= 12.0, "tiny no longer meets the iCEBreaker's 12 MHz clock: {fmax} MHz");
-    let nextpnr = std::fs::read_to_string(build.join("ice40/nextpnr.log")).expect("nextpnr log");
+    let nextpnr = std::fs::read_to_string(build.join("tiny-spike/ice40/nextpnr.log")).expect("nextpnr log");
     assert!(nextpnr.contains("Program finished normally") && !nextpnr.contains("ERROR"), "nextpnr did not finish cleanly");
 
     let bin = build.join("spikeq_tiny.bin");

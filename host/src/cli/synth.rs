@@ -1,13 +1,15 @@
-//! `spikeq synth --config FILE [--target ice40|xilinx|all] [--out DIR] [--force]`: area and Fmax of
-//! a generated array (wrapped in the 4-pin synthesis harness) from yosys and nextpnr-ice40; writes
-//! `synth.json` and `synth.md` (plus every tool's files) to the output directory.
+//! `spikeq synth --config FILE... [--pe spike,mac] [--target ice40|xilinx|all] [--out DIR] [--force]`:
+//! area and Fmax of generated arrays (wrapped in the 4-pin synthesis harness) from yosys and
+//! nextpnr-ice40. Each configuration × PE kind gets `DIR/<name>-<pe>/`; one `synth.json` and one
+//! `synth.md` table cover them all.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use spikeq_hdl::PeKind;
 use spikeq_host::synth::{self, Ice40Device, SynthOptions, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -20,20 +22,35 @@ enum TargetArg {
     All,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PeArg {
+    /// The PE of the configuration file.
+    Config,
+    /// Spike-count PE (adds per spike).
+    Spike,
+    /// MAC baseline (one multiplier per lane; raw output only).
+    Mac,
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = "The array is synthesised inside a generated 4-pin harness (clk, rst_n, din -> shift register \
 feeding every AXI input, XOR of every output -> dout), so I/O neither dominates the area nor limits Fmax and nothing \
-is optimised away. Tools: yosys, nextpnr-ice40 (scripts/setup.sh installs them). See docs/synthesis.md.")]
+is optimised away. Tools: yosys, nextpnr-ice40 (scripts/setup.sh installs them). See docs/synthesis.md.\n\n\
+Example (the tables of docs/synthesis.md):\n  spikeq synth --config configs/tiny.toml --config configs/default.toml --pe spike,mac --out out/synth")]
 pub struct SynthArgs {
-    /// TOML configuration, e.g. configs/tiny.toml.
-    #[arg(long)]
-    config: PathBuf,
+    /// TOML configuration(s), e.g. configs/tiny.toml; repeat for several.
+    #[arg(long, required = true)]
+    config: Vec<PathBuf>,
+    /// PE kind(s) to synthesise each configuration with, comma-separated (`mac` keeps the shape
+    /// and widths, with raw output only).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "config")]
+    pe: Vec<PeArg>,
     /// Which flow(s) to run.
     #[arg(long, value_enum, default_value = "all")]
     target: TargetArg,
-    /// Output directory (default: out/synth/<config name>).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    /// Output directory (default: out/synth).
+    #[arg(long, default_value = "out/synth")]
+    out: PathBuf,
     /// Write into a non-empty directory that `spikeq synth` did not write.
     #[arg(long)]
     force: bool,
@@ -60,14 +77,32 @@ pub struct SynthArgs {
 }
 
 pub fn run(a: SynthArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
-    let d = spikeq_hdl::Derived::from_toml(&text).with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("out/synth").join(&d.config.name));
+    let mut arrays = Vec::new();
+    for path in &a.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let d = spikeq_hdl::Derived::from_toml(&text).with_context(|| format!("{} is not a usable configuration", path.display()))?;
+        for pe in &a.pe {
+            let pe = match pe {
+                PeArg::Config => d.config.pe,
+                PeArg::Spike => PeKind::Spike,
+                PeArg::Mac => PeKind::Mac,
+            };
+            let v = synth::with_pe(&d, pe)?;
+            if !arrays.iter().any(|x: &spikeq_hdl::Derived| x.hash == v.hash) {
+                arrays.push(v);
+            }
+        }
+    }
     let targets = match a.target {
         TargetArg::Ice40 => vec![Target::Ice40],
         TargetArg::Xilinx => vec![Target::Xilinx],
         TargetArg::All => vec![Target::Ice40, Target::Xilinx],
     };
+    let (json, md) = (a.out.join("synth.json"), a.out.join("synth.md"));
+    let non_empty = std::fs::read_dir(&a.out).map(|mut r| r.next().is_some()).unwrap_or(false);
+    if non_empty && !json.exists() && !a.force {
+        bail!("{} is not empty and holds no synth.json from an earlier spikeq synth; choose another --out or pass --force", a.out.display());
+    }
     let opts = SynthOptions {
         device: a.device,
         package: a.package,
@@ -77,43 +112,51 @@ pub fn run(a: SynthArgs) -> Result<()> {
         force: a.force,
         cache: a.cache,
     };
+    let total = (arrays.len() * targets.len()) as u64;
+    let bar = ProgressBar::new(total).with_style(ProgressStyle::with_template("{bar:20} {pos}/{len} [{elapsed}] {msg}").expect("style"));
+    bar.enable_steady_tick(Duration::from_millis(200));
     let mut reports = Vec::new();
-    for target in targets {
-        let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").expect("style"));
-        let steps = if target == Target::Ice40 { "yosys synth_ice40 + nextpnr-ice40" } else { "yosys synth_xilinx" };
-        bar.set_message(format!("{} ({} PE, {}x{}): {steps}", d.config.name, report_pe(&d), d.config.rows, d.config.lanes));
-        bar.enable_steady_tick(Duration::from_millis(200));
-        let r = synth::run_with(&d, target, &out, &opts);
-        bar.finish_and_clear();
-        let r = r.with_context(|| format!("{target} synthesis of {}", a.config.display()))?;
-        println!(
-            "{target}: {} LUTs, {} FFs, {} BRAM, {} carry, {} DSP{}{} on {}{}",
-            r.luts,
-            r.ffs,
-            r.brams,
-            r.carries,
-            r.dsps,
-            if r.lutrams > 0 { format!(", {} LUTRAM", r.lutrams) } else { String::new() },
-            r.fmax_mhz.map_or(String::new(), |f| format!(", Fmax {f:.2} MHz")),
-            r.device,
-            if r.cached { " (cached)" } else { "" }
-        );
-        reports.push(r);
+    for d in &arrays {
+        let dir = a.out.join(format!("{}-{}", d.config.name, synth::pe_name(d.config.pe)));
+        for &target in &targets {
+            let steps = if target == Target::Ice40 { "yosys synth_ice40 + nextpnr-ice40" } else { "yosys synth_xilinx" };
+            bar.set_message(format!("{} ({} PE, {}x{}): {steps}", d.config.name, synth::pe_name(d.config.pe), d.config.rows, d.config.lanes));
+            let r = synth::run_with(d, target, &dir, &opts).with_context(|| format!("{target} synthesis of {} ({} PE)", d.config.name, synth::pe_name(d.config.pe)));
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    bar.abandon();
+                    return Err(e);
+                }
+            };
+            let line = format!(
+                "{} {} {target}: {} LUTs, {} FFs, {} BRAM, {} carry, {} DSP{}{} on {}{}",
+                r.config,
+                r.pe,
+                r.luts,
+                r.ffs,
+                r.brams,
+                r.carries,
+                r.dsps,
+                if r.lutrams > 0 { format!(", {} LUTRAM", r.lutrams) } else { String::new() },
+                r.fmax_mhz.map_or(String::new(), |f| format!(", Fmax {f:.2} MHz")),
+                r.device,
+                if r.cached { " (cached)" } else { "" }
+            );
+            // printed even when the bar is hidden (not a terminal), unlike bar.println
+            bar.suspend(|| println!("{line}"));
+            bar.inc(1);
+            reports.push(r);
+        }
     }
-    let json = out.join("synth.json");
+    bar.finish_and_clear();
     std::fs::write(&json, serde_json::to_string_pretty(&reports)? + "\n").with_context(|| format!("cannot write {}", json.display()))?;
-    let md = out.join("synth.md");
     std::fs::write(&md, synth::markdown(&reports)).with_context(|| format!("cannot write {}", md.display()))?;
-    for r in reports.iter().filter_map(|r| r.note.as_ref()) {
-        println!("note: {r}");
+    for r in &reports {
+        if let Some(note) = &r.note {
+            println!("note ({} {} {}): {note}", r.config, r.pe, r.target);
+        }
     }
     println!("reports: {} and {}", json.display(), md.display());
     Ok(())
-}
-
-fn report_pe(d: &spikeq_hdl::Derived) -> &'static str {
-    match d.config.pe {
-        spikeq_hdl::PeKind::Spike => "spike",
-        spikeq_hdl::PeKind::Mac => "mac",
-    }
 }

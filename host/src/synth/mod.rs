@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use spikeq_codegen::flow;
-use spikeq_hdl::{Derived, PeKind};
+use spikeq_hdl::{Derived, OutputMode, PeKind};
 
 pub use flow::Family as Target;
 pub use ice40::Ice40Device;
@@ -175,6 +175,25 @@ pub struct SynthReport {
     pub cached: bool,
 }
 
+/// The same array with another PE kind, for spike-vs-MAC comparisons from one configuration file.
+/// A MAC array is raw-only (hdl validation), so `mac` keeps only the `raw` output mode.
+pub fn with_pe(d: &Derived, pe: PeKind) -> Result<Derived, SynthError> {
+    let mut c = d.config.clone();
+    c.pe = pe;
+    if pe == PeKind::Mac {
+        c.output_modes = vec![OutputMode::Raw];
+    }
+    c.validate().map_err(|e| SynthError::Options(format!("{} with pe = {}: {e}", d.config.name, pe_name(pe))))
+}
+
+/// `spike` or `mac`, as in the configuration files.
+pub fn pe_name(pe: PeKind) -> &'static str {
+    match pe {
+        PeKind::Spike => "spike",
+        PeKind::Mac => "mac",
+    }
+}
+
 /// Synthesises `d` for `target` into `out` with default options (see [`run_with`]).
 pub fn run(d: &Derived, target: Target, out: &Path) -> Result<SynthReport, SynthError> {
     run_with(d, target, out, &SynthOptions::default())
@@ -230,11 +249,7 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
     let mut report = SynthReport {
         config: c.name.clone(),
         config_hash: d.hash.clone(),
-        pe: match c.pe {
-            PeKind::Spike => "spike",
-            PeKind::Mac => "mac",
-        }
-        .to_string(),
+        pe: pe_name(c.pe).to_string(),
         rows: c.rows,
         lanes: c.lanes,
         weight_format: c.weight_format.to_string(),
