@@ -1,0 +1,209 @@
+//! Spike vs MAC across array sizes: area and Fmax from the synthesis flows (`crate::synth`),
+//! cycles per SmolLM2 token from the golden cycle model on real activations (a few PTB test
+//! tokens through the golden backend, every linear layer and row tile summed), throughput per LUT
+//! and energy per token (`crate::energy`). `spikeq compare` writes the table, JSON and plots.
+//!
+//! Both PE kinds get the same widths (int4 weights, 4-bit codes with 8-bit salient codes — the
+//! MAC's lanes multiply the 8-bit codes), the same k_max and salient budget, raw output.
+
+pub mod plot;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+use spikeq_hdl::{ArrayConfig, Derived, PeKind};
+
+use crate::energy::measure::{counting_exec, scheme_array};
+use crate::energy::report::DesignReport;
+use crate::energy::table;
+use crate::model::llama::{KvCache, Llama};
+use crate::model::ModelError;
+use crate::quant::Scheme;
+use crate::synth::{self, SynthError, SynthOptions, SynthReport, Target};
+
+/// Area and speed of one configuration on one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Area {
+    /// `ice40` or `xilinx`.
+    pub target: String,
+    /// Part (iCE40) or family (Xilinx estimate).
+    pub device: String,
+    /// Whether the design fits the part (iCE40), `None` for an estimate.
+    pub fits: Option<bool>,
+    /// LUTs: LUT4 on iCE40, LUT1..6 on Xilinx.
+    pub luts: u64,
+    /// Flip-flops.
+    pub ffs: u64,
+    /// DSP blocks.
+    pub dsps: u64,
+    /// Block RAMs (SB_RAM40_4K on iCE40, RAMB18 units on Xilinx).
+    pub brams: u64,
+    /// Post-route Fmax, MHz (iCE40 routed designs only).
+    pub fmax_mhz: Option<f64>,
+}
+
+impl From<&SynthReport> for Area {
+    fn from(r: &SynthReport) -> Self {
+        Area {
+            target: r.target.name().into(),
+            device: r.device.clone(),
+            fits: r.fits,
+            luts: r.luts,
+            ffs: r.ffs,
+            dsps: r.dsps,
+            brams: r.brams,
+            fmax_mhz: if r.routed { r.fmax_mhz } else { None },
+        }
+    }
+}
+
+/// Synthesizes `d` for one target with the project's synthesis flow (the only place this module
+/// touches synthesis). `work` holds the tool outputs; `cache` reuses earlier identical runs.
+pub fn synthesize(d: &Derived, target: Target, work: &Path, cache: &Path) -> Result<(Area, synth::ToolVersions), SynthError> {
+    let opts = SynthOptions { cache: Some(cache.to_path_buf()), force: true, ..SynthOptions::default() };
+    let report = synth::run_with(d, target, &work.join(&d.config.name), &opts)?;
+    Ok((Area::from(&report), report.tools))
+}
+
+/// One array of the sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    /// Rows = lanes.
+    pub size: u32,
+    /// `spike` or `mac`.
+    pub pe: String,
+    /// Configuration name and short hash.
+    pub array: String,
+    /// Xilinx 7-series estimate (comparable across every size).
+    pub xilinx: Option<Area>,
+    /// iCE40 place and route (Fmax where it fits).
+    pub ice40: Option<Area>,
+    /// Array cycles per token, summed over every linear layer and row tile.
+    pub cycles_per_token: f64,
+    /// Tokens per second at the iCE40 Fmax (when routed).
+    pub tokens_per_s: Option<f64>,
+    /// Tokens per million cycles per thousand Xilinx LUTs (clock-free throughput per area).
+    pub tokens_per_mcycle_per_klut: Option<f64>,
+    /// On-chip energy per token (arithmetic + weight and code memory reads), µJ.
+    pub energy_on_chip_uj: f64,
+    /// Energy per token with the streams priced as DRAM, µJ. With a few tokens per call the
+    /// weight loads dominate it (they are amortized over the call's tokens), so the table shows
+    /// the on-chip energy and `spikeq energy` the full picture on evaluation windows.
+    pub energy_total_uj: f64,
+    /// Perplexity of the measured tokens (identical for every array: they compute the same V).
+    pub ppl: f64,
+}
+
+/// The configuration of one sweep point: `base`'s k_max, salient budget and clock, `size` rows and
+/// lanes, the SpikeQuant widths, raw output.
+pub fn sweep_array(base: &ArrayConfig, size: u32, pe: PeKind) -> Result<Derived, ModelError> {
+    let kind = match pe {
+        PeKind::Spike => "spike",
+        PeKind::Mac => "mac",
+    };
+    let c = ArrayConfig { name: format!("cmp{size}x{size}_{kind}"), rows: size, lanes: size, pe, ..base.clone() };
+    scheme_array(Scheme::SpikeQuant, &c)
+}
+
+/// What the golden backend measured for one array on the first tokens of the text.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// Array cycles per token position.
+    pub cycles_per_token: f64,
+    /// Priced counts.
+    pub design: DesignReport,
+    /// Perplexity of the scored tokens.
+    pub ppl: f64,
+}
+
+/// Runs `tokens` (after token 0, as in an evaluation window) through `d` on the golden backend.
+pub fn measure(model: &Llama, d: &Derived, tokens: &[u32], selector: spikeq_hdl::quant::SalientSelector) -> Result<Activity, ModelError> {
+    let mut exec = counting_exec(Scheme::SpikeQuant, d, selector, None)?;
+    let mut cache = KvCache::new(model.config(), tokens.len() + 1);
+    let mut logits = Vec::new();
+    let ppl = crate::eval::eval_window(model, &mut exec, tokens, &mut cache, &mut logits)?;
+    let positions = (tokens.len() + 1) as u64;
+    Ok(Activity {
+        cycles_per_token: exec.stats.counters.cycles as f64 / positions as f64,
+        design: DesignReport::new(&d.config.name, "spikequant", d, &exec.tap, positions, None, table::dram_64()),
+        ppl: ppl.ppl(),
+    })
+}
+
+/// A sweep point from its measurements.
+pub fn point(size: u32, d: &Derived, a: &Activity, xilinx: Option<Area>, ice40: Option<Area>) -> SweepPoint {
+    let cycles = a.cycles_per_token;
+    let tokens_per_s = ice40.as_ref().and_then(|x| x.fmax_mhz).map(|f| f * 1e6 / cycles);
+    let per_klut = xilinx.as_ref().map(|x| 1e6 / cycles / (x.luts.max(1) as f64 / 1e3));
+    SweepPoint {
+        size,
+        pe: format!("{:?}", d.config.pe).to_lowercase(),
+        array: format!("{} ({})", d.config.name, d.short_hash()),
+        xilinx,
+        ice40,
+        cycles_per_token: cycles,
+        tokens_per_s,
+        tokens_per_mcycle_per_klut: per_klut,
+        energy_on_chip_uj: a.design.per_token.on_chip() / 1e6,
+        energy_total_uj: a.design.per_token.total() / 1e6,
+        ppl: a.ppl,
+    }
+}
+
+/// The whole sweep, as written to JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep {
+    /// Marks files written by this command (overwritten on rerun, never others).
+    pub generator: String,
+    /// PTB test tokens measured (after token 0).
+    pub tokens: usize,
+    /// Tool versions of the synthesis runs.
+    pub tools: Option<synth::ToolVersions>,
+    /// Per-op energy source.
+    pub energy_source: String,
+    /// Points, by size then PE kind.
+    pub points: Vec<SweepPoint>,
+}
+
+/// Marker of files `spikeq compare` wrote.
+pub const GENERATOR: &str = "spikeq compare";
+
+impl Sweep {
+    /// The Markdown table for docs/results.md.
+    pub fn markdown(&self, command: &str) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "Produced by `{command}` (JSON: `compare.json`, plots: `img/compare.svg`).");
+        let _ = writeln!(
+            s,
+            "Cycles and energy from the first {} PTB test tokens through the golden backend (all 210 linear layers, every row tile); area from yosys{} (Xilinx: `synth_xilinx` estimate, no place and route; iCE40: `synth_ice40` + nextpnr, Fmax where the design fits a part); energy: {}.\n",
+            self.tokens,
+            self.tools.as_ref().map_or(String::new(), |t| format!(" {}{}", t.yosys, t.nextpnr.as_ref().map_or(String::new(), |n| format!(", nextpnr {n}")))),
+            self.energy_source
+        );
+        let _ = writeln!(s, "| rows×lanes | PE | Xilinx LUT | FF | DSP | BRAM18 | iCE40 LUT4 (part) | iCE40 Fmax MHz | cycles / token | tokens/s @ Fmax | tokens / Mcycle / kLUT | on-chip µJ / token |");
+        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let dash = || "—".to_string();
+        for p in &self.points {
+            let x = p.xilinx.as_ref();
+            let i = p.ice40.as_ref();
+            let _ = writeln!(
+                s,
+                "| {0}×{0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8:.3e} | {9} | {10} | {11:.1} |",
+                p.size,
+                p.pe,
+                x.map_or_else(dash, |a| a.luts.to_string()),
+                x.map_or_else(dash, |a| a.ffs.to_string()),
+                x.map_or_else(dash, |a| a.dsps.to_string()),
+                x.map_or_else(dash, |a| a.brams.to_string()),
+                i.map_or_else(dash, |a| format!("{} ({}{})", a.luts, a.device, if a.fits == Some(false) { ", does not fit" } else { "" })),
+                i.and_then(|a| a.fmax_mhz).map_or_else(dash, |f| format!("{f:.1}")),
+                p.cycles_per_token,
+                p.tokens_per_s.map_or_else(dash, |t| format!("{t:.1}")),
+                p.tokens_per_mcycle_per_klut.map_or_else(dash, |t| format!("{t:.3}")),
+                p.energy_on_chip_uj
+            );
+        }
+        s
+    }
+}
