@@ -309,6 +309,9 @@ fn outputs(ev: &Evaluator<'_>, opts: &SearchOptions, r: &SearchResult, precision
         write(precision, &(header + &Precision::compact(&p.assignment, ev.setup().selector).to_toml()))?;
     }
     write(json, &serde_json::to_string_pretty(&pareto_json(ev, opts, r))?)?;
+    if let Some(p) = svg.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    }
     let marks = pareto::Marks { max_memory: opts.constraints.max_memory, ppl_limit: r.ppl_limit, chosen: r.chosen };
     pareto::plot_svg(svg, &r.points, &r.front, marks)?;
     Ok(())
