@@ -36,7 +36,7 @@ enum PeArg {
 #[command(after_help = "The array is synthesised inside a generated 4-pin harness (clk, rst_n, din -> shift register \
 feeding every AXI input, XOR of every output -> dout), so I/O neither dominates the area nor limits Fmax and nothing \
 is optimised away. Tools: yosys, nextpnr-ice40 (scripts/setup.sh installs them). See docs/synthesis.md.\n\n\
-Example (the tables of docs/synthesis.md):\n  spikeq synth --config configs/tiny.toml --config configs/default.toml --pe spike,mac --out out/synth")]
+Example (the table of docs/synthesis.md):\n  spikeq synth --config configs/tiny.toml --config configs/default.toml --pe spike,mac --update docs/synthesis.md")]
 pub struct SynthArgs {
     /// TOML configuration(s), e.g. configs/tiny.toml; repeat for several.
     #[arg(long, required = true)]
@@ -70,6 +70,10 @@ pub struct SynthArgs {
     /// nextpnr placer seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Also write the Markdown table into this file, between its `spikeq:synth` marker comments
+    /// (appended with markers if it has none), e.g. docs/synthesis.md.
+    #[arg(long)]
+    update: Option<PathBuf>,
     /// Reuse reports cached in this directory, keyed by the content hash of RTL, script, options
     /// and tool versions (default: always run the tools).
     #[arg(long)]
@@ -151,7 +155,12 @@ pub fn run(a: SynthArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     std::fs::write(&json, serde_json::to_string_pretty(&reports)? + "\n").with_context(|| format!("cannot write {}", json.display()))?;
-    std::fs::write(&md, synth::markdown(&reports)).with_context(|| format!("cannot write {}", md.display()))?;
+    let table = synth::markdown(&reports);
+    std::fs::write(&md, &table).with_context(|| format!("cannot write {}", md.display()))?;
+    if let Some(doc) = &a.update {
+        spikeq_host::docs::update_file(doc, "synth", &table).with_context(|| format!("cannot update {}", doc.display()))?;
+        println!("updated {}", doc.display());
+    }
     for r in &reports {
         if let Some(note) = &r.note {
             println!("note ({} {} {}): {note}", r.config, r.pe, r.target);

@@ -225,8 +225,11 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
 
     let mut h = Sha256::new();
     let key_text = format!(
-        "spikeq-synth 1\n{target}\n{:?}\n{:?}\n{pcf:?}\n{freq}\n{}\n{versions:?}\n{script}",
-        opts.device, opts.package, opts.seed
+        "spikeq-synth {CACHE_FORMAT} {}\n{target}\n{:?}\n{:?}\n{pcf:?}\n{freq}\n{}\n{versions:?}\n{script}",
+        env!("CARGO_PKG_VERSION"),
+        opts.device,
+        opts.package,
+        opts.seed
     );
     h.update(key_text.as_bytes());
     for f in design.verilog() {
@@ -297,6 +300,10 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
     Ok(report)
 }
 
+/// Version of the report logic in the cache key: bump it when a change here would change a report
+/// for the same RTL, options and tools (so stale cached reports are never reused).
+const CACHE_FORMAT: u32 = 2;
+
 /// File names inside a target directory.
 const SCRIPT: &str = "synth.ys";
 const YOSYS_LOG: &str = "yosys.log";
@@ -320,13 +327,12 @@ fn place_and_route(report: &mut SynthReport, dir: &Path, opts: &SynthOptions) ->
         let dev = opts.device.unwrap_or(largest);
         report.device = format!("iCE40 {} (does not fit)", dev.name().to_uppercase());
         report.fits = Some(false);
-        report.note = Some(format!(
-            "does not fit {}the iCE40 {} ({} logic cells, {} RAM40): needs {needs}; yosys counts only, no place and route",
-            if opts.device.is_some() { "" } else { "even the largest iCE40, " },
-            dev.name().to_uppercase(),
-            dev.logic_cells(),
-            dev.brams()
-        ));
+        let (name, lcs, rams) = (dev.name().to_uppercase(), dev.logic_cells(), dev.brams());
+        let part = match opts.device {
+            Some(_) => format!("the iCE40 {name} ({lcs} logic cells, {rams} RAM40)"),
+            None => format!("any iCE40 (the largest, {name}, has {lcs} logic cells, {rams} RAM40)"),
+        };
+        report.note = Some(format!("does not fit {part}: needs {needs}; yosys counts only, no place and route"));
         return Ok(());
     }
     let mut last_err = None;
