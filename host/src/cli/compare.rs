@@ -124,7 +124,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
             let fmax = area.fmax_mhz.map_or(String::new(), |f| format!(", Fmax {f:.1} MHz"));
             let secs = started.elapsed().as_secs_f64();
             // Printed also when the bar is hidden (no terminal): the synthesis times are measurements.
-            bar.suspend(|| eprintln!("{} {t}: {} LUTs, {} FFs, {} DSPs{fmax} ({} {secs:.0} s)", d.config.name, area.luts, area.ffs, area.dsps, area.device));
+            bar.suspend(|| eprintln!("{} {t}: {} LUTs, {} FFs, {} DSPs{fmax} ({}; {})", d.config.name, area.luts, area.ffs, area.dsps, area.device, if area.cached { "cached".to_string() } else { format!("{secs:.0} s") }));
             tools.get_or_insert(versions);
             match t {
                 Target::Xilinx => xilinx = Some(area),

@@ -41,6 +41,10 @@ pub struct Area {
     pub brams: u64,
     /// Post-route Fmax, MHz (iCE40 routed designs only).
     pub fmax_mhz: Option<f64>,
+    /// Taken from the synthesis cache rather than a tool run (not in the JSON: it is not a
+    /// property of the design).
+    #[serde(skip)]
+    pub cached: bool,
 }
 
 impl From<&SynthReport> for Area {
@@ -54,6 +58,7 @@ impl From<&SynthReport> for Area {
             dsps: r.dsps,
             brams: r.brams,
             fmax_mhz: if r.routed { r.fmax_mhz } else { None },
+            cached: r.cached,
         }
     }
 }
@@ -182,7 +187,7 @@ impl Sweep {
             self.energy_source
         );
         let _ = writeln!(s, "| rows×lanes | PE | Xilinx LUT | FF | DSP | BRAM18 | iCE40 LUT4 (part) | iCE40 Fmax MHz | cycles / token | tokens/s @ Fmax | tokens / Mcycle / kLUT | on-chip µJ / token |");
-        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
         let dash = || "—".to_string();
         for p in &self.points {
             let x = p.xilinx.as_ref();
@@ -196,7 +201,7 @@ impl Sweep {
                 x.map_or_else(dash, |a| a.ffs.to_string()),
                 x.map_or_else(dash, |a| a.dsps.to_string()),
                 x.map_or_else(dash, |a| a.brams.to_string()),
-                i.map_or_else(dash, |a| format!("{} ({}{})", a.luts, a.device, if a.fits == Some(false) { ", does not fit" } else { "" })),
+                i.map_or_else(dash, |a| format!("{} ({})", a.luts, a.device)),
                 i.and_then(|a| a.fmax_mhz).map_or_else(dash, |f| format!("{f:.1}")),
                 p.cycles_per_token,
                 p.tokens_per_s.map_or_else(dash, |t| format!("{t:.1}")),
