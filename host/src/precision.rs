@@ -497,7 +497,8 @@ mod tests {
     fn memory_counts_packed_codes_and_row_scales() {
         // 3 × 5 int4: 60 bits → 8 bytes, plus 3 f32 scales.
         assert_eq!(s("w4a8").memory_bytes(3, 5), 8 + 12);
-        assert_eq!(s("wta4s8").memory_bytes(2, 4), 1 + 8);
+        // 2 × 4 ternary codes at 2 bits: 16 bits → 2 bytes; 1 × 9 binary: 9 bits → 2 bytes.
+        assert_eq!(s("wta4s8").memory_bytes(2, 4), 2 + 8);
         assert_eq!(s("wba4s8").memory_bytes(1, 9), 2 + 4);
     }
 }
