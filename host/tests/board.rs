@@ -5,14 +5,15 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use common::board::{mount_dir, BoardProcess};
 use rand::{Rng, SeedableRng};
 use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits, SalientSelector};
-use spikeq_hdl::regmap::{addr, ID_MAGIC};
+use spikeq_hdl::regmap::{addr, ctrl, op, ID_MAGIC};
+use spikeq_hdl::stream;
 use spikeq_hdl::{ArrayConfig, Derived, OutputMode};
 use spikeq_host::driver::golden::GoldenTransport;
 use spikeq_host::driver::xdma::XdmaTransport;
@@ -71,7 +72,34 @@ fn xdma_transport_on_the_virtual_board_equals_the_golden_model() {
     let h2c = std::fs::OpenOptions::new().write(true).open(dir.join("xdma0_h2c_0")).unwrap();
     let e = (&h2c).write(&[1, 2, 3]).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "a packet that is not whole words is refused");
-    drop((user, h2c));
+
+    // A C2H read larger than the packet ends at TLAST with a short read (one token's outputs).
+    let layer = random_layer(&d, &mut rand::rngs::StdRng::seed_from_u64(3));
+    let c2h = std::fs::File::open(dir.join("xdma0_c2h_0")).unwrap();
+    let reg = |a: u32, v: u32| user.write_all_at(&v.to_le_bytes(), a as u64).unwrap();
+    let wait_done = || loop {
+        let mut b = [0u8; 4];
+        user.read_exact_at(&mut b, addr::CTRL as u64).unwrap();
+        if u32::from_le_bytes(b) & ctrl::AP_DONE != 0 {
+            break;
+        }
+    };
+    let (mt, k) = (layer.m.min(d.config.rows as usize), layer.k);
+    for (a, v) in [(addr::LAYER_K, k as u32), (addr::LAYER_M, mt as u32), (addr::LAYER_N, 1), (addr::MODE, 0), (addr::OP, op::LOAD)] {
+        reg(a, v);
+    }
+    reg(addr::CTRL, ctrl::AP_START);
+    let bytes = |w: Vec<u32>| w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    (&h2c).write_all(&bytes(stream::pack_load(&d, &layer.weights[..mt * k], mt, k, None))).unwrap();
+    wait_done();
+    reg(addr::OP, op::RUN);
+    reg(addr::CTRL, ctrl::AP_START);
+    (&h2c).write_all(&bytes(stream::pack_codes(&layer.codes[..k]))).unwrap();
+    let mut big = vec![0u8; 4096];
+    let got = (&c2h).read(&mut big).unwrap();
+    assert_eq!(got, 4 * stream::output_words(mt, OutputMode::Raw), "the read ends at the packet's TLAST");
+    wait_done();
+    drop((user, h2c, c2h));
 
     let timeout = Duration::from_secs(30);
     let mut xdma = Accelerator::open(XdmaTransport::open(&dir, timeout).unwrap(), &d, timeout).unwrap();
