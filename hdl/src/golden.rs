@@ -229,7 +229,7 @@ impl Golden {
     /// One RUN call on a loaded tile: N tokens of K codes each (`codes` is `n * k`).
     pub fn run_tile(&self, t: &Tile<'_>, codes: &[i8]) -> Result<TileRun, LayerError> {
         self.check_tile(t)?;
-        if codes.len() % t.k != 0 {
+        if !codes.len().is_multiple_of(t.k) {
             return Err(LayerError::Shape { what: "codes", expected: t.k * codes.len().div_ceil(t.k), got: codes.len() });
         }
         let n = codes.len() / t.k;
@@ -290,7 +290,7 @@ impl Golden {
         if weights.len() != m * k {
             return Err(LayerError::Shape { what: "weights", expected: m * k, got: weights.len() });
         }
-        if m == 0 || k == 0 || codes.len() % k != 0 {
+        if m == 0 || k == 0 || !codes.len().is_multiple_of(k) {
             return Err(LayerError::Shape { what: "codes", expected: k, got: codes.len() });
         }
         let n = codes.len() / k;

@@ -205,7 +205,7 @@ pub fn quantize_acts(
     max_salient: usize,
     static_scale: Option<f32>,
 ) -> QuantActs {
-    assert!(k > 0 && x.len() % k == 0, "activation length {} is not a multiple of K = {k}", x.len());
+    assert!(k > 0 && x.len().is_multiple_of(k), "activation length {} is not a multiple of K = {k}", x.len());
     let n = x.len() / k;
     let mut codes = vec![0i8; n * k];
     let mut scales = Vec::with_capacity(n);

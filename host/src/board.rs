@@ -131,7 +131,7 @@ impl VirtualBoard {
 
     /// One register read (4 bytes at a 4-aligned offset).
     fn read_user(&self, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
-        if size != 4 || offset % 4 != 0 || offset >= USER_BAR_BYTES {
+        if size != 4 || !offset.is_multiple_of(4) || offset >= USER_BAR_BYTES {
             return Err(Errno::EINVAL);
         }
         let mut s = self.lock();
@@ -140,7 +140,7 @@ impl VirtualBoard {
     }
 
     fn write_user(&self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        if data.len() != 4 || offset % 4 != 0 || offset >= USER_BAR_BYTES {
+        if data.len() != 4 || !offset.is_multiple_of(4) || offset >= USER_BAR_BYTES {
             return Err(Errno::EINVAL);
         }
         let mut s = self.lock();
@@ -150,7 +150,7 @@ impl VirtualBoard {
 
     /// One H2C transfer: a packet with TLAST on its last word.
     fn write_h2c(&self, data: &[u8]) -> Result<(), Errno> {
-        if data.is_empty() || data.len() % 4 != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
         let mut s = self.lock();
@@ -160,7 +160,7 @@ impl VirtualBoard {
 
     /// One C2H transfer: up to `size` bytes, ending early at TLAST.
     fn read_c2h(&self, size: u32) -> Result<Vec<u8>, Errno> {
-        if size == 0 || size % 4 != 0 {
+        if size == 0 || !size.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
         let mut s = self.lock();

@@ -169,7 +169,7 @@ impl<T: Transport> Accelerator<T> {
     /// Runs one layer: tiles M onto the rows, loads each tile and streams the N tokens through it.
     pub fn run_layer(&mut self, job: &LayerJob<'_>) -> Result<LayerRun, DriverError> {
         let (m, k) = (job.m, job.k);
-        if job.weights.len() != m * k || k == 0 || job.codes.len() % k != 0 {
+        if job.weights.len() != m * k || k == 0 || !job.codes.len().is_multiple_of(k) {
             return Err(spikeq_hdl::LayerError::Shape { what: "layer job", expected: m * k, got: job.weights.len() }.into());
         }
         self.account(job);
