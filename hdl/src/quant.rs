@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn fast_weight_quantizer_matches_reference_for_every_format() {
         let row: Vec<f32> = (0..97).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.173).collect();
-        let zero = vec![0f32; 8];
+        let zero = [0f32; 8];
         for f in ALL_FORMATS {
             for r in [&row[..], &zero[..]] {
                 let s = f.row_scale(r);
