@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::{ArrayConfig, PeKind};
 use spikeq_host::compare::{self, plot, Sweep, GENERATOR};
+use spikeq_host::energy::measure::smooth_on_valid;
 use spikeq_host::energy::table;
 use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
 use spikeq_host::model;
@@ -40,6 +41,12 @@ pub struct CompareArgs {
     /// Cache of synthesis reports, keyed by the content hash of RTL, script and tool versions.
     #[arg(long, default_value = ".cache/synth")]
     cache: PathBuf,
+    /// SmoothQuant migration strength ALPHA in 0..=1, or `off` (as `spikeq eval --smooth`).
+    #[arg(long, default_value = "0.5", value_parser = super::eval::parse_alpha)]
+    smooth: super::eval::Smooth,
+    /// PTB valid windows for the smoothing's channel maxima.
+    #[arg(long, default_value_t = 2)]
+    calib_windows: usize,
     /// Salient selector: none, mad:TAU, topk:FRAC.
     #[arg(long, default_value = "mad:6")]
     salient: String,
@@ -93,10 +100,15 @@ pub fn run(a: CompareArgs) -> Result<()> {
     check_ours(&svg_path, a.force)?;
     let model_path = eval::asset_path("model", a.model, DEFAULT_MODEL)?;
     let text_path = eval::asset_path("text", a.text, DEFAULT_TEXT)?;
-    let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let (mut model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let text = std::fs::read_to_string(&text_path).with_context(|| format!("reading {}", text_path.display()))?;
     let all = tokenizer.encode(&text)?;
     let tokens = &all[..a.tokens.min(all.len())];
+    if let Some(alpha) = a.smooth.0 {
+        let valid_path = text_path.with_file_name("valid.txt");
+        let valid = std::fs::read_to_string(&valid_path).with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?;
+        smooth_on_valid(&mut model, &tokenizer.encode(&valid)?, a.calib_windows, alpha)?;
+    }
     let base = ArrayConfig::from_toml(&std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?)
         .with_context(|| format!("{}", a.config.display()))?;
     let selector = SalientSelector::parse(&a.salient).map_err(anyhow::Error::msg)?;
@@ -136,13 +148,14 @@ pub fn run(a: CompareArgs) -> Result<()> {
     }
     bar.finish_and_clear();
 
-    let sweep = Sweep { generator: GENERATOR.into(), tokens: tokens.len(), tools, energy_source: table::SOURCE.into(), points };
+    let sweep = Sweep { generator: GENERATOR.into(), tokens: tokens.len(), smooth: a.smooth.0, tools, energy_source: table::SOURCE.into(), points };
     let command = format!(
-        "spikeq compare --out {} --sizes {} --tokens {} --targets {}",
+        "spikeq compare --out {} --sizes {} --tokens {} --targets {} --smooth {}",
         a.out.display(),
         a.sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         tokens.len(),
-        a.targets.join(",")
+        a.targets.join(","),
+        a.smooth.0.map_or("off".to_string(), |x| x.to_string())
     );
     write(&json_path, &(serde_json::to_string_pretty(&sweep)? + "\n"))?;
     write(&svg_path, &plot::svg(&sweep).map_err(anyhow::Error::msg)?)?;

@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::{ArrayConfig, OutputMode, PeKind};
-use spikeq_host::energy::measure::{calibrate, counting_exec, scheme_array, Tee};
+use spikeq_host::energy::measure::{calibrate, counting_exec, scheme_array, smooth_on_valid, Tee};
 use spikeq_host::energy::report::{DesignReport, EnergyReport};
 use spikeq_host::energy::table;
 use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
@@ -40,9 +40,13 @@ pub struct EnergyArgs {
     /// Also measure a per-layer precision file (docs/search.md) on the array that carries it.
     #[arg(long)]
     precision: Option<PathBuf>,
-    /// PTB valid windows for the static scales of fire schemes.
+    /// PTB valid windows for the static scales of fire schemes and for smoothing.
     #[arg(long, default_value_t = 2)]
     calib_windows: usize,
+    /// SmoothQuant migration strength ALPHA in 0..=1, or `off` — as `spikeq eval --smooth`, whose
+    /// default this follows, so the measured activity is that of the evaluated pipeline.
+    #[arg(long, default_value = "0.5", value_parser = super::eval::parse_alpha)]
+    smooth: super::eval::Smooth,
     /// pJ per 64 bits of stream traffic (Horowitz gives 1300-2600 for DRAM; default the midpoint).
     #[arg(long, default_value_t = table::dram_64())]
     dram_pj: f64,
@@ -82,9 +86,16 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     }
     let model_path = eval::asset_path("model", a.model, DEFAULT_MODEL)?;
     let text_path = eval::asset_path("text", a.text, DEFAULT_TEXT)?;
-    let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let (mut model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let text = std::fs::read_to_string(&text_path).with_context(|| format!("reading {}", text_path.display()))?;
     let tokens = tokenizer.encode(&text)?;
+    let valid_path = text_path.with_file_name("valid.txt");
+    let valid = tokenizer.encode(
+        &std::fs::read_to_string(&valid_path).with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?,
+    )?;
+    if let Some(alpha) = a.smooth.0 {
+        smooth_on_valid(&mut model, &valid, a.calib_windows, alpha)?;
+    }
     let base_text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
     let mut base = ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", a.config.display()))?;
     base.pe = PeKind::Spike;
@@ -102,9 +113,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         let d = scheme_array(scheme, &base)?;
         let calibration = if scheme.mode() == OutputMode::Fire {
             bar.set_message(format!("{scheme}: calibrating on {} PTB valid windows", a.calib_windows));
-            let valid_path = text_path.with_file_name("valid.txt");
-            let valid = std::fs::read_to_string(&valid_path).with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?;
-            Some(calibrate(&model, &tokenizer.encode(&valid)?, &d.config, selector, a.calib_windows)?)
+            Some(calibrate(&model, &valid, &d.config, selector, a.calib_windows)?)
         } else {
             None
         };
@@ -134,9 +143,11 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     designs.push(DesignReport::new("mac-w4a4", "w4a4", &mac_d, &mac.tap, mac_positions.unwrap_or(0), None, a.dram_pj));
-    let report = EnergyReport::new(a.windows, a.dram_pj, designs);
+    let mut report = EnergyReport::new(a.windows, a.dram_pj, designs);
+    report.smooth = a.smooth.0;
     if let Some(path) = &a.update {
-        let cmd = format!("spikeq energy --windows {} --scheme {}", a.windows, a.scheme.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+        let smooth = a.smooth.0.map_or("off".to_string(), |x| x.to_string());
+        let cmd = format!("spikeq energy --windows {} --scheme {} --smooth {smooth}", a.windows, a.scheme.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
         let body = format!("Produced by `{cmd} --update {}`.\n\n{}", path.display(), report.render_markdown());
         spikeq_host::docs::update_file(path, "energy", &body).with_context(|| format!("updating {}", path.display()))?;
         eprintln!("wrote the energy tables into {}", path.display());

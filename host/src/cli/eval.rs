@@ -59,9 +59,9 @@ pub struct EvalArgs {
 
 /// `--smooth`: a migration strength, or none.
 #[derive(Debug, Clone, Copy)]
-struct Smooth(Option<f32>);
+pub(crate) struct Smooth(pub(crate) Option<f32>);
 
-fn parse_alpha(s: &str) -> Result<Smooth, String> {
+pub(crate) fn parse_alpha(s: &str) -> Result<Smooth, String> {
     match s.parse::<f32>() {
         _ if s == "off" => Ok(Smooth(None)),
         Ok(a) if (0.0..=1.0).contains(&a) => Ok(Smooth(Some(a))),

@@ -118,6 +118,8 @@ pub struct EnergyReport {
     pub text: String,
     /// PTB test windows run.
     pub windows: usize,
+    /// SmoothQuant strength applied to the model before quantization (None: no smoothing).
+    pub smooth: Option<f32>,
     /// pJ per 64 stream bits.
     pub dram_pj_64: f64,
     /// Every measured design; the last one is the baseline.
@@ -157,6 +159,7 @@ impl EnergyReport {
             source: table::SOURCE.into(),
             text: "Penn Treebank test split (measurement, not calibration)".into(),
             windows,
+            smooth: None,
             dram_pj_64,
             designs,
             ratios,
@@ -165,11 +168,15 @@ impl EnergyReport {
         }
     }
 
+    fn smoothing(&self) -> String {
+        self.smooth.map_or("no smoothing".into(), |a| format!("SmoothQuant alpha {a} (calibrated on PTB valid)"))
+    }
+
     /// Human-readable report (what `spikeq energy` prints).
     pub fn render_text(&self) -> String {
         let mut s = String::new();
         let positions = self.designs.first().map_or(0, |d| d.positions);
-        let _ = writeln!(s, "Energy per token (uJ) on {}: {} window(s), {positions} positions, golden backend", self.text, self.windows);
+        let _ = writeln!(s, "Energy per token (uJ) on {}: {} window(s), {positions} positions, golden backend, {}", self.text, self.windows, self.smoothing());
         let _ = writeln!(s, "per-op energies: {}; streams at {:.0} pJ per 64 bits (DRAM)\n", self.source, self.dram_pj_64);
         let _ = writeln!(
             s,
@@ -240,7 +247,15 @@ impl EnergyReport {
     pub fn render_markdown(&self) -> String {
         let mut s = String::new();
         let positions = self.designs.first().map_or(0, |d| d.positions);
-        let _ = writeln!(s, "Measured on {}: {} window(s), {positions} token positions; per-op energies: {}; streams at {:.0} pJ per 64 bits.\n", self.text, self.windows, self.source, self.dram_pj_64);
+        let _ = writeln!(
+            s,
+            "Measured on {}: {} window(s), {positions} token positions, {}; per-op energies: {}; streams at {:.0} pJ per 64 bits.\n",
+            self.text,
+            self.windows,
+            self.smoothing(),
+            self.source,
+            self.dram_pj_64
+        );
         let _ = writeln!(s, "| design | kind | accumulate | multiply | fire | dequant | weight reads | code reads | stream | arithmetic | on chip | total |");
         let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for d in &self.designs {
