@@ -5,6 +5,7 @@
 //! Entry points: [`generate`] returns the design in memory (files in a stable order; the
 //! Verilator builder uses this), [`Design::write_to`] puts it on disk, [`testbench::generate`]
 //! adds the testbench. **Output is deterministic**: the same configuration gives the same bytes.
+//! [`flow`] adds the 4-pin synthesis harness and the yosys scripts that `spikeq synth` runs.
 
 use std::path::{Path, PathBuf};
 

@@ -71,9 +71,9 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Also write the Markdown table into this file, between its `spikeq:synth` marker comments
-    /// (appended with markers if it has none), e.g. docs/synthesis.md.
+    /// (appended with markers if it has none), e.g. docs/synthesis.md; repeat for several files.
     #[arg(long)]
-    update: Option<PathBuf>,
+    update: Vec<PathBuf>,
     /// Reuse reports cached in this directory, keyed by the content hash of RTL, script, options
     /// and tool versions (default: always run the tools).
     #[arg(long)]
@@ -157,7 +157,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
     std::fs::write(&json, serde_json::to_string_pretty(&reports)? + "\n").with_context(|| format!("cannot write {}", json.display()))?;
     let table = synth::markdown(&reports);
     std::fs::write(&md, &table).with_context(|| format!("cannot write {}", md.display()))?;
-    if let Some(doc) = &a.update {
+    for doc in &a.update {
         spikeq_host::docs::update_file(doc, "synth", &table).with_context(|| format!("cannot update {}", doc.display()))?;
         println!("updated {}", doc.display());
     }

@@ -284,10 +284,7 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
         Target::Xilinx => {
             report.device = "Xilinx 7-series (xc7, yosys estimate)".into();
             let inv = report.cells.get("INV").copied().unwrap_or(0);
-            report.note = Some(format!(
-                "no Fmax: nothing places and routes for Xilinx here (Vivado is not available); LUTs exclude {inv} INV cells \
-                 that yosys 0.23 leaves before flip-flop and carry inputs (Vivado absorbs them into LUTs or the FF's inverter)"
-            ));
+            report.note = Some(format!("no Fmax (no Xilinx place and route here); LUTs exclude {inv} INV cells"));
         }
     }
     write_json(&dir.join(REPORT), &report)?;
@@ -302,7 +299,7 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
 
 /// Version of the report logic in the cache key: bump it when a change here would change a report
 /// for the same RTL, options and tools (so stale cached reports are never reused).
-const CACHE_FORMAT: u32 = 2;
+const CACHE_FORMAT: u32 = 3;
 
 /// File names inside a target directory.
 const SCRIPT: &str = "synth.ys";
@@ -411,15 +408,21 @@ pub fn markdown(reports: &[SynthReport]) -> String {
     }
     s.push_str("\nBRAM: SB_RAM40_4K (4 Kbit) on iCE40, RAMB18 units on Xilinx. FFs include the synthesis harness's own ");
     s.push_str(&format!("{} flip-flops (4-pin wrapper: input shift register, output register).\n", flow::harness_ffs()));
-    let mut seen = std::collections::BTreeSet::new();
+    if reports.iter().any(|r| r.target == Target::Xilinx) {
+        s.push_str(
+            "Xilinx: yosys `synth_xilinx` estimates, not placed or routed (Vivado is not available), so no Fmax; \
+             INV cells that yosys leaves before flip-flop and carry inputs are not counted as LUTs (Vivado absorbs them).\n",
+        );
+    }
+    let mut tools: Vec<&str> = Vec::new();
     for r in reports {
         for v in std::iter::once(&r.tools.yosys).chain(r.tools.nextpnr.as_ref()) {
-            if seen.insert(v.clone()) {
-                s.push_str(&format!("\nTool: {v}"));
+            if !tools.contains(&v.as_str()) {
+                tools.push(v);
             }
         }
     }
-    s.push('\n');
+    s.push_str(&format!("\nTools: {}.\n", tools.join("; ")));
     for r in reports.iter().filter(|r| r.note.is_some()) {
         s.push_str(&format!("\n- {} ({}, {}): {}", r.config, r.pe, r.target, r.note.as_deref().unwrap_or_default()));
     }
