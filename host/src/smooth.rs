@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use crate::eval;
 use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, LinearKind, Weight};
 use crate::model::llama::Llama;
 use crate::model::ModelError;
@@ -134,4 +135,13 @@ pub fn smooth(model: &mut Llama, stats: &ChannelStats, alpha: f32) -> Result<(),
         scale_columns(&mut b.o, &so);
     }
     Ok(())
+}
+
+/// Measures channel maxima on the first `windows` windows of `valid_tokens` (PTB *valid*, never
+/// test) and smooths `model` with strength `alpha`: what `spikeq eval`, `energy` and `compare`
+/// apply before a quantized run, so the evaluated and the counted pipelines are the same.
+pub fn smooth_on_valid(model: &mut Llama, valid_tokens: &[u32], windows: usize, alpha: f32) -> Result<(), ModelError> {
+    let mut stats = ChannelStats::default();
+    eval::perplexity(model, &mut stats, valid_tokens, Some(windows), |_| {})?;
+    smooth(model, &stats, alpha)
 }

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::{ArrayConfig, PeKind};
 use spikeq_host::compare::{self, plot, Sweep, GENERATOR};
-use spikeq_host::energy::measure::smooth_on_valid;
+use spikeq_host::smooth::smooth_on_valid;
 use spikeq_host::energy::table;
 use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
 use spikeq_host::model;

@@ -15,7 +15,7 @@ use spikeq_host::model::linear::{F32Linear, LinearExec};
 use spikeq_host::model::{self, llama::Llama};
 use spikeq_host::precision::Precision;
 use spikeq_host::quant::{Calibrator, QuantExec, Scheme};
-use spikeq_host::smooth::{smooth, ChannelStats};
+use spikeq_host::smooth::smooth_on_valid;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -109,9 +109,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let quantized = args.precision.is_some() || args.scheme != Scheme::F32;
     if let (Smooth(Some(alpha)), true) = (args.smooth, quantized) {
-        let mut stats = ChannelStats::default();
-        eval::perplexity(&model, &mut stats, &valid_tokens()?, Some(args.calib_windows), |_| {})?;
-        smooth(&mut model, &stats, alpha)?;
+        smooth_on_valid(&mut model, &valid_tokens()?, args.calib_windows, alpha)?;
         eprintln!("smoothed (alpha {alpha}) with channel maxima of {} PTB valid windows", args.calib_windows);
     }
     let scored: usize = eval::windows(&tokens, args.windows).map(<[u32]>::len).sum();

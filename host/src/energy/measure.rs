@@ -14,7 +14,6 @@ use crate::model::linear::{LinearExec, LinearId, Weight};
 use crate::model::llama::Llama;
 use crate::model::ModelError;
 use crate::quant::{Calibration, Calibrator, QuantExec, Scheme};
-use crate::smooth::{smooth, ChannelStats};
 
 /// An executor on the golden backend that counts every layer call.
 pub type CountingExec = QuantExec<Box<dyn Transport>, Activity>;
@@ -25,15 +24,6 @@ pub fn calibrate(model: &Llama, valid_tokens: &[u32], config: &ArrayConfig, sele
     let mut cal = Calibrator::new(config, selector);
     eval::perplexity(model, &mut cal, valid_tokens, Some(windows), |_| {})?;
     Ok(cal.finish())
-}
-
-/// Applies SmoothQuant (`crate::smooth`, strength `alpha`) to `model` with channel maxima of the
-/// first `windows` windows of `valid_tokens`, as `spikeq eval --smooth` does, so that the counted
-/// activity is that of the evaluated pipeline.
-pub fn smooth_on_valid(model: &mut Llama, valid_tokens: &[u32], windows: usize, alpha: f32) -> Result<(), ModelError> {
-    let mut stats = ChannelStats::default();
-    eval::perplexity(model, &mut stats, valid_tokens, Some(windows), |_| {})?;
-    smooth(model, &stats, alpha)
 }
 
 /// A counting executor for `scheme` on a golden array of configuration `d`.
