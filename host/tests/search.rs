@@ -85,7 +85,7 @@ fn evaluator<'m>(cache: &Path, max_new: Option<usize>) -> Evaluator<'m> {
     let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/ptb/valid.txt");
     let (text, read) = search::read_calibration_text(&valid).unwrap();
     let segments = search::segments(&tok.encode(&text[..4000]).unwrap(), 24, 1).unwrap();
-    let setup = Setup { model, model_sha256: "test".into(), segments, text: read, selector: DEFAULT_SELECTOR, base: base() };
+    let setup = Setup { model, model_sha256: "test".into(), smooth: None, segments, text: read, selector: DEFAULT_SELECTOR, base: base() };
     Evaluator::open(setup, cache, max_new).unwrap()
 }
 

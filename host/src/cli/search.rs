@@ -16,6 +16,7 @@ use spikeq_host::model::linear::F32Linear;
 use spikeq_host::model::{self, llama::Llama, tokenizer::Tokenizer};
 use spikeq_host::precision::{f32_memory_bytes, Assignment, LayerSpec, Precision};
 use spikeq_host::quant::QuantExec;
+use spikeq_host::smooth::smooth_on_valid;
 use spikeq_host::search::{self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, Weights};
 
 /// Default calibration text, relative to the repository root.
@@ -90,6 +91,13 @@ pub struct Common {
     /// Folder of the point caches (default: .cache/search under the repository root).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// SmoothQuant migration strength ALPHA in 0..=1, or `off`, applied to the model before the
+    /// search, as `spikeq eval --smooth` does (the chosen files then reproduce under eval's default).
+    #[arg(long, default_value = "0.5", value_parser = super::eval::parse_alpha)]
+    smooth: super::eval::Smooth,
+    /// Windows of the calibration text whose channel maxima the smoothing uses.
+    #[arg(long, default_value_t = 2)]
+    calib_windows: usize,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +185,8 @@ struct Loaded {
     model_sha256: String,
     base: ArrayConfig,
     selector: SalientSelector,
+    /// Smoothing strength and calibration windows, if smoothed.
+    smooth: Option<(f32, usize)>,
 }
 
 impl Common {
@@ -209,7 +219,13 @@ impl Common {
         let base_text = std::fs::read_to_string(&self.config).with_context(|| format!("cannot read {}", self.config.display()))?;
         let base = ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", self.config.display()))?;
         let selector = SalientSelector::parse(&self.salient).map_err(anyhow::Error::msg)?;
-        Ok(Loaded { model, tokenizer, model_sha256, base, selector })
+        let mut model = model;
+        if let Some(alpha) = self.smooth.0 {
+            // The same guarded calibration text the search reads (the test split is refused).
+            let (text, _) = search::read_calibration_text(&repo_default(self.text.clone(), DEFAULT_VALID))?;
+            smooth_on_valid(&mut model, &tokenizer.encode(&text)?, self.calib_windows, alpha)?;
+        }
+        Ok(Loaded { model, tokenizer, model_sha256, base, selector, smooth: self.smooth.0.map(|a| (a, self.calib_windows)) })
     }
 
     fn evaluator<'m>(&self, l: &'m Loaded) -> Result<Evaluator<'m>> {
@@ -217,7 +233,8 @@ impl Common {
         let (text, read) = search::read_calibration_text(&path)?;
         let tokens = l.tokenizer.encode(&text)?;
         let segments = search::segments(&tokens, self.segment_tokens, self.segments)?;
-        let setup = Setup { model: &l.model, model_sha256: l.model_sha256.clone(), segments, text: read, selector: l.selector, base: l.base.clone() };
+        let setup =
+            Setup { model: &l.model, model_sha256: l.model_sha256.clone(), smooth: l.smooth, segments, text: read, selector: l.selector, base: l.base.clone() };
         Ok(Evaluator::open(setup, &repo_default(self.cache_dir.clone(), DEFAULT_CACHE), self.max_evals)?)
     }
 }

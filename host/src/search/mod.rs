@@ -126,6 +126,8 @@ pub struct Setup<'m> {
     pub model: &'m Llama,
     /// SHA-256 of the GGUF.
     pub model_sha256: String,
+    /// SmoothQuant strength and calibration windows the model was smoothed with, if any.
+    pub smooth: Option<(f32, usize)>,
     /// Calibration segments (each scored after token 0, as a perplexity window).
     pub segments: Vec<Vec<u32>>,
     /// The calibration text read.
@@ -143,6 +145,7 @@ impl Setup<'_> {
         serde_json::json!({
             "spikeq_search_cache": CACHE_VERSION,
             "model_sha256": self.model_sha256,
+            "smooth": self.smooth,
             "segments": self.segments.len(),
             "segment_tokens": self.segments.first().map_or(0, Vec::len),
             "segments_sha256": seg_hash,
