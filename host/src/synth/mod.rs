@@ -223,20 +223,7 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
     let script = flow::yosys_script(target, &files, &top, STAT, NETLIST);
     let freq = opts.freq_mhz.unwrap_or(d.config.clock_mhz);
 
-    let mut h = Sha256::new();
-    let key_text = format!(
-        "spikeq-synth {CACHE_FORMAT} {}\n{target}\n{:?}\n{:?}\n{pcf:?}\n{freq}\n{}\n{versions:?}\n{script}",
-        env!("CARGO_PKG_VERSION"),
-        opts.device,
-        opts.package,
-        opts.seed
-    );
-    h.update(key_text.as_bytes());
-    for f in design.verilog() {
-        h.update(f.path.as_bytes());
-        h.update(f.contents.as_bytes());
-    }
-    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let key = cache_key(&design, target, opts, pcf.as_deref(), freq, &versions, &script);
     let cached_path = opts.cache.as_ref().map(|c| c.join(format!("{key}.json")));
     if let Some(report) = cached_path.as_deref().and_then(read_report) {
         let report = SynthReport { cached: true, ..report };
@@ -247,38 +234,7 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
     write(&dir.join(SCRIPT), &script)?;
     tools::YOSYS.run(&dir, &["-q", "-l", YOSYS_LOG, "-s", SCRIPT], YOSYS_LOG)?;
     let cells = cells::read_stat(&dir.join(STAT))?;
-    let counts = cells::classify(target, &cells);
-    let c = &d.config;
-    let mut report = SynthReport {
-        config: c.name.clone(),
-        config_hash: d.hash.clone(),
-        pe: pe_name(c.pe).to_string(),
-        rows: c.rows,
-        lanes: c.lanes,
-        weight_format: c.weight_format.to_string(),
-        act_bits: c.act_bits,
-        salient_bits: c.salient_bits,
-        target,
-        top,
-        device: String::new(),
-        routed: false,
-        fits: None,
-        luts: counts.luts,
-        ffs: counts.ffs,
-        brams: counts.brams,
-        carries: counts.carries,
-        dsps: counts.dsps,
-        lutrams: counts.lutrams,
-        logic_cells: None,
-        fmax_mhz: None,
-        target_mhz: freq,
-        harness_ffs: flow::harness_ffs(),
-        cells,
-        tools: versions,
-        note: None,
-        key,
-        cached: false,
-    };
+    let mut report = SynthReport::new(d, target, top, freq, cells, versions, key);
     match target {
         Target::Ice40 => place_and_route(&mut report, &dir, opts)?,
         Target::Xilinx => {
@@ -295,6 +251,66 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
         write_json(&path, &report)?;
     }
     Ok(report)
+}
+
+/// The cache key: SHA-256 over everything that decides a report (report-logic version, target,
+/// options, PCF text, tool versions, yosys script, every Verilog file's name and contents).
+fn cache_key(
+    design: &spikeq_codegen::Design,
+    target: Target,
+    opts: &SynthOptions,
+    pcf: Option<&str>,
+    freq: f64,
+    versions: &ToolVersions,
+    script: &str,
+) -> String {
+    let mut h = Sha256::new();
+    let (device, package, seed) = (&opts.device, &opts.package, opts.seed);
+    let version = env!("CARGO_PKG_VERSION");
+    h.update(format!("spikeq-synth {CACHE_FORMAT} {version}\n{target}\n{device:?}\n{package:?}\n{pcf:?}\n{freq}\n{seed}\n{versions:?}\n{script}").as_bytes());
+    for f in design.verilog() {
+        h.update(f.path.as_bytes());
+        h.update(f.contents.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SynthReport {
+    /// A report from yosys's cell histogram; device, routing and Fmax are filled in by the flow.
+    fn new(d: &Derived, target: Target, top: String, freq: f64, cells: BTreeMap<String, u64>, tools: ToolVersions, key: String) -> Self {
+        let counts = cells::classify(target, &cells);
+        let c = &d.config;
+        SynthReport {
+            config: c.name.clone(),
+            config_hash: d.hash.clone(),
+            pe: pe_name(c.pe).to_string(),
+            rows: c.rows,
+            lanes: c.lanes,
+            weight_format: c.weight_format.to_string(),
+            act_bits: c.act_bits,
+            salient_bits: c.salient_bits,
+            target,
+            top,
+            device: String::new(),
+            routed: false,
+            fits: None,
+            luts: counts.luts,
+            ffs: counts.ffs,
+            brams: counts.brams,
+            carries: counts.carries,
+            dsps: counts.dsps,
+            lutrams: counts.lutrams,
+            logic_cells: None,
+            fmax_mhz: None,
+            target_mhz: freq,
+            harness_ffs: flow::harness_ffs(),
+            cells,
+            tools,
+            note: None,
+            key,
+            cached: false,
+        }
+    }
 }
 
 /// Version of the report logic in the cache key: bump it when a change here would change a report
