@@ -48,7 +48,7 @@ pub struct SynthArgs {
     /// Which flow(s) to run.
     #[arg(long, value_enum, default_value = "all")]
     target: TargetArg,
-    /// Output directory (default: out/synth).
+    /// Output directory: one folder per configuration and PE kind, plus synth.json and synth.md.
     #[arg(long, default_value = "out/synth")]
     out: PathBuf,
     /// Write into a non-empty directory that `spikeq synth` did not write.
