@@ -2,6 +2,7 @@
 //! native whole-layer path that the driver uses for speed. The native path computes exactly what
 //! the register path computes (values, cycles, spikes, accumulates, flags); a test checks it.
 
+use rayon::prelude::*;
 use spikeq_hdl::device::GoldenDevice;
 use spikeq_hdl::fire::fire;
 use spikeq_hdl::{Counters, Derived, Flags, Golden, LayerError, LayerRun, OutputMode, PeKind, Tile};
@@ -78,23 +79,33 @@ pub fn run_layer_native(g: &Golden, job: &LayerJob<'_>) -> Result<LayerRun, Laye
     }
     let tiles = m.div_ceil(rows) as u64;
     let mut eff = vec![0f32; n * k];
-    let mut counters = Counters::default();
-    let mut flags = Flags::default();
-    for (tok, dst) in job.codes.chunks_exact(k).zip(eff.chunks_exact_mut(k)) {
-        let view = g.token_view(tok);
-        for (o, &c) in dst.iter_mut().zip(&view.effective) {
-            *o = c as f32;
-        }
-        counters.cycles += view.cycles * tiles;
-        counters.spikes += view.spikes * tiles;
-        counters.accumulates += match d.config.pe {
-            PeKind::Spike => view.spikes * m as u64,
-            PeKind::Mac => (k * m) as u64,
-        };
-        flags.salient_overflow |= view.flags.salient_overflow;
-        flags.code_range |= view.flags.code_range;
-    }
-    let w: Vec<f32> = job.weights.iter().map(|&x| x as f32).collect();
+    // Tokens are independent: their views (the cycle model included) are planned in parallel and
+    // their counts summed, which gives the sequential sums exactly (integer addition).
+    let (mut counters, flags) = job
+        .codes
+        .par_chunks_exact(k)
+        .zip(eff.par_chunks_exact_mut(k))
+        .map(|(tok, dst)| {
+            let view = g.token_view(tok);
+            for (o, &c) in dst.iter_mut().zip(&view.effective) {
+                *o = c as f32;
+            }
+            let accumulates = match d.config.pe {
+                PeKind::Spike => view.spikes * m as u64,
+                PeKind::Mac => (k * m) as u64,
+            };
+            (Counters { cycles: view.cycles * tiles, spikes: view.spikes * tiles, accumulates }, view.flags)
+        })
+        .reduce(
+            || (Counters::default(), Flags::default()),
+            |(mut c, mut f), (c2, f2)| {
+                c += c2;
+                f.salient_overflow |= f2.salient_overflow;
+                f.code_range |= f2.code_range;
+                (c, f)
+            },
+        );
+    let w: Vec<f32> = job.weights.par_iter().map(|&x| x as f32).collect();
     let v = exact_product(&eff, &w, n, m, k, d.qs.max(d.qa) as u64 * d.qw as u64);
     let mut outputs = vec![0i32; n * m];
     match job.mode {
