@@ -36,6 +36,13 @@ pub fn run(a: BoardArgs) -> Result<()> {
     check_mount_point(&a.mount).with_context(|| format!("cannot mount the board on {}", a.mount.display()))?;
     eprintln!("board: building (or loading from the cache) the Verilator model of {}", derived.config.name);
     let (driver, name) = verilator::simulate(&derived)?;
+    // Catch Ctrl-C/SIGTERM before mounting, so that no signal can end the process between the
+    // mount and the handler and leave a stale mount.
+    let (tx, rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("cannot install the Ctrl-C handler")?;
     let session = fuser::spawn_mount(VirtualBoard::new(driver), &a.mount, &mount_config()).with_context(|| {
         format!("cannot mount FUSE on {} (needs /dev/fuse and fusermount3: scripts/setup.sh installs fuse3)", a.mount.display())
     })?;
@@ -47,11 +54,6 @@ pub fn run(a: BoardArgs) -> Result<()> {
         a.mount.display(),
         DEVICE_FILES.join(", ")
     );
-    let (tx, rx) = mpsc::channel();
-    ctrlc::set_handler(move || {
-        let _ = tx.send(());
-    })
-    .context("cannot install the Ctrl-C handler")?;
     let _ = rx.recv();
     eprintln!("board: stopping, unmounting {}", a.mount.display());
     if let Err(e) = session.umount_and_join() {
