@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 /// spikeq: spike-count accelerators for quantized LLMs — generate RTL, cosimulate it, and run
 /// SmolLM2 through the golden model, Verilator or an FPGA board.
 #[derive(Debug, Parser)]
-#[command(name = "spikeq", version, about, long_about = None)]
+#[command(name = "spikeq", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
