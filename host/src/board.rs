@@ -21,7 +21,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
@@ -60,9 +60,25 @@ struct State {
     stats: BoardStats,
 }
 
+/// Reads a mounted board's [`BoardStats`].
+pub struct StatsHandle(Arc<Mutex<State>>);
+
+impl std::fmt::Debug for StatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StatsHandle").finish_non_exhaustive()
+    }
+}
+
+impl StatsHandle {
+    /// Requests served so far.
+    pub fn get(&self) -> BoardStats {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).stats
+    }
+}
+
 /// The FUSE filesystem of one simulated board.
 pub struct VirtualBoard {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     uid: u32,
     gid: u32,
 }
@@ -89,12 +105,12 @@ impl VirtualBoard {
     pub fn new(driver: Driver) -> Self {
         // SAFETY: getuid/getgid cannot fail and touch no memory.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        VirtualBoard { state: Mutex::new(State { driver, stats: BoardStats::default() }), uid, gid }
+        VirtualBoard { state: Arc::new(Mutex::new(State { driver, stats: BoardStats::default() })), uid, gid }
     }
 
-    /// Requests served so far.
-    pub fn stats(&self) -> BoardStats {
-        self.lock().stats
+    /// A handle that reads the board's request counts while FUSE owns the board.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(Arc::clone(&self.state))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

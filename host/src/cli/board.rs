@@ -43,7 +43,9 @@ pub fn run(a: BoardArgs) -> Result<()> {
         let _ = tx.send(());
     })
     .context("cannot install the Ctrl-C handler")?;
-    let session = fuser::spawn_mount(VirtualBoard::new(driver), &a.mount, &mount_config()).with_context(|| {
+    let board = VirtualBoard::new(driver);
+    let stats = board.stats_handle();
+    let session = fuser::spawn_mount(board, &a.mount, &mount_config()).with_context(|| {
         format!("cannot mount FUSE on {} (needs /dev/fuse and fusermount3: scripts/setup.sh installs fuse3)", a.mount.display())
     })?;
     println!(
@@ -55,7 +57,16 @@ pub fn run(a: BoardArgs) -> Result<()> {
         DEVICE_FILES.join(", ")
     );
     let _ = rx.recv();
-    eprintln!("board: stopping, unmounting {}", a.mount.display());
+    let st = stats.get();
+    eprintln!(
+        "board: served {} register reads, {} writes, {:.2} MB in (H2C), {:.2} MB out (C2H), {} refused requests; unmounting {}",
+        st.reg_reads,
+        st.reg_writes,
+        st.h2c_bytes as f64 / 1e6,
+        st.c2h_bytes as f64 / 1e6,
+        st.errors,
+        a.mount.display()
+    );
     if let Err(e) = session.umount_and_join() {
         // Clients still hold the device files open (EBUSY): detach the mount; when this process
         // exits their next call fails with ENOTCONN, which the XDMA transport reports.
