@@ -256,25 +256,35 @@ impl Golden {
                         *o = acc as i32;
                     }
                 }
-                OutputMode::Fire => {
-                    let th = t.thresholds.expect("checked");
-                    let f = self.d.config.frac_bits;
-                    let mut max_c = 0;
-                    for ((o, &acc), &th) in out.iter_mut().zip(&v).zip(th) {
-                        *o = fire(acc, th, f, self.d.qy);
-                        max_c = max_c.max(o.unsigned_abs());
-                    }
-                    cycles += 2 + max_c as u64;
-                }
+                OutputMode::Fire => cycles += self.fire_tile(&v, t.thresholds.expect("checked"), out),
             }
             counters.cycles += cycles;
             counters.spikes += plan.spikes;
-            counters.accumulates += match self.d.config.pe {
-                PeKind::Spike => plan.spikes * t.m as u64,
-                PeKind::Mac => (t.k * t.m) as u64,
-            };
+            counters.accumulates += self.accumulates(plan.spikes, t.m, t.k);
         }
         Ok(TileRun { outputs, counters, flags })
+    }
+
+    /// The fire phase of one token on one tile: writes the output codes of the integrated
+    /// membranes `v` (thresholds `th`) to `out` and returns the phase's cycles: load the
+    /// membranes, one spike per cycle until no neuron fires, final check (2 + max c).
+    pub fn fire_tile(&self, v: &[i64], th: &[u64], out: &mut [i32]) -> u64 {
+        let f = self.d.config.frac_bits;
+        let mut max_c = 0;
+        for ((o, &acc), &th) in out.iter_mut().zip(v).zip(th) {
+            *o = fire(acc, th, f, self.d.qy);
+            max_c = max_c.max(o.unsigned_abs());
+        }
+        2 + max_c as u64
+    }
+
+    /// Accumulates of one token on an `m`-row tile of width `k`: the spike PE adds a weight per
+    /// spike in every row, the MAC PE multiplies every code in every row.
+    pub fn accumulates(&self, spikes: u64, m: usize, k: usize) -> u64 {
+        match self.d.config.pe {
+            PeKind::Spike => spikes * m as u64,
+            PeKind::Mac => (k * m) as u64,
+        }
     }
 
     /// A whole M×K layer: row tiles of `rows` outputs each, the same N tokens through every tile.

@@ -4,8 +4,7 @@
 
 use rayon::prelude::*;
 use spikeq_hdl::device::GoldenDevice;
-use spikeq_hdl::fire::fire;
-use spikeq_hdl::{Counters, Derived, Flags, Golden, LayerError, LayerRun, OutputMode, PeKind, Tile};
+use spikeq_hdl::{Counters, Derived, Flags, Golden, LayerError, LayerRun, OutputMode, Tile};
 
 use super::{DriverError, LayerJob, Transport};
 use crate::model::gemm::{matmul, Threads, View};
@@ -90,11 +89,7 @@ pub fn run_layer_native(g: &Golden, job: &LayerJob<'_>) -> Result<LayerRun, Laye
             for (o, &c) in dst.iter_mut().zip(&view.effective) {
                 *o = c as f32;
             }
-            let accumulates = match d.config.pe {
-                PeKind::Spike => view.spikes * m as u64,
-                PeKind::Mac => (k * m) as u64,
-            };
-            (Counters { cycles: view.cycles * tiles, spikes: view.spikes * tiles, accumulates }, view.flags)
+            (Counters { cycles: view.cycles * tiles, spikes: view.spikes * tiles, accumulates: g.accumulates(view.spikes, m, k) }, view.flags)
         })
         .reduce(
             || (Counters::default(), Flags::default()),
@@ -116,15 +111,10 @@ pub fn run_layer_native(g: &Golden, job: &LayerJob<'_>) -> Result<LayerRun, Laye
         }
         OutputMode::Fire => {
             let th = job.thresholds.expect("checked by check_tile");
-            let f = d.config.frac_bits;
             for (vrow, orow) in v.chunks_exact(m).zip(outputs.chunks_exact_mut(m)) {
                 for m0 in (0..m).step_by(rows) {
-                    let mut max_c = 0u64;
-                    for r in m0..m.min(m0 + rows) {
-                        orow[r] = fire(vrow[r], th[r], f, d.qy);
-                        max_c = max_c.max(orow[r].unsigned_abs() as u64);
-                    }
-                    counters.cycles += 2 + max_c;
+                    let r = m0..m.min(m0 + rows);
+                    counters.cycles += g.fire_tile(&vrow[r.clone()], &th[r.clone()], &mut orow[r]);
                 }
             }
         }
