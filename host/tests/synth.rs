@@ -41,9 +41,9 @@ fn mac_routes_on_ice40_and_only_the_mac_uses_dsps_on_xilinx() {
     assert!(r.device.contains("UP5K"), "the smallest fitting part is chosen: {}", r.device);
     let fmax = r.fmax_mhz.expect("routed designs have an Fmax");
     assert!(fmax > 1.0 && fmax < 500.0, "implausible Fmax {fmax}");
-    assert!(r.luts > 1000 && r.brams > 0 && r.carries > 0, "{r:?}");
-    assert!(r.ffs > r.harness_ffs, "the array's registers survived synthesis: {} FFs", r.ffs);
-    assert!(r.logic_cells.unwrap() >= r.luts, "a logic cell holds at most one LUT4");
+    assert!(r.counts.luts > 1000 && r.counts.brams > 0 && r.counts.carries > 0, "{r:?}");
+    assert!(r.counts.ffs > r.harness_ffs, "the array's registers survived synthesis: {} FFs", r.counts.ffs);
+    assert!(r.logic_cells.unwrap() >= r.counts.luts, "a logic cell holds at most one LUT4");
     assert_eq!(r.top, spikeq_codegen::flow::harness_name(&mac));
     assert!(r.tools.yosys.starts_with("Yosys") && r.tools.nextpnr.as_deref().unwrap_or("").contains("nextpnr"), "{:?}", r.tools);
     assert_eq!(on_disk(&dir, Target::Ice40), r);
@@ -53,8 +53,8 @@ fn mac_routes_on_ice40_and_only_the_mac_uses_dsps_on_xilinx() {
     let opts = SynthOptions { cache: Some(cache.clone()), ..SynthOptions::default() };
     let x = synth::run_with(&mac, Target::Xilinx, &dir, &opts).expect("Xilinx flow");
     assert_eq!(x.fmax_mhz, None, "no router for Xilinx here, so no Fmax");
-    assert_eq!(x.dsps, (mac.config.rows * mac.config.lanes) as u64, "one multiplier per lane per row, each a DSP48: {x:?}");
-    assert!(x.luts > 0 && x.ffs > x.harness_ffs, "{x:?}");
+    assert_eq!(x.counts.dsps, (mac.config.rows * mac.config.lanes) as u64, "one multiplier per lane per row, each a DSP48: {x:?}");
+    assert!(x.counts.luts > 0 && x.counts.ffs > x.harness_ffs, "{x:?}");
     assert!(!x.cached);
     let again = synth::run_with(&mac, Target::Xilinx, &dir, &opts).expect("cached Xilinx flow");
     assert!(again.cached, "second run with the same RTL, script and tools comes from the cache");
@@ -64,7 +64,7 @@ fn mac_routes_on_ice40_and_only_the_mac_uses_dsps_on_xilinx() {
     let sdir = scratch("spike4");
     let s = synth::run_with(&spike, Target::Xilinx, &sdir, &opts).expect("Xilinx flow, spike PE");
     assert!(!s.cached && s.key != x.key, "a different RTL is a different cache key");
-    assert_eq!(s.dsps, 0, "the spike PE adds, it never multiplies: {s:?}");
+    assert_eq!(s.counts.dsps, 0, "the spike PE adds, it never multiplies: {s:?}");
 
     let md = synth::markdown(&[r, x, s]);
     assert!(md.contains("| mac4 | mac | 4x4 | ice40 | iCE40 UP5K (sg48) |") && md.contains("| spike4 | spike | 4x4 | xilinx |"), "{md}");
@@ -77,7 +77,7 @@ fn an_array_larger_than_every_ice40_keeps_its_yosys_counts() {
     let dir = scratch("s8x8");
     let r = synth::run(&d, Target::Ice40, &dir).expect("iCE40 flow");
     assert_eq!((r.routed, r.fits, r.fmax_mhz), (false, Some(false), None), "{r:?}");
-    assert!(r.luts > 7680 || r.brams > 32, "counts say why it does not fit an HX8K: {r:?}");
+    assert!(r.counts.luts > 7680 || r.counts.brams > 32, "counts say why it does not fit an HX8K: {r:?}");
     let note = r.note.as_deref().unwrap_or("");
     assert!(note.contains("does not fit any iCE40") && note.contains("HX8K"), "{note}");
     assert!(!dir.join("ice40").join(synth::ICE40_ASC).exists(), "no place and route was attempted");

@@ -3,18 +3,24 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{SynthError, Target};
 
 /// The resource classes every report carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// LUTs (SB_LUT4 / LUT1..LUT6).
     pub luts: u64,
+    /// Flip-flops (SB_DFF* / FD*), harness included.
     pub ffs: u64,
+    /// Block RAMs: SB_RAM40_4K (4 Kbit) on iCE40, RAMB18 units on Xilinx (RAMB36 = 2).
     pub brams: u64,
+    /// Carry cells (SB_CARRY / CARRY4).
     pub carries: u64,
+    /// DSP blocks (SB_MAC16 / DSP48E1).
     pub dsps: u64,
+    /// Distributed-RAM cells (Xilinx).
     pub lutrams: u64,
 }
 

@@ -11,6 +11,7 @@
 //! them: the RTL files, the script, the place-and-route options and the tool versions.
 
 mod cells;
+pub use cells::Counts;
 mod ice40;
 mod tools;
 
@@ -143,18 +144,9 @@ pub struct SynthReport {
     pub routed: bool,
     /// Whether the design fits the device (`None`: not checked, Xilinx estimate).
     pub fits: Option<bool>,
-    /// LUTs (SB_LUT4 / LUT1..LUT6).
-    pub luts: u64,
-    /// Flip-flops (SB_DFF* / FD*), harness included.
-    pub ffs: u64,
-    /// Block RAMs: SB_RAM40_4K (4 Kbit) on iCE40, RAMB18 units on Xilinx (RAMB36 = 2).
-    pub brams: u64,
-    /// Carry cells (SB_CARRY / CARRY4).
-    pub carries: u64,
-    /// DSP blocks (SB_MAC16 / DSP48E1).
-    pub dsps: u64,
-    /// Distributed-RAM cells (Xilinx).
-    pub lutrams: u64,
+    /// Resource counts (flattened: the JSON keeps `luts`, `ffs`, ... at the top level).
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Logic cells after packing (nextpnr's ICESTORM_LC), when routed.
     pub logic_cells: Option<u64>,
     /// Post-route Fmax in MHz (iCE40, when routed); Xilinx has none (no router here).
@@ -278,7 +270,6 @@ fn cache_key(
 impl SynthReport {
     /// A report from yosys's cell histogram; device, routing and Fmax are filled in by the flow.
     fn new(d: &Derived, target: Target, top: String, freq: f64, cells: BTreeMap<String, u64>, tools: ToolVersions, key: String) -> Self {
-        let counts = cells::classify(target, &cells);
         let c = &d.config;
         SynthReport {
             config: c.name.clone(),
@@ -294,12 +285,7 @@ impl SynthReport {
             device: String::new(),
             routed: false,
             fits: None,
-            luts: counts.luts,
-            ffs: counts.ffs,
-            brams: counts.brams,
-            carries: counts.carries,
-            dsps: counts.dsps,
-            lutrams: counts.lutrams,
+            counts: cells::classify(target, &cells),
             logic_cells: None,
             fmax_mhz: None,
             target_mhz: freq,
@@ -332,11 +318,11 @@ pub const ICE40_ASC: &str = ice40::ASC;
 fn place_and_route(report: &mut SynthReport, dir: &Path, opts: &SynthOptions) -> Result<(), SynthError> {
     let candidates: Vec<Ice40Device> = match opts.device {
         Some(dev) => vec![dev],
-        None => Ice40Device::ALL.into_iter().filter(|dev| !dev.cannot_fit(report.luts, report.brams)).collect(),
+        None => Ice40Device::ALL.into_iter().filter(|dev| !dev.cannot_fit(report.counts.luts, report.counts.brams)).collect(),
     };
     let largest = *Ice40Device::ALL.last().expect("devices");
-    let needs = format!("{} SB_LUT4, {} SB_RAM40_4K", report.luts, report.brams);
-    if candidates.is_empty() || (opts.device.is_some() && candidates[0].cannot_fit(report.luts, report.brams)) {
+    let needs = format!("{} SB_LUT4, {} SB_RAM40_4K", report.counts.luts, report.counts.brams);
+    if candidates.is_empty() || (opts.device.is_some() && candidates[0].cannot_fit(report.counts.luts, report.counts.brams)) {
         let dev = opts.device.unwrap_or(largest);
         report.device = format!("iCE40 {} (does not fit)", dev.name().to_uppercase());
         report.fits = Some(false);
@@ -419,7 +405,7 @@ pub fn markdown(reports: &[SynthReport]) -> String {
         let fmax = r.fmax_mhz.map_or("–".to_string(), |f| format!("{f:.2}"));
         s.push_str(&format!(
             "| {} | {} | {}x{} | {} | {} | {} | {} | {} | {} | {} | {} | {fmax} |\n",
-            r.config, r.pe, r.rows, r.lanes, r.target, r.device, r.luts, r.ffs, r.brams, r.carries, r.dsps, r.lutrams
+            r.config, r.pe, r.rows, r.lanes, r.target, r.device, r.counts.luts, r.counts.ffs, r.counts.brams, r.counts.carries, r.counts.dsps, r.counts.lutrams
         ));
     }
     s.push_str("\nBRAM: SB_RAM40_4K (4 Kbit) on iCE40, RAMB18 units on Xilinx. FFs include the synthesis harness's own ");
