@@ -208,20 +208,21 @@ pub fn quantize_rows(x: &[f32], k: usize, bits: ActBits, sel: SalientSelector, m
 impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
     fn linear(&mut self, id: LinearId, w: &Weight, x: &[f32], n: usize, y: &mut [f32]) -> Result<(), ModelError> {
         check_linear_shapes(id, w, x, n, y)?;
-        let d = self.acc.derived().clone();
+        let d = self.acc.derived();
         let (m, k) = (w.m(), w.k());
         let (format, bits) = match &self.precision {
             Some(p) => (p.spec(id).weights, p.spec(id).bits()),
             None => (d.config.weight_format, ActBits { normal: d.config.act_bits, salient: d.config.salient_bits }),
         };
+        let (max_salient, frac_bits, th_max) = (d.config.max_salient as usize, d.config.frac_bits, d.th_max);
         let qw = self.weights.entry(id).or_insert_with(|| quantize_weights(w.data(), m, k, format));
         let mode = self.scheme.mode();
         let scales = self.calibration.as_ref().map(|c| c.get(&id).copied()).unwrap_or(None);
         // quantize_acts ignores the selector when salient codes are no wider than normal ones.
-        let qx = quantize_rows(x, k, bits, self.selector, d.config.max_salient as usize, scales.map(|s| s.s_x));
+        let qx = quantize_rows(x, k, bits, self.selector, max_salient, scales.map(|s| s.s_x));
         let thresholds: Option<Vec<u64>> = match (mode, scales) {
             (OutputMode::Fire, Some(s)) => {
-                Some(qw.scales.iter().map(|&sw| threshold(s.s_y, s.s_x, sw, d.config.frac_bits, d.th_max)).collect())
+                Some(qw.scales.iter().map(|&sw| threshold(s.s_y, s.s_x, sw, frac_bits, th_max)).collect())
             }
             (OutputMode::Fire, None) => return Err(ModelError::Backend(format!("no static scales for layer {id:?}"))),
             _ => None,
@@ -230,7 +231,7 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         let before = self.acc.traffic;
         let run = self.acc.run_layer(&job).map_err(|e| ModelError::Backend(format!("layer {id:?}: {e}")))?;
         let after = self.acc.traffic;
-        self.tap.layer(id, &d, &job, &run, Traffic { h2c: after.h2c - before.h2c, c2h: after.c2h - before.c2h });
+        self.tap.layer(id, self.acc.derived(), &job, &run, Traffic { h2c: after.h2c - before.h2c, c2h: after.c2h - before.c2h });
         match (mode, scales) {
             (OutputMode::Fire, Some(s)) => {
                 for (o, &c) in y.iter_mut().zip(&run.outputs) {
