@@ -73,7 +73,8 @@ fn port_bits() -> Vec<PortBits> {
     let mut out = Vec::new();
     for p in TOP_PORTS.iter().filter(|p| p.interface != "clock" && p.interface != "reset") {
         let (bus, at) = if p.dir == "in" { ("ins_q", &mut i) } else { ("outs", &mut o) };
-        let bits = if p.width == 1 { format!("{bus}[{}]", *at) } else { format!("{bus}[{}:{}]", *at + p.width - 1, *at) };
+        let bits =
+            if p.width == 1 { format!("{bus}[{}]", *at) } else { format!("{bus}[{}:{}]", *at + p.width - 1, *at) };
         *at += p.width;
         out.push(PortBits { name: p.name, bits });
     }

@@ -259,7 +259,9 @@ pub fn is_generated_dir(dir: &Path) -> bool {
 }
 
 fn previous_files(dir: &Path) -> Vec<String> {
-    let Some(v) = std::fs::read_to_string(dir.join(MANIFEST)).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    let Some(v) = std::fs::read_to_string(dir.join(MANIFEST))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
     else {
         return Vec::new();
     };

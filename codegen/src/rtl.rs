@@ -37,7 +37,10 @@ fn arg_u(args: &HashMap<String, Value>, k: &str) -> tera::Result<u64> {
 }
 
 fn arg_s(args: &HashMap<String, Value>, k: &str) -> tera::Result<String> {
-    args.get(k).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| tera::Error::msg(format!("missing argument {k}")))
+    args.get(k)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| tera::Error::msg(format!("missing argument {k}")))
 }
 
 /// `zext(x, from, to)` / `sext(x, from, to)`: resize a `from`-bit expression to `to` bits without
@@ -93,7 +96,9 @@ fn context(d: &Derived) -> Context {
     // MAC: binary weights become +-1 as 2-bit signed numbers before the multiplier
     let wbx = if c.weight_format == WeightFormat::Binary { 2 } else { wb };
     let pw = cw + wbx;
-    let fmt_val = |off: u32| format!("{:08X}", regmap::reset_value(REGISTERS.iter().find(|r| r.offset == off).expect("register"), d));
+    let fmt_val = |off: u32| {
+        format!("{:08X}", regmap::reset_value(REGISTERS.iter().find(|r| r.offset == off).expect("register"), d))
+    };
 
     let mut x = Context::new();
     x.insert("h", d.short_hash());

@@ -103,7 +103,11 @@ impl Program {
 
 fn random_weight(rng: &mut Rng, d: &Derived) -> i8 {
     if d.config.weight_format == WeightFormat::Binary {
-        if rng.next() & 1 == 0 { 1 } else { -1 }
+        if rng.next() & 1 == 0 {
+            1
+        } else {
+            -1
+        }
     } else {
         rng.range(-(d.qw as i64), d.qw as i64) as i8
     }
@@ -125,7 +129,11 @@ fn random_codes(rng: &mut Rng, d: &Derived, k: usize, n: usize, salient_pct: u64
             let q = if sal {
                 budget = budget.saturating_sub(1);
                 let mag = rng.range(qa + 1, qs);
-                if rng.next() & 1 == 0 { mag } else { -mag }
+                if rng.next() & 1 == 0 {
+                    mag
+                } else {
+                    -mag
+                }
             } else {
                 rng.range(-qa, qa)
             };
@@ -208,7 +216,15 @@ fn cases(d: &Derived, o: &TbOptions) -> Vec<Case> {
         }
         let w2: Vec<i8> = (0..m2 * k2).map(|i| max_weight(d, if i % 3 == 0 { -1 } else { 1 })).collect();
         let th2 = (mode == OutputMode::Fire).then(|| (0..m2).map(|r| if r % 2 == 0 { 1 } else { d.th_max }).collect());
-        out.push(Case { what: format!("max codes, salient at borders {mode:?}"), k: k2, m: m2, mode, weights: w2, thresholds: th2, codes });
+        out.push(Case {
+            what: format!("max codes, salient at borders {mode:?}"),
+            k: k2,
+            m: m2,
+            mode,
+            weights: w2,
+            thresholds: th2,
+            codes,
+        });
     }
     // salient overflow and out-of-range codes (raises ERROR bits), first mode only
     let mode = modes[0];
@@ -252,7 +268,10 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
     let golden = Golden::new(d);
     let mut p = Program::default();
     // identification registers
-    for reg in REGISTERS.iter().filter(|r| matches!(r.name, "ID" | "VERSION" | "CFG_HASH" | "ROWS" | "LANES" | "K_MAX" | "FORMAT")) {
+    for reg in REGISTERS
+        .iter()
+        .filter(|r| matches!(r.name, "ID" | "VERSION" | "CFG_HASH" | "ROWS" | "LANES" | "K_MAX" | "FORMAT"))
+    {
         p.check(reg.offset, reset_value(reg, d));
     }
     p.check(addr::CTRL, 0xC);
@@ -287,7 +306,8 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
             thresholds: case.thresholds.as_deref(),
             mode: case.mode,
         };
-        let run = golden.run_tile(&tile, &case.codes).map_err(|e| CodegenError::Golden(format!("{}: {e}", case.what)))?;
+        let run =
+            golden.run_tile(&tile, &case.codes).map_err(|e| CodegenError::Golden(format!("{}: {e}", case.what)))?;
         // LOAD
         p.write(addr::OP, op::LOAD);
         p.write(addr::LAYER_K, case.k as u32);
@@ -316,7 +336,8 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
         p.check64(addr::CYCLES_LO, run.counters.cycles);
         p.check64(addr::SPIKES_LO, run.counters.spikes);
         p.check64(addr::ACCUM_LO, run.counters.accumulates);
-        let e = if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 } | if run.flags.code_range { err::CODE_RANGE } else { 0 };
+        let e = if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 }
+            | if run.flags.code_range { err::CODE_RANGE } else { 0 };
         p.check(addr::ERROR, e);
         p.write(addr::ERROR, 0xF);
     }
@@ -370,7 +391,9 @@ fn stream_errors(d: &Derived, golden: &Golden, o: &TbOptions, p: &mut Program) -
     p.wait_done();
     p.check64(addr::CYCLES_LO, run.counters.cycles);
     // token 1 always lacks its TLAST; token 0's single word ends early when K > 4
-    let e = err::STREAM | if run.flags.code_range { err::CODE_RANGE } else { 0 } | if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 };
+    let e = err::STREAM
+        | if run.flags.code_range { err::CODE_RANGE } else { 0 }
+        | if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 };
     p.check(addr::ERROR, e);
     p.write(addr::ERROR, 0xF);
     Ok(())
@@ -393,7 +416,8 @@ pub fn generate(d: &Derived, o: &TbOptions) -> Result<Vec<GenFile>, CodegenError
     let cycles_bound = 200_000 + p.stim.len() as u64 * 40 + p.expect.len() as u64 * 40;
     let mut t = Tera::default();
     t.autoescape_on(vec![]);
-    t.add_raw_template("tb", include_str!("../templates/spikeq_tb.sv.tera")).map_err(|e| CodegenError::Template(format!("{e:?}")))?;
+    t.add_raw_template("tb", include_str!("../templates/spikeq_tb.sv.tera"))
+        .map_err(|e| CodegenError::Template(format!("{e:?}")))?;
     let h = d.short_hash();
     let module = format!("spikeq_tb_{h}");
     let mut x = Context::new();
@@ -414,8 +438,14 @@ pub fn generate(d: &Derived, o: &TbOptions) -> Result<Vec<GenFile>, CodegenError
     }
     Ok(vec![
         GenFile { path: format!("tb/{module}.sv"), contents: sv },
-        GenFile { path: "tb/stim.hex".into(), contents: hex(&p.stim, "stimulus program (see the testbench header)", &p.comments) },
-        GenFile { path: "tb/expect.hex".into(), contents: hex(&expect, "expected outputs and registers (golden model)", &[]) },
+        GenFile {
+            path: "tb/stim.hex".into(),
+            contents: hex(&p.stim, "stimulus program (see the testbench header)", &p.comments),
+        },
+        GenFile {
+            path: "tb/expect.hex".into(),
+            contents: hex(&expect, "expected outputs and registers (golden model)", &[]),
+        },
         GenFile { path: "tb/run_icarus.sh".into(), contents: run },
     ])
 }

@@ -48,7 +48,8 @@ fn every_file_is_one_module_named_after_it() {
             assert!(f.contents.contains(&d.hash), "header states the configuration hash");
             assert!(f.contents.contains(spikeq_codegen::GENERATOR_VERSION));
         }
-        let sig: serde_json::Value = serde_json::from_str(&design.files.iter().find(|f| f.path == SIGNATURE).unwrap().contents).unwrap();
+        let sig: serde_json::Value =
+            serde_json::from_str(&design.files.iter().find(|f| f.path == SIGNATURE).unwrap().contents).unwrap();
         assert_eq!(sig["regmap_fingerprint"], format!("{:08x}", spikeq_hdl::regmap::fingerprint()));
         assert_eq!(sig["ports"].as_array().unwrap().len(), spikeq_codegen::TOP_PORTS.len());
     }
@@ -97,7 +98,8 @@ fn write_to_refuses_foreign_directories() {
     design.write_to(&dir, false).unwrap();
     let empty = scratch("write_to_empty");
     design.write_to(&empty, false).unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(empty.join(MANIFEST)).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(empty.join(MANIFEST)).unwrap()).unwrap();
     assert_eq!(manifest["top"], design.top);
     assert_eq!(manifest["config_hash"], d.hash);
     assert_eq!(manifest["files"].as_array().unwrap().len(), design.files.len() - 1);

@@ -43,7 +43,12 @@ fn run_tb(d: &Derived, o: &TbOptions, corrupt: bool) -> String {
 
 fn assert_pass(d: &Derived, o: &TbOptions) {
     let text = run_tb(d, o, false);
-    assert!(text.lines().any(|l| l.trim() == "PASS"), "{} ({}): testbench did not pass:\n{text}", d.config.name, d.short_hash());
+    assert!(
+        text.lines().any(|l| l.trim() == "PASS"),
+        "{} ({}): testbench did not pass:\n{text}",
+        d.config.name,
+        d.short_hash()
+    );
 }
 
 #[test]
@@ -64,8 +69,14 @@ fn mac_baseline_passes() {
 
 #[test]
 fn ternary_and_binary_pass() {
-    assert_pass(&cfg("tern_tb", "weight_format = \"ternary\"\nrows = 5\nlanes = 3"), &TbOptions { seed: 5, ..Default::default() });
-    assert_pass(&cfg("bin_tb", "weight_format = \"binary\"\nrows = 3\nlanes = 6"), &TbOptions { seed: 6, ..Default::default() });
+    assert_pass(
+        &cfg("tern_tb", "weight_format = \"ternary\"\nrows = 5\nlanes = 3"),
+        &TbOptions { seed: 5, ..Default::default() },
+    );
+    assert_pass(
+        &cfg("bin_tb", "weight_format = \"binary\"\nrows = 3\nlanes = 6"),
+        &TbOptions { seed: 6, ..Default::default() },
+    );
 }
 
 #[test]
@@ -85,5 +96,8 @@ fn odd_shapes_pass() {
 fn corrupted_expectation_fails() {
     let d = config("tiny");
     let text = run_tb(&d, &TbOptions { seed: 7, random_cases: 1, ..Default::default() }, true);
-    assert!(text.lines().any(|l| l.trim() == "FAIL 1 mismatches"), "a corrupted expect.hex must make the testbench fail:\n{text}");
+    assert!(
+        text.lines().any(|l| l.trim() == "FAIL 1 mismatches"),
+        "a corrupted expect.hex must make the testbench fail:\n{text}"
+    );
 }

@@ -23,7 +23,10 @@ fn sweep() -> Vec<Derived> {
         cfg("tern9x13", "rows = 9\nlanes = 13\nweight_format = \"ternary\"\nk_max = 100"),
         cfg("bin13x9", "rows = 13\nlanes = 9\nweight_format = \"binary\"\noutput_modes = [\"raw\"]"),
         cfg("mac4", "pe = \"mac\"\noutput_modes = [\"raw\"]"),
-        cfg("mac16", "pe = \"mac\"\nrows = 16\nlanes = 16\nweight_format = \"int8\"\nk_max = 256\noutput_modes = [\"raw\"]"),
+        cfg(
+            "mac16",
+            "pe = \"mac\"\nrows = 16\nlanes = 16\nweight_format = \"int8\"\nk_max = 256\noutput_modes = [\"raw\"]",
+        ),
         cfg("macbin", "pe = \"mac\"\nrows = 3\nlanes = 5\nweight_format = \"binary\"\noutput_modes = [\"raw\"]"),
         cfg("macter", "pe = \"mac\"\nrows = 64\nlanes = 2\nweight_format = \"ternary\"\noutput_modes = [\"raw\"]"),
         cfg("mac44", "pe = \"mac\"\nsalient_bits = 4\noutput_modes = [\"raw\"]"),
@@ -57,7 +60,12 @@ fn verilator_lint_sweep_is_clean() {
         }
         let (ok, text) = run(&mut cmd);
         if !ok || text.contains("%Warning") || text.contains("%Error") {
-            failures.push(format!("== {} ({})\n{}", d.config.name, d.short_hash(), text.lines().take(30).collect::<Vec<_>>().join("\n")));
+            failures.push(format!(
+                "== {} ({})\n{}",
+                d.config.name,
+                d.short_hash(),
+                text.lines().take(30).collect::<Vec<_>>().join("\n")
+            ));
         }
     }
     assert!(failures.is_empty(), "lint failed for {} configuration(s):\n{}", failures.len(), failures.join("\n"));
@@ -68,10 +76,16 @@ fn verilator_lint_sweep_is_clean() {
 #[test]
 fn synthesis_harness_lints_clean() {
     require("verilator");
-    for d in [config("tiny"), cfg("mac4", "pe = \"mac\"\noutput_modes = [\"raw\"]"), cfg("s1x1", "rows = 1\nlanes = 1\nk_max = 16\nmax_salient = 2"), cfg("s3x5", "rows = 3\nlanes = 5\nweight_format = \"int5\"\nk_max = 37")] {
+    for d in [
+        config("tiny"),
+        cfg("mac4", "pe = \"mac\"\noutput_modes = [\"raw\"]"),
+        cfg("s1x1", "rows = 1\nlanes = 1\nk_max = 16\nmax_salient = 2"),
+        cfg("s3x5", "rows = 3\nlanes = 5\nweight_format = \"int5\"\nk_max = 37"),
+    ] {
         let design = spikeq_codegen::flow::generate_for_synthesis(&d).expect("generate");
         let top = spikeq_codegen::flow::harness_name(&d);
-        let harness = design.verilog().find(|f| f.path == format!("{top}.v")).expect("harness file named after its module");
+        let harness =
+            design.verilog().find(|f| f.path == format!("{top}.v")).expect("harness file named after its module");
         assert_eq!(harness.contents.matches("\nmodule ").count(), 1, "one module per file");
         let dir = scratch(&format!("lint_harness/{}", d.config.name));
         design.write_to(&dir, true).expect("write");
@@ -79,6 +93,10 @@ fn synthesis_harness_lints_clean() {
         cmd.current_dir(&dir).args(["--lint-only", "-Wall", "-Wno-SYMRSVDWORD", "--top-module", &top]);
         cmd.args(design.verilog().map(|f| f.path.clone()));
         let (ok, text) = run(&mut cmd);
-        assert!(ok && !text.contains("%Warning") && !text.contains("%Error"), "{}: harness lint failed:\n{text}", d.config.name);
+        assert!(
+            ok && !text.contains("%Warning") && !text.contains("%Error"),
+            "{}: harness lint failed:\n{text}",
+            d.config.name
+        );
     }
 }

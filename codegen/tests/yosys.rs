@@ -22,9 +22,13 @@ fn tiny_synthesises_for_ice40_without_latches() {
     let log = std::fs::read_to_string(dir.join("yosys.log")).unwrap_or(log);
     assert!(ok, "yosys failed:\n{}", log.lines().rev().take(40).collect::<Vec<_>>().join("\n"));
     assert!(!log.contains("ERROR"), "yosys reported an error");
-    let latches: Vec<&str> = log.lines().filter(|l| l.contains("Latch inferred") || l.contains("$dlatch") || l.contains("SB_LATCH")).collect();
+    let latches: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Latch inferred") || l.contains("$dlatch") || l.contains("SB_LATCH"))
+        .collect();
     assert!(latches.is_empty(), "latches inferred:\n{}", latches.join("\n"));
-    let stat: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("stat.json")).unwrap()).expect("stat.json");
+    let stat: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stat.json")).unwrap()).expect("stat.json");
     let cells = &stat["design"]["num_cells_by_type"];
     let luts = cells["SB_LUT4"].as_u64().expect("stat lists SB_LUT4");
     eprintln!("tiny on iCE40: {luts} LUT4, {} SB_RAM40_4K", cells["SB_RAM40_4K"]);

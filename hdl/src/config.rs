@@ -203,7 +203,11 @@ impl ArrayConfig {
         let bad = |field: &'static str, got: String, fix: String| ConfigError::Invalid { field, got, fix };
 
         if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
-            return Err(bad("name", format!("{:?}", c.name), "use letters, digits and '_' only, e.g. \"default\"".into()));
+            return Err(bad(
+                "name",
+                format!("{:?}", c.name),
+                "use letters, digits and '_' only, e.g. \"default\"".into(),
+            ));
         }
         if c.rows == 0 || c.rows > MAX_ROWS_LANES {
             return Err(bad("rows", c.rows.to_string(), format!("use a value in 1..={MAX_ROWS_LANES}")));
@@ -222,7 +226,11 @@ impl ArrayConfig {
             ));
         }
         if !(2..=8).contains(&c.out_bits) {
-            return Err(bad("out_bits", c.out_bits.to_string(), "use a value in 2..=8 (fired codes travel as bytes)".into()));
+            return Err(bad(
+                "out_bits",
+                c.out_bits.to_string(),
+                "use a value in 2..=8 (fired codes travel as bytes)".into(),
+            ));
         }
         if c.output_modes.is_empty() {
             return Err(bad("output_modes", "[]".into(), "list at least one of \"raw\", \"fire\"".into()));
@@ -293,7 +301,9 @@ impl ArrayConfig {
                 return Err(bad(
                     "frac_bits",
                     c.frac_bits.to_string(),
-                    format!("thresholds need {th_bits} bits (> {STREAM_BITS}); use frac_bits <= {f} or a smaller k_max"),
+                    format!(
+                        "thresholds need {th_bits} bits (> {STREAM_BITS}); use frac_bits <= {f} or a smaller k_max"
+                    ),
                 ));
             }
         }
@@ -363,8 +373,14 @@ impl Derived {
         line("pe", format!("{:?}", c.pe).to_lowercase());
         line("rows x lanes", format!("{} x {}", c.rows, c.lanes));
         line("weight format", format!("{} ({} bits stored, Qw = {})", c.weight_format, self.weight_bits, self.qw));
-        line("activation codes", format!("ba = {} (Qa = {}), bs = {} (Qs = {})", c.act_bits, self.qa, c.salient_bits, self.qs));
-        line("salient path", format!("depth {}, {} digits of {} bits", self.salient_depth, self.salient_digits, self.digit_shift));
+        line(
+            "activation codes",
+            format!("ba = {} (Qa = {}), bs = {} (Qs = {})", c.act_bits, self.qa, c.salient_bits, self.qs),
+        );
+        line(
+            "salient path",
+            format!("depth {}, {} digits of {} bits", self.salient_depth, self.salient_digits, self.digit_shift),
+        );
         line("layer limits", format!("K <= {}, M <= {} ({} lane groups)", c.k_max, c.m_max, self.groups_max));
         line("worst |V|", self.v_max.to_string());
         line("accumulator", format!("{} bits (signed)", self.acc_bits));
@@ -373,9 +389,18 @@ impl Derived {
             line("membrane", format!("{} bits", self.membrane_bits));
             line("fire counter", format!("{} bits (Qy = {})", self.fire_count_bits, self.qy));
         }
-        line("output modes", c.output_modes.iter().map(|m| format!("{m:?}").to_lowercase()).collect::<Vec<_>>().join(", "));
-        line("index widths", format!("k {}, row {}, group {}, time {}", self.k_bits, self.row_bits, self.group_bits, self.time_bits));
-        line("weight memory", format!("{} bits ({} weights per stream word)", self.weight_memory_bits, self.weights_per_word));
+        line(
+            "output modes",
+            c.output_modes.iter().map(|m| format!("{m:?}").to_lowercase()).collect::<Vec<_>>().join(", "),
+        );
+        line(
+            "index widths",
+            format!("k {}, row {}, group {}, time {}", self.k_bits, self.row_bits, self.group_bits, self.time_bits),
+        );
+        line(
+            "weight memory",
+            format!("{} bits ({} weights per stream word)", self.weight_memory_bits, self.weights_per_word),
+        );
         line("clock", format!("{} MHz", c.clock_mhz));
         s
     }

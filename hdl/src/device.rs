@@ -14,7 +14,9 @@ enum State {
     /// Waiting for the LOAD packet.
     Load,
     /// Waiting for `left` more token packets.
-    Run { left: u32 },
+    Run {
+        left: u32,
+    },
 }
 
 /// Register- and stream-level golden model of one array.
@@ -75,7 +77,8 @@ impl GoldenDevice {
         let idle = self.state == State::Idle;
         match a {
             addr::CTRL => {
-                let v = if self.done { ctrl::AP_DONE } else { 0 } | if idle { ctrl::AP_IDLE | ctrl::AP_READY } else { 0 };
+                let v =
+                    if self.done { ctrl::AP_DONE } else { 0 } | if idle { ctrl::AP_IDLE | ctrl::AP_READY } else { 0 };
                 self.done = false;
                 v
             }
@@ -240,7 +243,13 @@ mod tests {
         let (k, m) = (10usize, 3usize);
         let w: Vec<i8> = (0..m * k).map(|i| (i as i8 % 15) - 7).collect();
         let th = vec![40u64, 1, d.th_max];
-        for (reg, v) in [(addr::LAYER_K, k as u32), (addr::LAYER_M, m as u32), (addr::LAYER_N, 2), (addr::MODE, 1), (addr::OP, op::LOAD)] {
+        for (reg, v) in [
+            (addr::LAYER_K, k as u32),
+            (addr::LAYER_M, m as u32),
+            (addr::LAYER_N, 2),
+            (addr::MODE, 1),
+            (addr::OP, op::LOAD),
+        ] {
             dev.write_reg(reg, v);
         }
         dev.write_reg(addr::CTRL, ctrl::AP_START);
@@ -257,7 +266,10 @@ mod tests {
         let expect = Golden::new(&d)
             .run_tile(&Tile { k, m, weights: &w, thresholds: Some(&th), mode: OutputMode::Fire }, &codes)
             .unwrap();
-        let got: Vec<i32> = words.chunks(stream::output_words(m, OutputMode::Fire)).flat_map(|c| stream::unpack_outputs(c, m, OutputMode::Fire)).collect();
+        let got: Vec<i32> = words
+            .chunks(stream::output_words(m, OutputMode::Fire))
+            .flat_map(|c| stream::unpack_outputs(c, m, OutputMode::Fire))
+            .collect();
         assert_eq!(got, expect.outputs);
         assert_eq!(dev.read_reg(addr::CYCLES_LO) as u64, expect.counters.cycles);
         assert_eq!(dev.read_reg(addr::ERROR), 0);

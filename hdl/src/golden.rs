@@ -156,8 +156,14 @@ impl Golden {
             return Err(LayerError::Shape { what: "weights", expected: t.m * t.k, got: t.weights.len() });
         }
         let q = self.d.qw as i8;
-        if let Some(pos) = t.weights.iter().position(|&w| w < -q || w > q || (w == 0 && self.d.qw == 1 && is_binary(&self.d))) {
-            return Err(LayerError::WeightRange { index: pos, code: t.weights[pos], format: c.weight_format.to_string() });
+        if let Some(pos) =
+            t.weights.iter().position(|&w| w < -q || w > q || (w == 0 && self.d.qw == 1 && is_binary(&self.d)))
+        {
+            return Err(LayerError::WeightRange {
+                index: pos,
+                code: t.weights[pos],
+                format: c.weight_format.to_string(),
+            });
         }
         if t.mode == OutputMode::Fire {
             let th = t.thresholds.ok_or(LayerError::MissingThresholds)?;
@@ -230,7 +236,11 @@ impl Golden {
     pub fn run_tile(&self, t: &Tile<'_>, codes: &[i8]) -> Result<TileRun, LayerError> {
         self.check_tile(t)?;
         if !codes.len().is_multiple_of(t.k) {
-            return Err(LayerError::Shape { what: "codes", expected: t.k * codes.len().div_ceil(t.k), got: codes.len() });
+            return Err(LayerError::Shape {
+                what: "codes",
+                expected: t.k * codes.len().div_ceil(t.k),
+                got: codes.len(),
+            });
         }
         let n = codes.len() / t.k;
         let mut outputs = vec![0i32; n * t.m];

@@ -60,9 +60,11 @@ impl SalientSelector {
         let num = |a: Option<&str>, default: f32| -> Result<f32, String> {
             match a {
                 None => Ok(default),
-                Some(t) => t.parse::<f32>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
-                    format!("salient selector {s:?}: {t:?} is not a non-negative number")
-                }),
+                Some(t) => t
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .ok_or_else(|| format!("salient selector {s:?}: {t:?} is not a non-negative number")),
             }
         };
         match name {

@@ -198,7 +198,13 @@ pub const REGISTERS: &[Register] = &[
     },
     r("CFG_HASH", addr::CFG_HASH, Access::RO, 0, "first 8 hex digits of the configuration's SHA-256"),
     r("SCRATCH", addr::SCRATCH, Access::RW, 0, "free register for link tests"),
-    r("OP", addr::OP, Access::RW, 0, "operation of the next start: 0 LOAD (weights, thresholds), 1 RUN (codes → outputs)"),
+    r(
+        "OP",
+        addr::OP,
+        Access::RW,
+        0,
+        "operation of the next start: 0 LOAD (weights, thresholds), 1 RUN (codes → outputs)",
+    ),
     r("LAYER_K", addr::LAYER_K, Access::RW, 0, "input length K of the layer (1..=K_MAX)"),
     r("LAYER_M", addr::LAYER_M, Access::RW, 0, "rows of the tile (1..=ROWS)"),
     r("LAYER_N", addr::LAYER_N, Access::RW, 0, "tokens of a RUN call (>= 1)"),
@@ -219,7 +225,12 @@ pub const REGISTERS: &[Register] = &[
         doc: "sticky error flags (write 1 to clear)",
         fields: &[
             f("descriptor", 0, 1, "K, M, N or MODE outside the array's limits; the operation did nothing"),
-            f("salient_overflow", 1, 1, "a token had more salient codes than the salient path holds; extras counted as 0"),
+            f(
+                "salient_overflow",
+                1,
+                1,
+                "a token had more salient codes than the salient path holds; extras counted as 0",
+            ),
             f("code_range", 2, 1, "a code outside -Qs..=Qs arrived; it was clamped"),
             f("stream", 3, 1, "TLAST missing or early on the input stream"),
         ],
@@ -266,7 +277,10 @@ pub fn check() -> Result<(), String> {
     let mut names = std::collections::BTreeSet::new();
     for w in REGISTERS.windows(2) {
         if w[1].offset <= w[0].offset {
-            return Err(format!("{} at {:#x} does not follow {} at {:#x}", w[1].name, w[1].offset, w[0].name, w[0].offset));
+            return Err(format!(
+                "{} at {:#x} does not follow {} at {:#x}",
+                w[1].name, w[1].offset, w[0].name, w[0].offset
+            ));
         }
     }
     for reg in REGISTERS {
@@ -305,7 +319,10 @@ pub fn to_markdown() -> String {
     }
     s.push_str("\nConfiguration-dependent registers (`CFG_HASH`, `ROWS`, `LANES`, `K_MAX`, `FORMAT`) reset to the\nvalues of the configuration the RTL was generated from.\n\n## Fields\n\n");
     for reg in REGISTERS.iter().filter(|r| !r.fields.is_empty()) {
-        s.push_str(&format!("### {} (0x{:02X})\n\n| bits | field | meaning |\n| --- | --- | --- |\n", reg.name, reg.offset));
+        s.push_str(&format!(
+            "### {} (0x{:02X})\n\n| bits | field | meaning |\n| --- | --- | --- |\n",
+            reg.name, reg.offset
+        ));
         for fl in reg.fields {
             let bits = if fl.width == 1 { fl.lsb.to_string() } else { format!("{}:{}", fl.lsb + fl.width - 1, fl.lsb) };
             s.push_str(&format!("| {} | `{}` | {} |\n", bits, fl.name, fl.doc));
@@ -326,7 +343,11 @@ pub fn to_c_header() -> String {
     let mut s = String::from(
         "/* spikeq register map, generated from hdl/src/regmap.rs; do not edit. */\n#ifndef SPIKEQ_REGMAP_H\n#define SPIKEQ_REGMAP_H\n\n",
     );
-    s.push_str(&format!("#define SPIKEQ_ID_MAGIC 0x{ID_MAGIC:08X}u\n#define SPIKEQ_OP_LOAD {}u\n#define SPIKEQ_OP_RUN {}u\n\n", op::LOAD, op::RUN));
+    s.push_str(&format!(
+        "#define SPIKEQ_ID_MAGIC 0x{ID_MAGIC:08X}u\n#define SPIKEQ_OP_LOAD {}u\n#define SPIKEQ_OP_RUN {}u\n\n",
+        op::LOAD,
+        op::RUN
+    ));
     for reg in REGISTERS {
         s.push_str(&format!("#define SPIKEQ_REG_{} 0x{:02X}u\n", reg.name, reg.offset));
         for fl in reg.fields {
@@ -390,6 +411,9 @@ mod tests {
         );
         let hpath = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/spikeq_regmap.h");
         let header = std::fs::read_to_string(hpath).unwrap_or_default();
-        assert!(header == to_c_header(), "docs/spikeq_regmap.h is stale: run `spikeq regmap --c-header > docs/spikeq_regmap.h`");
+        assert!(
+            header == to_c_header(),
+            "docs/spikeq_regmap.h is stale: run `spikeq regmap --c-header > docs/spikeq_regmap.h`"
+        );
     }
 }

@@ -105,7 +105,17 @@ mod tests {
             let q = f.qmax() as i8;
             let (m, k) = (3, 13);
             let w: Vec<i8> = (0..m * k)
-                .map(|i| if f == crate::WeightFormat::Binary { if i % 3 == 0 { -1 } else { 1 } } else { (i as i8 % (2 * q + 1)) - q })
+                .map(|i| {
+                    if f == crate::WeightFormat::Binary {
+                        if i % 3 == 0 {
+                            -1
+                        } else {
+                            1
+                        }
+                    } else {
+                        (i as i8 % (2 * q + 1)) - q
+                    }
+                })
                 .collect();
             let words = pack_load(&d, &w, m, k, None);
             assert_eq!(words.len(), m * weight_words_per_row(&d, k));

@@ -9,7 +9,8 @@ fn base() -> String {
 
 fn with(line: &str) -> String {
     let key = line.split('=').next().unwrap().trim();
-    let mut out: Vec<String> = base().lines().filter(|l| !l.starts_with(&format!("{key} "))).map(String::from).collect();
+    let mut out: Vec<String> =
+        base().lines().filter(|l| !l.starts_with(&format!("{key} "))).map(String::from).collect();
     out.push(line.to_string());
     out.join("\n")
 }

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner, MountOption, OpenFlags, ReplyAttr,
-    ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, ReplyWrite, Request, WriteFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner, MountOption,
+    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, ReplyWrite, Request, WriteFlags,
 };
 use spikeq_tb::{Driver, TbError};
 
@@ -313,7 +313,11 @@ pub fn check_mount_point(dir: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir_all(dir),
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(io::Error::new(
             e.kind(),
-            format!("{} is the stale mount of a board that was killed; unmount it with `fusermount3 -u {}`", dir.display(), dir.display()),
+            format!(
+                "{} is the stale mount of a board that was killed; unmount it with `fusermount3 -u {}`",
+                dir.display(),
+                dir.display()
+            ),
         )),
         Err(e) => Err(e),
     }

@@ -6,7 +6,10 @@ use std::path::Path;
 
 /// The begin and end markers of section `name`.
 pub fn markers(name: &str) -> (String, String) {
-    (format!("<!-- spikeq:{name}:begin (generated; rerun the command to update) -->"), format!("<!-- spikeq:{name}:end -->"))
+    (
+        format!("<!-- spikeq:{name}:begin (generated; rerun the command to update) -->"),
+        format!("<!-- spikeq:{name}:end -->"),
+    )
 }
 
 /// Writes `content` between the markers of section `name` in `text`: replaces the section if the
@@ -18,10 +21,18 @@ pub fn replace_section(text: &str, name: &str, content: &str) -> Result<String, 
     match (text.find(&begin), text.find(&end)) {
         (Some(b), Some(e)) if b < e => Ok(format!("{}{body}{}", &text[..b], &text[e + end.len()..])),
         (None, None) => {
-            let sep = if text.is_empty() || text.ends_with("\n\n") { "" } else if text.ends_with('\n') { "\n" } else { "\n\n" };
+            let sep = if text.is_empty() || text.ends_with("\n\n") {
+                ""
+            } else if text.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
             Ok(format!("{text}{sep}{body}\n"))
         }
-        _ => Err(format!("the markers of section {name:?} are broken (one missing or out of order): restore both or delete both")),
+        _ => Err(format!(
+            "the markers of section {name:?} are broken (one missing or out of order): restore both or delete both"
+        )),
     }
 }
 
@@ -32,7 +43,8 @@ pub fn update_file(path: &Path, name: &str, content: &str) -> std::io::Result<()
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let new = replace_section(&text, name, content).map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {m}", path.display())))?;
+    let new = replace_section(&text, name, content)
+        .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {m}", path.display())))?;
     std::fs::write(path, new)
 }
 
@@ -45,7 +57,13 @@ mod tests {
         let a = replace_section("# Results\n\nprose\n", "x", "one").unwrap();
         assert!(a.starts_with("# Results\n\nprose\n\n<!-- spikeq:x:begin"), "{a}");
         let b = replace_section(&(a.clone() + "\nafter\n"), "x", "two").unwrap();
-        assert!(b.contains("two") && !b.contains("one") && b.ends_with("\nafter\n") && b.starts_with("# Results\n\nprose\n"), "{b}");
+        assert!(
+            b.contains("two")
+                && !b.contains("one")
+                && b.ends_with("\nafter\n")
+                && b.starts_with("# Results\n\nprose\n"),
+            "{b}"
+        );
         assert_eq!(replace_section(&b, "x", "two").unwrap(), b, "idempotent");
         let (begin, _) = markers("x");
         assert!(replace_section(&begin, "x", "y").is_err());

@@ -10,6 +10,6 @@ pub mod eval;
 pub mod model;
 pub mod precision;
 pub mod quant;
-pub mod smooth;
 pub mod search;
+pub mod smooth;
 pub mod synth;

@@ -210,7 +210,8 @@ impl Precision {
 
     /// Every setting the file names (the array must carry all of them).
     pub fn settings(&self) -> BTreeSet<LayerSpec> {
-        let mut s: BTreeSet<LayerSpec> = self.kinds.values().chain(self.blocks.values()).chain(self.layers.values()).copied().collect();
+        let mut s: BTreeSet<LayerSpec> =
+            self.kinds.values().chain(self.blocks.values()).chain(self.layers.values()).copied().collect();
         s.insert(self.default);
         s
     }
@@ -219,7 +220,8 @@ impl Precision {
     /// budget) with the widest weight format, the largest activation and salient bits, raw output.
     pub fn array_config(&self, base: &ArrayConfig) -> ArrayConfig {
         let settings = self.settings();
-        let weights = settings.iter().map(|s| s.weights).max_by_key(|&f| format_width(f)).expect("at least the default");
+        let weights =
+            settings.iter().map(|s| s.weights).max_by_key(|&f| format_width(f)).expect("at least the default");
         let acts = settings.iter().map(|s| s.acts).max().expect("at least the default");
         let salient = settings.iter().map(|s| s.salient).max().expect("at least the default").max(acts);
         let mut c = base.clone();
@@ -241,12 +243,19 @@ impl Precision {
             } else if s.acts > c.act_bits {
                 Some(format!("{}-bit activation codes in the lanes, the array has {}", s.acts, c.act_bits))
             } else if s.salient > c.salient_bits {
-                Some(format!("{}-bit salient codes, the array has {}-bit lanes and {}-bit salient path", s.salient, c.act_bits, c.salient_bits))
+                Some(format!(
+                    "{}-bit salient codes, the array has {}-bit lanes and {}-bit salient path",
+                    s.salient, c.act_bits, c.salient_bits
+                ))
             } else {
                 None
             };
             if let Some(need) = need {
-                return Err(PrecisionError::Array { array: format!("{} ({})", c.name, d.short_hash()), setting: s, need });
+                return Err(PrecisionError::Array {
+                    array: format!("{} ({})", c.name, d.short_hash()),
+                    setting: s,
+                    need,
+                });
             }
         }
         Ok(())
@@ -257,7 +266,11 @@ impl Precision {
         let named = self.blocks.keys().map(|&b| (b, "blocks")).chain(self.layers.keys().map(|&(b, _)| (b, "layers")));
         for (b, table) in named {
             if b >= n_blocks {
-                return Err(PrecisionError::Key { table, key: b.to_string(), why: format!("names block {b}; the model has blocks 0..{}", n_blocks - 1) });
+                return Err(PrecisionError::Key {
+                    table,
+                    key: b.to_string(),
+                    why: format!("names block {b}; the model has blocks 0..{}", n_blocks - 1),
+                });
             }
         }
         Ok(())
@@ -267,11 +280,18 @@ impl Precision {
     pub fn from_toml(text: &str) -> Result<Self, PrecisionError> {
         let t: PrecisionToml = toml::from_str(text).map_err(|e| PrecisionError::Toml(e.to_string()))?;
         let selector = match &t.selector {
-            Some(s) => SalientSelector::parse(s).map_err(|e| PrecisionError::Key { table: "top level", key: "selector".into(), why: e })?,
+            Some(s) => SalientSelector::parse(s).map_err(|e| PrecisionError::Key {
+                table: "top level",
+                key: "selector".into(),
+                why: e,
+            })?,
             None => DEFAULT_SELECTOR,
         };
-        let key_err = |table, key: &str, why: &str| PrecisionError::Key { table, key: key.to_string(), why: why.to_string() };
-        let kind = |table, key: &str| parse_kind(key).ok_or_else(|| key_err(table, key, "is not a kind: use q, k, v, o, gate, up or down"));
+        let key_err =
+            |table, key: &str, why: &str| PrecisionError::Key { table, key: key.to_string(), why: why.to_string() };
+        let kind = |table, key: &str| {
+            parse_kind(key).ok_or_else(|| key_err(table, key, "is not a kind: use q, k, v, o, gate, up or down"))
+        };
         let block = |table, key: &str| key.parse::<usize>().map_err(|_| key_err(table, key, "is not a block number"));
         let mut p = Precision::uniform(t.default.parse()?, selector);
         for (k, v) in &t.kinds {
@@ -281,7 +301,8 @@ impl Precision {
             p.blocks.insert(block("blocks", k)?, v.parse()?);
         }
         for (k, v) in &t.layers {
-            let (b, kd) = k.split_once('.').ok_or_else(|| key_err("layers", k, "must be BLOCK.KIND, e.g. \"12.down\""))?;
+            let (b, kd) =
+                k.split_once('.').ok_or_else(|| key_err("layers", k, "must be BLOCK.KIND, e.g. \"12.down\""))?;
             p.layers.insert((block("layers", b)?, kind("layers", kd)?), v.parse()?);
         }
         Ok(p)
@@ -289,7 +310,8 @@ impl Precision {
 
     /// Reads a precision file from disk.
     pub fn load(path: &std::path::Path) -> Result<Self, PrecisionError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PrecisionError::Toml(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PrecisionError::Toml(format!("cannot read {}: {e}", path.display())))?;
         Self::from_toml(&text).map_err(|e| PrecisionError::Toml(format!("{}: {e}", path.display())))
     }
 
@@ -347,7 +369,8 @@ impl Precision {
 
     /// The per-layer assignment for a model of `n_blocks` blocks.
     pub fn assignment(&self, n_blocks: usize) -> Assignment {
-        let blocks = (0..n_blocks).map(|b| LinearKind::ALL.map(|kind| self.spec(LinearId { block: b, kind }))).collect();
+        let blocks =
+            (0..n_blocks).map(|b| LinearKind::ALL.map(|kind| self.spec(LinearId { block: b, kind }))).collect();
         Assignment { blocks }
     }
 }
@@ -487,7 +510,10 @@ mod tests {
         let narrow = Precision::uniform(s("w4a8"), DEFAULT_SELECTOR).array_config(&base).validate().unwrap();
         assert!(p.check_array(&narrow).unwrap_err().to_string().contains("int6"));
         // Ternary is wider than binary; a binary-only file gets a binary array.
-        assert_eq!(Precision::uniform(s("wba4s8"), DEFAULT_SELECTOR).array_config(&base).weight_format, WeightFormat::Binary);
+        assert_eq!(
+            Precision::uniform(s("wba4s8"), DEFAULT_SELECTOR).array_config(&base).weight_format,
+            WeightFormat::Binary
+        );
         let mut tb = Precision::uniform(s("wba4s8"), DEFAULT_SELECTOR);
         tb.layers.insert((0, LinearKind::K), s("wta4s8"));
         assert_eq!(tb.array_config(&base).weight_format, WeightFormat::Ternary);

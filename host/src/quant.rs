@@ -8,7 +8,9 @@ use std::str::FromStr;
 
 use rayon::prelude::*;
 use spikeq_hdl::fire::threshold;
-use spikeq_hdl::quant::{quantize_acts, quantize_weights, select_salient, dynamic_scale, ActBits, QuantActs, QuantWeights, SalientSelector};
+use spikeq_hdl::quant::{
+    dynamic_scale, quantize_acts, quantize_weights, select_salient, ActBits, QuantActs, QuantWeights, SalientSelector,
+};
 use spikeq_hdl::{ArrayConfig, Counters, Derived, LayerRun, OutputMode, PeKind, WeightFormat};
 
 use crate::driver::{Accelerator, LayerJob, Traffic, Transport};
@@ -37,8 +39,15 @@ pub enum Scheme {
 
 impl Scheme {
     /// Every scheme, in report order.
-    pub const ALL: [Scheme; 7] =
-        [Scheme::F32, Scheme::W8A8, Scheme::W4A4, Scheme::SpikeQuant, Scheme::SpikeQuantFire, Scheme::Ternary, Scheme::Binary];
+    pub const ALL: [Scheme; 7] = [
+        Scheme::F32,
+        Scheme::W8A8,
+        Scheme::W4A4,
+        Scheme::SpikeQuant,
+        Scheme::SpikeQuantFire,
+        Scheme::Ternary,
+        Scheme::Binary,
+    ];
 
     /// Weight format, activation bits (normal, salient), salient use and output mode.
     fn spec(self) -> Option<(WeightFormat, u32, u32, OutputMode)> {
@@ -92,10 +101,9 @@ impl fmt::Display for Scheme {
 impl FromStr for Scheme {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Scheme::ALL
-            .into_iter()
-            .find(|x| x.to_string() == s)
-            .ok_or_else(|| format!("unknown scheme {s:?}: use one of f32, w8a8, w4a4, spikequant, spikequant-fire, ternary, binary"))
+        Scheme::ALL.into_iter().find(|x| x.to_string() == s).ok_or_else(|| {
+            format!("unknown scheme {s:?}: use one of f32, w8a8, w4a4, spikequant, spikequant-fire, ternary, binary")
+        })
     }
 }
 
@@ -160,11 +168,25 @@ pub struct QuantExec<T, P = ()> {
 impl<T: Transport> QuantExec<T> {
     /// An executor over an opened accelerator whose configuration is `scheme.array_config(..)`.
     /// Fire needs a calibration.
-    pub fn new(scheme: Scheme, acc: Accelerator<T>, selector: SalientSelector, calibration: Option<Calibration>) -> Result<Self, ModelError> {
+    pub fn new(
+        scheme: Scheme,
+        acc: Accelerator<T>,
+        selector: SalientSelector,
+        calibration: Option<Calibration>,
+    ) -> Result<Self, ModelError> {
         if scheme.mode() == OutputMode::Fire && calibration.is_none() {
             return Err(ModelError::Backend(format!("scheme {scheme} needs static scales: calibrate first")));
         }
-        Ok(QuantExec { scheme, acc, selector, weights: HashMap::new(), calibration, precision: None, stats: AccelStats::default(), tap: () })
+        Ok(QuantExec {
+            scheme,
+            acc,
+            selector,
+            weights: HashMap::new(),
+            calibration,
+            precision: None,
+            stats: AccelStats::default(),
+            tap: (),
+        })
     }
 
     /// An executor that quantizes each layer at its own setting (raw output, dynamic scales) on an
@@ -193,7 +215,14 @@ impl<T: Transport, P> QuantExec<T, P> {
 
 /// Quantizes N token rows in parallel (rows are independent; the result equals one sequential
 /// [`quantize_acts`] call).
-pub fn quantize_rows(x: &[f32], k: usize, bits: ActBits, sel: SalientSelector, max_salient: usize, s: Option<f32>) -> QuantActs {
+pub fn quantize_rows(
+    x: &[f32],
+    k: usize,
+    bits: ActBits,
+    sel: SalientSelector,
+    max_salient: usize,
+    s: Option<f32>,
+) -> QuantActs {
     let parts: Vec<QuantActs> = x.par_chunks(k * 32).map(|c| quantize_acts(c, k, bits, sel, max_salient, s)).collect();
     let mut out = QuantActs { n: 0, k, codes: Vec::with_capacity(x.len()), scales: Vec::new(), salient_count: 0 };
     for p in parts {
@@ -231,7 +260,13 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         let before = self.acc.traffic;
         let run = self.acc.run_layer(&job).map_err(|e| ModelError::Backend(format!("layer {id:?}: {e}")))?;
         let after = self.acc.traffic;
-        self.tap.layer(id, self.acc.derived(), &job, &run, Traffic { h2c: after.h2c - before.h2c, c2h: after.c2h - before.c2h });
+        self.tap.layer(
+            id,
+            self.acc.derived(),
+            &job,
+            &run,
+            Traffic { h2c: after.h2c - before.h2c, c2h: after.c2h - before.c2h },
+        );
         match (mode, scales) {
             (OutputMode::Fire, Some(s)) => {
                 for (o, &c) in y.iter_mut().zip(&run.outputs) {
@@ -300,10 +335,8 @@ impl LinearExec for Calibrator {
         let k = w.k();
         let (bits, sel, ms) = (self.bits, self.selector, self.max_salient);
         let sel = if bits.salient > bits.normal { sel } else { SalientSelector::None };
-        let sx: f64 = x
-            .par_chunks(k)
-            .map(|row| dynamic_scale(row, &select_salient(row, sel, ms), bits.qa()) as f64)
-            .sum();
+        let sx: f64 =
+            x.par_chunks(k).map(|row| dynamic_scale(row, &select_salient(row, sel, ms), bits.qa()) as f64).sum();
         let sy = y.iter().fold(0f32, |a, v| a.max(v.abs())) as f64;
         let e = self.sums.entry(id).or_insert((0.0, 0.0, 0));
         e.0 += sx;

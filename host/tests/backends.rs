@@ -51,6 +51,7 @@ fn verilator_logits_equal_golden_logits() {
 #[test]
 fn xdma_on_the_virtual_board_logits_equal_golden_logits() {
     let dir = common::board::mount_dir("forward");
-    let _board = common::board::BoardProcess::start("configs/default.toml", Some("spikequant"), &dir, Duration::from_secs(900));
+    let _board =
+        common::board::BoardProcess::start("configs/default.toml", Some("spikequant"), &dir, Duration::from_secs(900));
     assert_equal_to_golden(&Backend::Xdma(dir.clone()));
 }

@@ -20,7 +20,9 @@ fn tiny_bitstream_builds_routes_and_round_trips() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let build = root.join("target/synth-tests/bitstream");
     let _ = std::fs::remove_dir_all(&build);
-    let log = run(Command::new(root.join("bitstreams/ice40/build.sh")).arg(&build).env("SPIKEQ", env!("CARGO_BIN_EXE_spikeq")));
+    let log = run(Command::new(root.join("bitstreams/ice40/build.sh"))
+        .arg(&build)
+        .env("SPIKEQ", env!("CARGO_BIN_EXE_spikeq")));
     eprintln!("{log}");
 
     let text = std::fs::read_to_string(build.join("tiny-spike/ice40/report.json")).expect("synth report");
@@ -30,7 +32,10 @@ fn tiny_bitstream_builds_routes_and_round_trips() {
     let fmax = r.fmax_mhz.expect("Fmax");
     assert!(fmax >= 12.0, "tiny no longer meets the iCEBreaker's 12 MHz clock: {fmax} MHz");
     let nextpnr = std::fs::read_to_string(build.join("tiny-spike/ice40/nextpnr.log")).expect("nextpnr log");
-    assert!(nextpnr.contains("Program finished normally") && !nextpnr.contains("ERROR"), "nextpnr did not finish cleanly");
+    assert!(
+        nextpnr.contains("Program finished normally") && !nextpnr.contains("ERROR"),
+        "nextpnr did not finish cleanly"
+    );
 
     let bin = build.join("spikeq_tiny.bin");
     let bytes = std::fs::read(&bin).expect("the .bin exists");

@@ -38,7 +38,9 @@ struct Layer {
 fn random_layer(d: &Derived, rng: &mut rand::rngs::StdRng) -> Layer {
     let (m, k, n) = (rng.gen_range(1..=12), rng.gen_range(1..=d.config.k_max as usize), rng.gen_range(1..=5));
     let w: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-1.0..1.0)).collect();
-    let x: Vec<f32> = (0..n * k).map(|_| if rng.gen_bool(0.05) { rng.gen_range(-40.0..40.0) } else { rng.gen_range(-1.0..1.0) }).collect();
+    let x: Vec<f32> = (0..n * k)
+        .map(|_| if rng.gen_bool(0.05) { rng.gen_range(-40.0..40.0) } else { rng.gen_range(-1.0..1.0) })
+        .collect();
     let bits = ActBits { normal: d.config.act_bits, salient: d.config.salient_bits };
     let qx = quantize_acts(&x, k, bits, SalientSelector::Mad { tau: 3.0 }, d.config.max_salient as usize, None);
     Layer { m, k, weights: quantize_weights(&w, m, k, d.config.weight_format).codes, codes: qx.codes }
@@ -46,7 +48,14 @@ fn random_layer(d: &Derived, rng: &mut rand::rngs::StdRng) -> Layer {
 
 impl Layer {
     fn job(&self) -> LayerJob<'_> {
-        LayerJob { m: self.m, k: self.k, weights: &self.weights, thresholds: None, mode: OutputMode::Raw, codes: &self.codes }
+        LayerJob {
+            m: self.m,
+            k: self.k,
+            weights: &self.weights,
+            thresholds: None,
+            mode: OutputMode::Raw,
+            codes: &self.codes,
+        }
     }
 }
 
@@ -85,7 +94,13 @@ fn xdma_transport_on_the_virtual_board_equals_the_golden_model() {
         }
     };
     let (mt, k) = (layer.m.min(d.config.rows as usize), layer.k);
-    for (a, v) in [(addr::LAYER_K, k as u32), (addr::LAYER_M, mt as u32), (addr::LAYER_N, 1), (addr::MODE, 0), (addr::OP, op::LOAD)] {
+    for (a, v) in [
+        (addr::LAYER_K, k as u32),
+        (addr::LAYER_M, mt as u32),
+        (addr::LAYER_N, 1),
+        (addr::MODE, 0),
+        (addr::OP, op::LOAD),
+    ] {
         reg(a, v);
     }
     reg(addr::CTRL, ctrl::AP_START);
@@ -117,7 +132,12 @@ fn xdma_transport_on_the_virtual_board_equals_the_golden_model() {
 
 /// Runs random layers until the board stops answering; returns the error and how long it took to
 /// come after the signal.
-fn run_until_error(dir: &std::path::Path, board: &BoardProcess, sig: i32, timeout: Duration) -> (DriverError, Duration) {
+fn run_until_error(
+    dir: &std::path::Path,
+    board: &BoardProcess,
+    sig: i32,
+    timeout: Duration,
+) -> (DriverError, Duration) {
     let d = tiny();
     let mut acc = Accelerator::open(XdmaTransport::open(dir, timeout).unwrap(), &d, timeout).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);

@@ -10,7 +10,11 @@ use serde_json::Value;
 use spikeq_host::energy::table;
 
 fn spikeq(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_spikeq")).args(args).current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).output().expect("spikeq runs")
+    Command::new(env!("CARGO_BIN_EXE_spikeq"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("spikeq runs")
 }
 
 fn u(v: &Value) -> u64 {
@@ -60,32 +64,48 @@ fn energy_of_one_window() {
     let per = positions as f64;
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
     let acc_bits = u(&raw["widths"]["acc_bits"]) as u32;
-    assert!(close(raw["per_token"]["accumulate"].as_f64().unwrap(), u(&raw["counts"]["accumulates"]) as f64 / per * table::int_add(acc_bits)));
+    assert!(close(
+        raw["per_token"]["accumulate"].as_f64().unwrap(),
+        u(&raw["counts"]["accumulates"]) as f64 / per * table::int_add(acc_bits)
+    ));
     assert_eq!(mac["widths"]["multiplier"], serde_json::json!([4, 4]), "a W4A4 baseline");
     assert!(close(mac["per_token"]["multiply"].as_f64().unwrap(), weights as f64 * table::int_mul(4, 4)));
 
     // Per-kind parts add up to the total, in forward order.
     let kinds: Vec<&str> = raw["per_kind"].as_array().unwrap().iter().map(|k| k["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["q", "k", "v", "o", "gate", "up", "down"]);
-    let sum: f64 = raw["per_kind"].as_array().unwrap().iter().map(|k| k["energy"]["accumulate"].as_f64().unwrap()).sum();
+    let sum: f64 =
+        raw["per_kind"].as_array().unwrap().iter().map(|k| k["energy"]["accumulate"].as_f64().unwrap()).sum();
     assert!((sum - raw["per_token"]["accumulate"].as_f64().unwrap()).abs() < 1e-6 * sum);
 
     // Ratios are baseline / design, and the claim verdict follows from them.
     let ratios = r["ratios"].as_array().unwrap();
     assert_eq!(ratios.len(), 2);
-    let arith = |d: &Value| ["accumulate", "multiply", "fire", "dequant"].iter().map(|p| d["per_token"][p].as_f64().unwrap()).sum::<f64>();
+    let arith = |d: &Value| {
+        ["accumulate", "multiply", "fire", "dequant"].iter().map(|p| d["per_token"][p].as_f64().unwrap()).sum::<f64>()
+    };
     assert!(close(ratios[0]["arithmetic"].as_f64().unwrap(), arith(mac) / arith(raw)));
-    let reached = ratios.iter().any(|x| ["arithmetic", "on_chip", "total", "snn_convention"].iter().any(|l| x[l].as_f64().unwrap() >= 4.6));
+    let reached = ratios
+        .iter()
+        .any(|x| ["arithmetic", "on_chip", "total", "snn_convention"].iter().any(|l| x[l].as_f64().unwrap() >= 4.6));
     assert_eq!(reached, !r["claim_reproduced_at"].as_array().unwrap().is_empty());
 
     let md = std::fs::read_to_string(&doc).unwrap();
-    assert!(md.starts_with("# Energy\n\nhand-written prose\n") && md.contains("<!-- spikeq:energy:begin") && md.contains("| mac-w4a4 | q |"), "{md}");
+    assert!(
+        md.starts_with("# Energy\n\nhand-written prose\n")
+            && md.contains("<!-- spikeq:energy:begin")
+            && md.contains("| mac-w4a4 | q |"),
+        "{md}"
+    );
     std::fs::remove_file(&doc).ok();
 }
 
 #[test]
 fn energy_refuses_bad_arguments_with_a_hint() {
-    for (args, hint) in [(&["energy", "--windows", "0"][..], "use 1 or more"), (&["energy", "--scheme", "f32"][..], "pick quantized schemes")] {
+    for (args, hint) in [
+        (&["energy", "--windows", "0"][..], "use 1 or more"),
+        (&["energy", "--scheme", "f32"][..], "pick quantized schemes"),
+    ] {
         let out = spikeq(args);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);

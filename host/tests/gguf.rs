@@ -72,7 +72,13 @@ fn sample_tensors() -> (Vec<T>, Vec<(&'static str, Vec<f32>)>) {
     q41.extend(f16(-1.0));
     q41.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
     let tensors = vec![
-        T { name: "f32", dims: vec![3, 2], ty: 0, data: f32s.iter().flat_map(|x| x.to_le_bytes()).collect(), offset: None },
+        T {
+            name: "f32",
+            dims: vec![3, 2],
+            ty: 0,
+            data: f32s.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            offset: None,
+        },
         T { name: "f16", dims: vec![4], ty: 1, data: f16s.iter().flat_map(|&x| f16(x)).collect(), offset: None },
         T { name: "q8_0", dims: vec![32], ty: 8, data: q8, offset: None },
         T { name: "q4_0", dims: vec![32], ty: 2, data: q40, offset: None },
@@ -203,7 +209,13 @@ fn unknown_types_are_rejected() {
 
 #[test]
 fn bad_tensor_shapes_and_ranges_are_rejected() {
-    let t = |dims: Vec<u64>, ty: u32, len: usize, offset: Option<u64>| T { name: "t", dims, ty, data: vec![0; len], offset };
+    let t = |dims: Vec<u64>, ty: u32, len: usize, offset: Option<u64>| T {
+        name: "t",
+        dims,
+        ty,
+        data: vec![0; len],
+        offset,
+    };
     let cases = [
         ("offset past the end", t(vec![4], 0, 16, Some(1 << 20))),
         ("offset overflowing", t(vec![4], 0, 16, Some(u64::MAX - 31))),

@@ -58,10 +58,7 @@ fn kv_cache_decoding_matches_the_batched_forward() {
     model.logits(&batched[(ids.len() - 1) * d..], 1, &mut a);
     model.logits(&last, 1, &mut b);
     assert_eq!(argmax(&a), argmax(&b));
-    assert!(matches!(
-        model.forward(&mut F32Linear, &ids, &mut cache),
-        Err(ModelError::ContextOverflow { .. })
-    ));
+    assert!(matches!(model.forward(&mut F32Linear, &ids, &mut cache), Err(ModelError::ContextOverflow { .. })));
 }
 
 /// Records every linear call while delegating to f32: the forward must route all 7 × 30 layers

@@ -21,7 +21,8 @@ fn first_window_ppl(scheme: Scheme) -> (f64, spikeq_host::quant::AccelStats) {
     let (model, tok) = common::model();
     let tokens = tok.encode(&common::ptb_test()).unwrap();
     let d = scheme.array_config(&base()).unwrap().validate().unwrap();
-    let acc = Accelerator::open(Backend::Golden.open(&d, Duration::from_secs(5)).unwrap(), &d, Duration::from_secs(5)).unwrap();
+    let acc = Accelerator::open(Backend::Golden.open(&d, Duration::from_secs(5)).unwrap(), &d, Duration::from_secs(5))
+        .unwrap();
     let mut exec = QuantExec::new(scheme, acc, SalientSelector::Mad { tau: 6.0 }, None).unwrap();
     let p = eval::perplexity(model, &mut exec, &tokens, Some(1), |_| {}).unwrap();
     (p.ppl(), exec.stats)

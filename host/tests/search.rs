@@ -54,7 +54,8 @@ fn fast_path_equals_the_golden_backend_up_to_f32_rounding() {
     a.set(LinearId { block: 3, kind: LinearKind::Up }, "wta4s8".parse().unwrap());
     let p = Precision::compact(&a, DEFAULT_SELECTOR);
     let d = p.array_config(&base()).validate().unwrap();
-    let acc = Accelerator::open(Backend::Golden.open(&d, Duration::from_secs(5)).unwrap(), &d, Duration::from_secs(5)).unwrap();
+    let acc = Accelerator::open(Backend::Golden.open(&d, Duration::from_secs(5)).unwrap(), &d, Duration::from_secs(5))
+        .unwrap();
     let golden = QuantExec::with_precision(p, acc).unwrap();
     let mut cache = WeightCache::default();
     let fast = FakeQuant::new(&a, DEFAULT_SELECTOR, &d, &mut cache);
@@ -85,7 +86,15 @@ fn evaluator<'m>(cache: &Path, max_new: Option<usize>) -> Evaluator<'m> {
     let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/ptb/valid.txt");
     let (text, read) = search::read_calibration_text(&valid).unwrap();
     let segments = search::segments(&tok.encode(&text[..4000]).unwrap(), 24, 1).unwrap();
-    let setup = Setup { model, model_sha256: "test".into(), smooth: None, segments, text: read, selector: DEFAULT_SELECTOR, base: base() };
+    let setup = Setup {
+        model,
+        model_sha256: "test".into(),
+        smooth: None,
+        segments,
+        text: read,
+        selector: DEFAULT_SELECTOR,
+        base: base(),
+    };
     Evaluator::open(setup, cache, max_new).unwrap()
 }
 
@@ -105,7 +114,11 @@ fn search_meets_a_budget_int8_cannot_and_resumes_from_its_cache() {
     let cache_file = ev.cache_path().to_path_buf();
     drop(ev);
     // A torn record (killed mid-write) must not break the rerun.
-    std::fs::OpenOptions::new().append(true).open(&cache_file).and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"key\":\"w8")).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&cache_file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"key\":\"w8"))
+        .unwrap();
 
     let mut ev = evaluator(&dir, None);
     let r = search::search(&mut ev, &opts, &mut |_| {}).unwrap();
@@ -121,7 +134,12 @@ fn search_meets_a_budget_int8_cannot_and_resumes_from_its_cache() {
     assert!(chosen.ppl <= r.ppl_limit.unwrap());
     let all_low = chosen.assignment.blocks.iter().flatten().all(|s| s.to_string() == "w4a8");
     assert!(all_low || r.points.iter().any(|p| p.tier == search::Tier::Module), "all three tiers ran");
-    assert!(!r.front.is_empty() && r.front.windows(2).all(|w| r.points[w[0]].memory < r.points[w[1]].memory && r.points[w[0]].ppl > r.points[w[1]].ppl));
+    assert!(
+        !r.front.is_empty()
+            && r.front
+                .windows(2)
+                .all(|w| r.points[w[0]].memory < r.points[w[1]].memory && r.points[w[0]].ppl > r.points[w[1]].ppl)
+    );
 
     // A third run evaluates nothing and finds the same result.
     let mut ev = evaluator(&dir, Some(0));
@@ -146,18 +164,39 @@ fn the_search_never_reads_the_test_split() {
         Command::new(env!("CARGO_BIN_EXE_spikeq"))
             .current_dir(&dir)
             .args(args)
-            .args(["--model", common::model_path().to_str().unwrap(), "--config", root.join("configs/default.toml").to_str().unwrap()])
+            .args([
+                "--model",
+                common::model_path().to_str().unwrap(),
+                "--config",
+                root.join("configs/default.toml").to_str().unwrap(),
+            ])
             .output()
             .unwrap()
     };
     let out = dir.join("out");
     let o = spikeq(&[
-        "search", "run", "--text", valid.to_str().unwrap(), "--cache-dir", dir.join("cache").to_str().unwrap(),
-        "--out", out.to_str().unwrap(), "--depth", "block", "--ladder", "w8a8,w4a8", "--segments", "1", "--segment-tokens", "16",
-        "--max-memory", "90M",
+        "search",
+        "run",
+        "--text",
+        valid.to_str().unwrap(),
+        "--cache-dir",
+        dir.join("cache").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--depth",
+        "block",
+        "--ladder",
+        "w8a8,w4a8",
+        "--segments",
+        "1",
+        "--segment-tokens",
+        "16",
+        "--max-memory",
+        "90M",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("pareto.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("pareto.json")).unwrap()).unwrap();
     let read = json["texts_read"].as_array().unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0]["path"], valid.to_str().unwrap());
@@ -168,12 +207,33 @@ fn the_search_never_reads_the_test_split() {
     // The real test split, under any name, is refused.
     let renamed = dir.join("calib.txt");
     std::fs::copy(root.join(".cache/ptb/test.txt"), &renamed).unwrap();
-    let o = spikeq(&["search", "run", "--text", renamed.to_str().unwrap(), "--cache-dir", dir.join("cache").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = spikeq(&[
+        "search",
+        "run",
+        "--text",
+        renamed.to_str().unwrap(),
+        "--cache-dir",
+        dir.join("cache").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is the PTB test split"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is the PTB test split"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // The chosen file runs on the golden backend through `spikeq eval --precision`.
-    let o = spikeq(&["eval", "--precision", out.join("precision.toml").to_str().unwrap(), "--windows", "1", "--text", root.join(".cache/ptb/test.txt").to_str().unwrap()]);
+    let o = spikeq(&[
+        "eval",
+        "--precision",
+        out.join("precision.toml").to_str().unwrap(),
+        "--windows",
+        "1",
+        "--text",
+        root.join(".cache/ptb/test.txt").to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("PPL") && stdout.contains("default_mixed") && !stdout.contains("flagged"), "{stdout}");

@@ -15,7 +15,8 @@ use spikeq_host::quant::{Calibrator, QuantExec, Scheme};
 use spikeq_host::smooth::{smooth, ChannelStats};
 
 fn valid_text() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/ptb/valid.txt")).expect("PTB valid text (scripts/setup.sh fetches it)")
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/ptb/valid.txt"))
+        .expect("PTB valid text (scripts/setup.sh fetches it)")
 }
 
 fn smoothed(alpha: f32) -> Llama {
@@ -53,7 +54,8 @@ fn smoothing_keeps_the_f32_model_and_brings_w8a8_to_f32() {
     let (plain, tok) = common::model();
     let model = smoothed(0.5);
     // The f32 function is unchanged (up to f32 rounding): logits of a short window agree.
-    let tokens: Vec<u32> = std::iter::once(0).chain(tok.encode(&common::ptb_test()).unwrap().into_iter().take(31)).collect();
+    let tokens: Vec<u32> =
+        std::iter::once(0).chain(tok.encode(&common::ptb_test()).unwrap().into_iter().take(31)).collect();
     let run = |m: &Llama| m.forward(&mut F32Linear, &tokens, &mut KvCache::new(m.config(), tokens.len())).unwrap();
     let (a, b) = (run(plain), run(&model));
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
@@ -71,7 +73,8 @@ fn smoothing_keeps_the_f32_model_and_brings_w8a8_to_f32() {
     // The 4-bit schemes on the smoothed model (first window, measured: w4a4 8,036, spikequant
     // 557, spikequant-fire 3,748): salient codes help, and static threshold-embedded scales stay
     // better than dynamic plain 4-bit codes.
-    let (w4, sq, fire) = (ppl(&model, Scheme::W4A4), ppl(&model, Scheme::SpikeQuant), ppl(&model, Scheme::SpikeQuantFire));
+    let (w4, sq, fire) =
+        (ppl(&model, Scheme::W4A4), ppl(&model, Scheme::SpikeQuant), ppl(&model, Scheme::SpikeQuantFire));
     assert!(sq * 4.0 < w4, "spikequant {sq} must be far better than w4a4 {w4}");
     assert!(fire < w4 && sq < fire, "spikequant-fire {fire} must lie between spikequant {sq} and w4a4 {w4}");
 }

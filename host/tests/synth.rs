@@ -45,7 +45,11 @@ fn mac_routes_on_ice40_and_only_the_mac_uses_dsps_on_xilinx() {
     assert!(r.counts.ffs > r.harness_ffs, "the array's registers survived synthesis: {} FFs", r.counts.ffs);
     assert!(r.logic_cells.unwrap() >= r.counts.luts, "a logic cell holds at most one LUT4");
     assert_eq!(r.top, spikeq_codegen::flow::harness_name(&mac));
-    assert!(r.tools.yosys.starts_with("Yosys") && r.tools.nextpnr.as_deref().unwrap_or("").contains("nextpnr"), "{:?}", r.tools);
+    assert!(
+        r.tools.yosys.starts_with("Yosys") && r.tools.nextpnr.as_deref().unwrap_or("").contains("nextpnr"),
+        "{:?}",
+        r.tools
+    );
     assert_eq!(on_disk(&dir, Target::Ice40), r);
     assert!(dir.join("ice40").join(synth::ICE40_ASC).is_file(), "routed design kept for icepack");
 
@@ -53,7 +57,11 @@ fn mac_routes_on_ice40_and_only_the_mac_uses_dsps_on_xilinx() {
     let opts = SynthOptions { cache: Some(cache.clone()), ..SynthOptions::default() };
     let x = synth::run_with(&mac, Target::Xilinx, &dir, &opts).expect("Xilinx flow");
     assert_eq!(x.fmax_mhz, None, "no router for Xilinx here, so no Fmax");
-    assert_eq!(x.counts.dsps, (mac.config.rows * mac.config.lanes) as u64, "one multiplier per lane per row, each a DSP48: {x:?}");
+    assert_eq!(
+        x.counts.dsps,
+        (mac.config.rows * mac.config.lanes) as u64,
+        "one multiplier per lane per row, each a DSP48: {x:?}"
+    );
     assert!(x.counts.luts > 0 && x.counts.ffs > x.harness_ffs, "{x:?}");
     assert!(!x.cached);
     let again = synth::run_with(&mac, Target::Xilinx, &dir, &opts).expect("cached Xilinx flow");
@@ -67,7 +75,11 @@ fn mac_routes_on_ice40_and_only_the_mac_uses_dsps_on_xilinx() {
     assert_eq!(s.counts.dsps, 0, "the spike PE adds, it never multiplies: {s:?}");
 
     let md = synth::markdown(&[r, x, s]);
-    assert!(md.contains("| mac4 | mac | 4x4 | ice40 | iCE40 UP5K (sg48) |") && md.contains("| spike4 | spike | 4x4 | xilinx |"), "{md}");
+    assert!(
+        md.contains("| mac4 | mac | 4x4 | ice40 | iCE40 UP5K (sg48) |")
+            && md.contains("| spike4 | spike | 4x4 | xilinx |"),
+        "{md}"
+    );
     assert!(md.contains("Yosys 0.") && md.contains("nextpnr-ice40"), "tool versions in the markdown:\n{md}");
 }
 

@@ -54,7 +54,8 @@ fn arbitrary_unicode_round_trips() {
             assert_eq!(tok.decode(&ids).unwrap(), s, "ids {ids:?}");
         }
     }
-    for s in ["", " ", "  \n\n\t x", "1234567890", "٣٤٥ ½ ²", "l'été s'est 're 'VE", "a\u{301}\u{302}", "🦀🦀 crab"] {
+    for s in ["", " ", "  \n\n\t x", "1234567890", "٣٤٥ ½ ²", "l'été s'est 're 'VE", "a\u{301}\u{302}", "🦀🦀 crab"]
+    {
         assert_eq!(tok.decode(&tok.encode(s).unwrap()).unwrap(), s);
     }
 }

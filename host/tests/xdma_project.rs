@@ -72,25 +72,44 @@ fn tcl_scripts_parse_and_find_the_generated_rtl() {
 fn block_design_wires_the_top_ports_and_the_xdc_its_external_ports() {
     let tcl = read("bitstreams/xdma/create_project.tcl");
     // pins of the spikeq cell the block design connects
-    let used: BTreeSet<&str> = tcl.match_indices("spikeq_0/").map(|(i, _)| tcl[i + 9..].split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap()).collect();
+    let used: BTreeSet<&str> = tcl
+        .match_indices("spikeq_0/")
+        .map(|(i, _)| tcl[i + 9..].split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap())
+        .collect();
     let interfaces: BTreeSet<&str> = TOP_PORTS.iter().map(|p| p.interface).collect();
     let names: BTreeSet<&str> = TOP_PORTS.iter().map(|p| p.name).collect();
     for u in &used {
-        assert!(interfaces.contains(u) || names.contains(u), "create_project.tcl uses spikeq_0/{u}, which the top does not have");
+        assert!(
+            interfaces.contains(u) || names.contains(u),
+            "create_project.tcl uses spikeq_0/{u}, which the top does not have"
+        );
     }
     for needed in ["ap_clk", "ap_rst_n", "s_axi_control", "s_axis", "m_axis"] {
         assert!(used.contains(needed), "create_project.tcl does not connect spikeq_0/{needed}");
     }
     // Vivado infers an interface from <interface>_<standard signal name>
-    let axi = ["awvalid", "awready", "awaddr", "wvalid", "wready", "wdata", "wstrb", "bvalid", "bready", "bresp", "arvalid", "arready", "araddr", "rvalid", "rready", "rdata", "rresp"];
+    let axi = [
+        "awvalid", "awready", "awaddr", "wvalid", "wready", "wdata", "wstrb", "bvalid", "bready", "bresp", "arvalid",
+        "arready", "araddr", "rvalid", "rready", "rdata", "rresp",
+    ];
     let axis = ["tdata", "tvalid", "tready", "tlast"];
     for p in TOP_PORTS.iter().filter(|p| p.interface.starts_with("s_axi") || p.interface == "m_axis") {
-        let signal = p.name.strip_prefix(&format!("{}_", p.interface)).unwrap_or_else(|| panic!("{} lacks its interface prefix", p.name));
+        let signal = p
+            .name
+            .strip_prefix(&format!("{}_", p.interface))
+            .unwrap_or_else(|| panic!("{} lacks its interface prefix", p.name));
         let standard = if p.interface == "s_axi_control" { &axi[..] } else { &axis[..] };
         assert!(standard.contains(&signal), "{}: {signal} is not a standard signal name", p.name);
     }
-    assert!(tcl.contains("CONFIG.xdma_axi_intf_mm {AXI_Stream}") && tcl.contains("CONFIG.axilite_master_en {true}"), "XDMA in AXI-ST mode with the AXI-Lite master");
-    for (from, to) in [("xdma_0/M_AXIS_H2C_0", "h2c_width/S_AXIS"), ("c2h_width/M_AXIS", "xdma_0/S_AXIS_C2H_0"), ("xdma_0/M_AXI_LITE", "axil_sc/S00_AXI")] {
+    assert!(
+        tcl.contains("CONFIG.xdma_axi_intf_mm {AXI_Stream}") && tcl.contains("CONFIG.axilite_master_en {true}"),
+        "XDMA in AXI-ST mode with the AXI-Lite master"
+    );
+    for (from, to) in [
+        ("xdma_0/M_AXIS_H2C_0", "h2c_width/S_AXIS"),
+        ("c2h_width/M_AXIS", "xdma_0/S_AXIS_C2H_0"),
+        ("xdma_0/M_AXI_LITE", "axil_sc/S00_AXI"),
+    ] {
         assert!(tcl.contains(&format!("[get_bd_intf_pins {from}] [get_bd_intf_pins {to}]")), "{from} -> {to} missing");
     }
 
@@ -111,7 +130,10 @@ fn block_design_wires_the_top_ports_and_the_xdc_its_external_ports() {
     for (i, _) in xdc.match_indices("[get_ports ") {
         let pattern = xdc[i + 11..].split(']').next().unwrap().trim_matches(|c| c == '{' || c == '}' || c == ' ');
         let prefix = pattern.trim_end_matches('*');
-        assert!(ports.iter().any(|p| if pattern.ends_with('*') { p.starts_with(prefix) } else { p == prefix }), "kcu105.xdc constrains {pattern}, not a port of the block design {ports:?}");
+        assert!(
+            ports.iter().any(|p| if pattern.ends_with('*') { p.starts_with(prefix) } else { p == prefix }),
+            "kcu105.xdc constrains {pattern}, not a port of the block design {ports:?}"
+        );
         constrained += 1;
     }
     assert!(constrained >= 7, "refclk, PERST#, system clock constrained");

@@ -68,7 +68,11 @@ pub struct Driver {
 
 /// The register's name for error messages (`CTRL`, `LAYER_K`, …, or the offset).
 pub fn register_name(addr: u32) -> String {
-    regmap::REGISTERS.iter().find(|r| r.offset == addr).map(|r| r.name.to_string()).unwrap_or_else(|| format!("0x{addr:02X}"))
+    regmap::REGISTERS
+        .iter()
+        .find(|r| r.offset == addr)
+        .map(|r| r.name.to_string())
+        .unwrap_or_else(|| format!("0x{addr:02X}"))
 }
 
 impl Driver {
@@ -131,7 +135,10 @@ impl Driver {
     /// AXI4-Lite write of one register (address and data offered together, all byte lanes).
     pub fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), TbError> {
         if addr > 0xFF || addr & 3 != 0 {
-            return Err(TbError::Invalid { what: "register address", why: format!("{addr:#x} is not a word offset in 0..=0xFC") });
+            return Err(TbError::Invalid {
+                what: "register address",
+                why: format!("{addr:#x} is not a word offset in 0..=0xFC"),
+            });
         }
         self.sim.set_raw(P::AwAddr, addr);
         self.sim.set_bit(P::AwValid, true);
@@ -154,7 +161,10 @@ impl Driver {
             if bv {
                 self.sim.set_bit(P::BReady, false);
                 if !(aw && w) {
-                    return Err(TbError::Invalid { what: "AXI4-Lite slave", why: format!("BVALID before address and data of {} were accepted", register_name(addr)) });
+                    return Err(TbError::Invalid {
+                        what: "AXI4-Lite slave",
+                        why: format!("BVALID before address and data of {} were accepted", register_name(addr)),
+                    });
                 }
                 return match bresp {
                     0 => Ok(()),
@@ -171,7 +181,10 @@ impl Driver {
     /// AXI4-Lite read of one register.
     pub fn read_reg(&mut self, addr: u32) -> Result<u32, TbError> {
         if addr > 0xFF || addr & 3 != 0 {
-            return Err(TbError::Invalid { what: "register address", why: format!("{addr:#x} is not a word offset in 0..=0xFC") });
+            return Err(TbError::Invalid {
+                what: "register address",
+                why: format!("{addr:#x} is not a word offset in 0..=0xFC"),
+            });
         }
         self.sim.set_raw(P::ArAddr, addr);
         self.sim.set_bit(P::ArValid, true);
@@ -187,7 +200,10 @@ impl Driver {
             if rv {
                 self.sim.set_bit(P::RReady, false);
                 if !ar {
-                    return Err(TbError::Invalid { what: "AXI4-Lite slave", why: format!("RVALID before the address of {} was accepted", register_name(addr)) });
+                    return Err(TbError::Invalid {
+                        what: "AXI4-Lite slave",
+                        why: format!("RVALID before the address of {} was accepted", register_name(addr)),
+                    });
                 }
                 return match resp {
                     0 => Ok(data),
@@ -252,7 +268,9 @@ impl Driver {
             } else {
                 waited += 1;
                 if waited > self.timeouts.stream {
-                    return Err(self.timeout(format!("reading m_axis: {} of {n} words arrived", self.out.len()), waited));
+                    return Err(
+                        self.timeout(format!("reading m_axis: {} of {n} words arrived", self.out.len()), waited)
+                    );
                 }
             }
         }

@@ -27,7 +27,8 @@ const RECIPE: &str = "spikeq-tb builder v1";
 /// Flags given to every `verilator --cc` run (the prefix, top, trace and folders come on top).
 /// SYMRSVDWORD is off because the contract's `interrupt` port is a C++ word: Verilator renames the
 /// member (the shim reads the new name from the header) and would otherwise stop.
-const VERILATOR_FLAGS: &[&str] = &["--cc", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-SYMRSVDWORD"];
+const VERILATOR_FLAGS: &[&str] =
+    &["--cc", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-SYMRSVDWORD"];
 
 /// One RTL source file, in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,10 @@ impl Verilator {
             (None, None) => PathBuf::from("verilator"),
         };
         let tried = format!("{}", bin.display());
-        let out = Command::new(&bin).arg("--version").output().map_err(|_| TbError::VerilatorMissing { tried: tried.clone() })?;
+        let out = Command::new(&bin)
+            .arg("--version")
+            .output()
+            .map_err(|_| TbError::VerilatorMissing { tried: tried.clone() })?;
         if !out.status.success() {
             return Err(TbError::VerilatorMissing { tried });
         }
@@ -85,7 +89,9 @@ impl Verilator {
             }
         };
         if !root.join("include").join("verilated.cpp").is_file() {
-            return Err(TbError::VerilatorMissing { tried: format!("{tried}: no include/verilated.cpp under {}", root.display()) });
+            return Err(TbError::VerilatorMissing {
+                tried: format!("{tried}: no include/verilated.cpp under {}", root.display()),
+            });
         }
         Ok(Verilator { bin, root, version })
     }
@@ -254,7 +260,10 @@ impl Builder {
         let header = fs::read_to_string(&header_path).map_err(TbError::io("read", &header_path))?;
         let members = shim::port_members(&header).map_err(|port| TbError::Invalid {
             what: "top module ports",
-            why: format!("{} has no port {port}; the top must have the fixed spikeq port list (testbenches/src/ports.rs)", rtl.top),
+            why: format!(
+                "{} has no port {port}; the top must have the fixed spikeq port list (testbenches/src/ports.rs)",
+                rtl.top
+            ),
         })?;
         let shim_path = mdir.join(format!("{prefix}__spikeq_shim.cpp"));
         fs::write(&shim_path, shim::source(prefix, opts.trace, &members)).map_err(TbError::io("write", &shim_path))?;
@@ -320,15 +329,24 @@ fn check_rtl(rtl: &Rtl) -> Result<(), TbError> {
         return Err(TbError::Invalid { what: "RTL", why: "no files".into() });
     }
     if rtl.top.is_empty() || !rtl.top.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(TbError::Invalid { what: "top module name", why: format!("{:?} is not a Verilog identifier", rtl.top) });
+        return Err(TbError::Invalid {
+            what: "top module name",
+            why: format!("{:?} is not a Verilog identifier", rtl.top),
+        });
     }
     for f in &rtl.files {
         let ok = !f.name.is_empty()
             && f.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
             && !f.name.starts_with('.')
-            && (f.name.ends_with(".v") || f.name.ends_with(".sv") || f.name.ends_with(".vh") || f.name.ends_with(".svh"));
+            && (f.name.ends_with(".v")
+                || f.name.ends_with(".sv")
+                || f.name.ends_with(".vh")
+                || f.name.ends_with(".svh"));
         if !ok {
-            return Err(TbError::Invalid { what: "RTL file name", why: format!("{:?} (want a plain name ending in .v/.sv/.vh/.svh)", f.name) });
+            return Err(TbError::Invalid {
+                what: "RTL file name",
+                why: format!("{:?} (want a plain name ending in .v/.sv/.vh/.svh)", f.name),
+            });
         }
     }
     Ok(())
@@ -363,7 +381,10 @@ fn compile_parallel(build: &cc::Build, sources: &[PathBuf], out: &Path) -> Resul
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(TbError::Compile("a compile thread panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(TbError::Compile("a compile thread panicked".into()))))
+            .collect()
     });
     let mut objs = vec![PathBuf::new(); sources.len()];
     for r in results {
@@ -459,14 +480,19 @@ fn hex(bytes: &[u8]) -> String {
 
 /// An exclusive lock held until the returned file is dropped.
 fn lock(path: &Path) -> Result<File, TbError> {
-    let f = File::options().create(true).truncate(false).write(true).open(path).map_err(TbError::io("open lock", path))?;
+    let f =
+        File::options().create(true).truncate(false).write(true).open(path).map_err(TbError::io("open lock", path))?;
     f.lock().map_err(TbError::io("lock", path))?;
     Ok(f)
 }
 
 /// Runs a tool, keeping its output in `<dir>/<tool>.log` and the end of it in the error.
 fn run(mut cmd: Command, tool: &str, dir: &Path) -> Result<(), TbError> {
-    let out = cmd.output().map_err(|e| TbError::Tool { tool: tool.into(), status: "could not start".into(), log: e.to_string() })?;
+    let out = cmd.output().map_err(|e| TbError::Tool {
+        tool: tool.into(),
+        status: "could not start".into(),
+        log: e.to_string(),
+    })?;
     let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
     log.push_str(&String::from_utf8_lossy(&out.stderr));
     let name = tool.replace(' ', "_");

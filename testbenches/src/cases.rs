@@ -48,7 +48,11 @@ pub const MAX_TOKENS: usize = 3;
 /// A random weight code valid for the format (binary has no 0).
 fn weight(d: &Derived, rng: &mut StdRng) -> i8 {
     if d.config.weight_format == WeightFormat::Binary {
-        if rng.gen_bool(0.5) { 1 } else { -1 }
+        if rng.gen_bool(0.5) {
+            1
+        } else {
+            -1
+        }
     } else {
         rng.gen_range(-d.qw..=d.qw) as i8
     }
@@ -68,7 +72,11 @@ fn token(d: &Derived, rng: &mut StdRng, k: usize, out: &mut Vec<i8>) {
             let a = rng.gen_range(0..=qa);
             let b = rng.gen_range(0..=qa);
             let mag = a.min(b).max(if rng.gen_bool(0.2) { qa } else { 0 });
-            if rng.gen_bool(0.5) { mag } else { -mag }
+            if rng.gen_bool(0.5) {
+                mag
+            } else {
+                -mag
+            }
         };
         out.push(q as i8);
     }
@@ -142,13 +150,32 @@ pub fn directed(d: &Derived) -> Vec<Case> {
     let mut cases = Vec::new();
     for &mode in &c.output_modes {
         let th = |m: usize, v: u64| (mode == OutputMode::Fire).then(|| vec![v; m]);
-        let mut push = |name: &str, k: usize, m: usize, weights: Vec<i8>, codes: Vec<i8>, thresholds: Option<Vec<u64>>| {
-            cases.push(Case { name: format!("{name} [{mode:?}]"), k, m, mode, weights, thresholds, codes });
+        let mut push =
+            |name: &str, k: usize, m: usize, weights: Vec<i8>, codes: Vec<i8>, thresholds: Option<Vec<u64>>| {
+                cases.push(Case { name: format!("{name} [{mode:?}]"), k, m, mode, weights, thresholds, codes });
+            };
+        let full_w = |m: usize, k: usize| -> Vec<i8> {
+            (0..m * k)
+                .map(|i| {
+                    if c.weight_format == WeightFormat::Binary {
+                        if i % 3 == 0 {
+                            -1
+                        } else {
+                            1
+                        }
+                    } else {
+                        alt(i / 3, qw)
+                    }
+                })
+                .collect()
         };
-        let full_w = |m: usize, k: usize| -> Vec<i8> { (0..m * k).map(|i| if c.weight_format == WeightFormat::Binary { if i % 3 == 0 { -1 } else { 1 } } else { alt(i / 3, qw) }).collect() };
 
         // All zero: zero codes (every group costs one cycle), zero weights where the format has 0.
-        let zero_w = if c.weight_format == WeightFormat::Binary { vec![1; rows * kmax.min(64)] } else { vec![0; rows * kmax.min(64)] };
+        let zero_w = if c.weight_format == WeightFormat::Binary {
+            vec![1; rows * kmax.min(64)]
+        } else {
+            vec![0; rows * kmax.min(64)]
+        };
         push("all zero", kmax.min(64), rows, zero_w, vec![0; 2 * kmax.min(64)], th(rows, 1));
 
         // Saturating: every code at ±Qa, weights at ±Qw, largest K; threshold 1 so fire saturates at Qy.
@@ -163,7 +190,14 @@ pub fn directed(d: &Derived) -> Vec<Case> {
             for (j, i) in (0..k).step_by(step.max(1)).take(budget).enumerate() {
                 codes[i] = alt(j, qs);
             }
-            push("maximum salient budget, threshold th_max", k, rows, full_w(rows, k), codes.clone(), th(rows, d.th_max));
+            push(
+                "maximum salient budget, threshold th_max",
+                k,
+                rows,
+                full_w(rows, k),
+                codes.clone(),
+                th(rows, d.th_max),
+            );
             // One over the budget: the last salient code counts as 0 and ERROR.salient_overflow is set.
             let mut over = codes;
             if let Some(i) = over.iter().position(|&q| q == qa) {
@@ -174,7 +208,8 @@ pub fn directed(d: &Derived) -> Vec<Case> {
 
         // K and M off the array's multiples, mixed codes, per-row thresholds from 1 to th_max.
         let codes: Vec<i8> = (0..3 * k_odd).map(|i| ((i * 7 % (2 * qa as usize + 1)) as i8) - qa).collect();
-        let ths = (mode == OutputMode::Fire).then(|| (0..m_odd).map(|r| if r % 2 == 0 { 1 + r as u64 } else { d.th_max - r as u64 }).collect());
+        let ths = (mode == OutputMode::Fire)
+            .then(|| (0..m_odd).map(|r| if r % 2 == 0 { 1 + r as u64 } else { d.th_max - r as u64 }).collect());
         push("K and M not multiples of the array", k_odd, m_odd, full_w(m_odd, k_odd), codes, ths);
 
         // K = 1, M = 1: the smallest call.
@@ -193,7 +228,15 @@ pub fn directed(d: &Derived) -> Vec<Case> {
         // The MAC baseline multiplies any code: all at ±Qs, the widest products.
         let k = kmax;
         let codes: Vec<i8> = (0..k).map(|i| alt(i, qs)).collect();
-        cases.push(Case { name: "MAC: every code at Qs".into(), k, m: rows, mode: OutputMode::Raw, weights: vec![qw; rows * k], thresholds: None, codes });
+        cases.push(Case {
+            name: "MAC: every code at Qs".into(),
+            k,
+            m: rows,
+            mode: OutputMode::Raw,
+            weights: vec![qw; rows * k],
+            thresholds: None,
+            codes,
+        });
     }
     cases
 }

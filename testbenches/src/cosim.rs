@@ -119,7 +119,8 @@ impl Report {
 
 /// Expected ERROR bits of a golden run.
 fn error_bits(run: &TileRun) -> u32 {
-    (if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 }) | (if run.flags.code_range { err::CODE_RANGE } else { 0 })
+    (if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 })
+        | (if run.flags.code_range { err::CODE_RANGE } else { 0 })
 }
 
 /// The first difference between a golden run and an RTL run (None when they agree).
@@ -130,13 +131,23 @@ pub fn compare(case: &Case, expected: &TileRun, actual: &DeviceRun) -> Option<Mi
             let want = word + 1 == lasts.len();
             if last != want {
                 let cycle = actual.output_cycles.get(token * m).copied().unwrap_or(actual.end_cycle);
-                return Some(Mismatch { site: Site::Tlast { token, word }, expected: want.into(), actual: last.into(), cycle });
+                return Some(Mismatch {
+                    site: Site::Tlast { token, word },
+                    expected: want.into(),
+                    actual: last.into(),
+                    cycle,
+                });
             }
         }
     }
     for (i, (&e, &a)) in expected.outputs.iter().zip(&actual.outputs).enumerate() {
         if e != a {
-            return Some(Mismatch { site: Site::Output { token: i / m, row: i % m }, expected: e.into(), actual: a.into(), cycle: actual.output_cycles[i] });
+            return Some(Mismatch {
+                site: Site::Output { token: i / m, row: i % m },
+                expected: e.into(),
+                actual: a.into(),
+                cycle: actual.output_cycles[i],
+            });
         }
     }
     let counters = [
@@ -146,15 +157,30 @@ pub fn compare(case: &Case, expected: &TileRun, actual: &DeviceRun) -> Option<Mi
     ];
     for (name, e, a) in counters {
         if e != a {
-            return Some(Mismatch { site: Site::Counter(name), expected: e as i64, actual: a as i64, cycle: actual.end_cycle });
+            return Some(Mismatch {
+                site: Site::Counter(name),
+                expected: e as i64,
+                actual: a as i64,
+                cycle: actual.end_cycle,
+            });
         }
     }
     let e = error_bits(expected);
     if e != actual.error {
-        return Some(Mismatch { site: Site::Error, expected: e.into(), actual: actual.error.into(), cycle: actual.end_cycle });
+        return Some(Mismatch {
+            site: Site::Error,
+            expected: e.into(),
+            actual: actual.error.into(),
+            cycle: actual.end_cycle,
+        });
     }
     if actual.extra_words != 0 {
-        return Some(Mismatch { site: Site::ExtraWords, expected: 0, actual: actual.extra_words as i64, cycle: actual.end_cycle });
+        return Some(Mismatch {
+            site: Site::ExtraWords,
+            expected: 0,
+            actual: actual.extra_words as i64,
+            cycle: actual.end_cycle,
+        });
     }
     None
 }
@@ -293,7 +319,16 @@ impl Cosim {
             Some(p) => Harness::traced(model.clone(), d, p)?,
             None => Harness::new(model.clone(), d)?,
         };
-        Ok(Cosim { builder: builder.clone(), rtl, d: d.clone(), golden: Golden::new(d), model, harness, opts, failures: 0 })
+        Ok(Cosim {
+            builder: builder.clone(),
+            rtl,
+            d: d.clone(),
+            golden: Golden::new(d),
+            model,
+            harness,
+            opts,
+            failures: 0,
+        })
     }
 
     /// The loaded model (its [`Model::cache_hit`] tells whether this build compiled anything).
@@ -358,5 +393,8 @@ impl Cosim {
 
 /// `$SPIKEQ_TRACE_DIR`, else `<tmp>/spikeq-cosim`.
 fn default_fail_dir() -> PathBuf {
-    std::env::var_os("SPIKEQ_TRACE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("spikeq-cosim"))
+    std::env::var_os("SPIKEQ_TRACE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("spikeq-cosim"))
 }

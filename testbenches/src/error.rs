@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TbError {
     /// No Verilator found where `VERILATOR` / `VERILATOR_ROOT` / `PATH` point.
-    #[error("verilator not found ({tried}); run scripts/setup.sh, which installs it, or set VERILATOR / VERILATOR_ROOT")]
+    #[error(
+        "verilator not found ({tried}); run scripts/setup.sh, which installs it, or set VERILATOR / VERILATOR_ROOT"
+    )]
     VerilatorMissing {
         /// What was tried.
         tried: String,

@@ -123,7 +123,8 @@ mod tests {
     #[test]
     fn same_ports_as_the_generator_emits() {
         let gen: Vec<_> = spikeq_codegen::TOP_PORTS.iter().map(|p| (p.name, p.dir, p.width)).collect();
-        let ours: Vec<_> = PORTS.iter().map(|p| (p.name, if p.dir == Dir::In { "in" } else { "out" }, p.width)).collect();
+        let ours: Vec<_> =
+            PORTS.iter().map(|p| (p.name, if p.dir == Dir::In { "in" } else { "out" }, p.width)).collect();
         assert_eq!(ours, gen);
     }
 }

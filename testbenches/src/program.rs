@@ -39,7 +39,10 @@ pub fn replay(drv: &mut Driver, stim: &[u32], expect: &[u32]) -> Result<ProgramR
         Ok(w)
     };
     let compare = |got: u32, run: &mut ProgramRun, ep: &mut usize| -> Result<(), TbError> {
-        let want = expect.get(*ep).copied().ok_or_else(|| bad(format!("more checks than the {} expected words", expect.len())))?;
+        let want = expect
+            .get(*ep)
+            .copied()
+            .ok_or_else(|| bad(format!("more checks than the {} expected words", expect.len())))?;
         run.checked += 1;
         if got != want {
             run.mismatches += 1;

@@ -219,7 +219,8 @@ mod tests {
             let src = source("Vabc", trace, &port_names());
             for f in ShimFn::ALL {
                 let name = symbol("Vabc", f);
-                let defs = src.lines().filter(|l| l.starts_with("SPIKEQ_API") && l.contains(&format!(" {name}("))).count();
+                let defs =
+                    src.lines().filter(|l| l.starts_with("SPIKEQ_API") && l.contains(&format!(" {name}("))).count();
                 assert_eq!(defs, 1, "{name}");
             }
         }

@@ -48,7 +48,10 @@ impl Sim {
             return Err(TbError::Invalid { what: "port", why: format!("{} is an output", p.name) });
         }
         if p.width < 32 && value >> p.width != 0 {
-            return Err(TbError::Invalid { what: "port value", why: format!("{value:#x} does not fit {} ({} bits)", p.name, p.width) });
+            return Err(TbError::Invalid {
+                what: "port value",
+                why: format!("{value:#x} does not fit {} ({} bits)", p.name, p.width),
+            });
         }
         // SAFETY: `handle` is live; the shim checks the index.
         let rc = unsafe { (self.model.fns.set)(self.handle, port as u32, value) };
@@ -104,14 +107,23 @@ impl Sim {
     /// Starts writing an FST waveform (the model must be built with `trace: true`).
     pub fn trace_open(&mut self, path: &Path) -> Result<(), TbError> {
         if !self.model.traced() {
-            return Err(TbError::Invalid { what: "trace", why: "the model was built without trace support (BuildOptions::trace)".into() });
+            return Err(TbError::Invalid {
+                what: "trace",
+                why: "the model was built without trace support (BuildOptions::trace)".into(),
+            });
         }
-        let c = CString::new(path.as_os_str().as_encoded_bytes())
-            .map_err(|_| TbError::Invalid { what: "trace path", why: format!("{} contains a NUL byte", path.display()) })?;
+        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| TbError::Invalid {
+            what: "trace path",
+            why: format!("{} contains a NUL byte", path.display()),
+        })?;
         // SAFETY: `handle` is live and `c` outlives the call (the shim copies the name).
         let rc = unsafe { (self.model.fns.trace_open)(self.handle, c.as_ptr()) };
         if rc != 0 {
-            return Err(TbError::Io { what: "open trace", path: path.to_path_buf(), source: std::io::Error::other("FST writer refused the file") });
+            return Err(TbError::Io {
+                what: "open trace",
+                path: path.to_path_buf(),
+                source: std::io::Error::other("FST writer refused the file"),
+            });
         }
         Ok(())
     }

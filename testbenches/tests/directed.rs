@@ -29,12 +29,19 @@ fn backpressure_loses_and_duplicates_nothing() {
         let mut rng = StdRng::seed_from_u64(common::sub_seed(seed, name));
         let k_max = cosim.derived().config.k_max as usize;
         for (i, stall) in [0.3, 0.7, 0.95].into_iter().cycle().take(30).enumerate() {
-            let bp = Backpressure { seed: common::sub_seed(seed, name) + i as u64, out_stall: stall, in_gap: stall / 2.0 };
+            let bp =
+                Backpressure { seed: common::sub_seed(seed, name) + i as u64, out_stall: stall, in_gap: stall / 2.0 };
             cosim.harness().driver().set_backpressure(Some(bp));
             let case = cases::random(cosim.derived(), &mut rng, k_max);
-            let report = cosim.check(&case).unwrap_or_else(|e| panic!("{name} seed {seed} call {i} {}: {e}", case.describe()));
+            let report =
+                cosim.check(&case).unwrap_or_else(|e| panic!("{name} seed {seed} call {i} {}: {e}", case.describe()));
             // The cycle counter counts the engine only: stalls on the streams must not change it.
-            assert!(report.passed(), "{name} seed {seed} call {i} (stall {stall}) {}: {}", case.describe(), report.mismatch.unwrap());
+            assert!(
+                report.passed(),
+                "{name} seed {seed} call {i} (stall {stall}) {}: {}",
+                case.describe(),
+                report.mismatch.unwrap()
+            );
         }
     }
 }
@@ -76,6 +83,10 @@ fn second_build_of_a_generated_design_is_a_cache_hit() {
     let d = common::config("spike_ternary");
     let first = Cosim::new(&builder, &d, CosimOptions::default()).unwrap();
     let second = Cosim::new(&builder, &d, CosimOptions::default()).unwrap();
-    assert!(second.model().cache_hit(), "rebuilt although the design did not change (first hit: {})", first.model().cache_hit());
+    assert!(
+        second.model().cache_hit(),
+        "rebuilt although the design did not change (first hit: {})",
+        first.model().cache_hit()
+    );
     assert_eq!(first.model().path(), second.model().path());
 }

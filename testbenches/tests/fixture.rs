@@ -7,7 +7,10 @@ use spikeq_tb::{Backpressure, BuildOptions, Builder, Driver, Rtl, RtlFile, Sim, 
 
 fn fixture() -> Rtl {
     let text = include_str!("fixtures/spikeq_top_fixture.v");
-    Rtl { files: vec![RtlFile { name: "spikeq_top_fixture.v".into(), text: text.into() }], top: "spikeq_top_fixture".into() }
+    Rtl {
+        files: vec![RtlFile { name: "spikeq_top_fixture.v".into(), text: text.into() }],
+        top: "spikeq_top_fixture".into(),
+    }
 }
 
 #[test]

@@ -22,7 +22,8 @@ fn random_suite(name: &str) {
     let (mut fired, mut saturated, mut overflow, mut range) = (0, 0, 0, 0);
     for i in 0..CALLS {
         let case = cases::random(cosim.derived(), &mut rng, k_max);
-        let report = cosim.check(&case).unwrap_or_else(|e| panic!("{name} seed {seed} call {i} {}: {e}", case.describe()));
+        let report =
+            cosim.check(&case).unwrap_or_else(|e| panic!("{name} seed {seed} call {i} {}: {e}", case.describe()));
         if let Some(m) = &report.mismatch {
             panic!(
                 "{name} seed {seed} call {i} {}: {m}\n  FST of the rerun: {}",

@@ -20,9 +20,17 @@ pub fn config(name: &str) -> Derived {
 /// A configuration from TOML fields, on top of small defaults.
 pub fn cfg(name: &str, extra: &str) -> Derived {
     let mut fields = std::collections::BTreeMap::new();
-    for line in ["rows = 4", "lanes = 4", "weight_format = \"int4\"", "k_max = 40", "m_max = 64", "max_salient = 4", "frac_bits = 6"]
-        .into_iter()
-        .chain(extra.lines())
+    for line in [
+        "rows = 4",
+        "lanes = 4",
+        "weight_format = \"int4\"",
+        "k_max = 40",
+        "m_max = 64",
+        "max_salient = 4",
+        "frac_bits = 6",
+    ]
+    .into_iter()
+    .chain(extra.lines())
     {
         let line = line.trim();
         if let Some((k, v)) = line.split_once('=') {

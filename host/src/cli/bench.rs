@@ -67,7 +67,13 @@ fn activations(rng: &mut StdRng, n: usize, k: usize) -> Vec<f32> {
 fn golden(a: GoldenArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
     let d = Derived::from_toml(&text)?;
-    anyhow::ensure!(a.k <= d.config.k_max as usize, "--k {} exceeds k_max {} of {}", a.k, d.config.k_max, a.config.display());
+    anyhow::ensure!(
+        a.k <= d.config.k_max as usize,
+        "--k {} exceeds k_max {} of {}",
+        a.k,
+        d.config.k_max,
+        a.config.display()
+    );
     let selector = SalientSelector::parse(&a.salient).map_err(anyhow::Error::msg)?;
     let mut rng = StdRng::seed_from_u64(a.seed);
     let w: Vec<f32> = (0..a.m * a.k).map(|_| rng.gen::<f32>() - 0.5).collect();
@@ -77,7 +83,15 @@ fn golden(a: GoldenArgs) -> Result<()> {
     let qx = quantize_acts(&x, a.k, bits, selector, d.config.max_salient as usize, None);
     let golden = Golden::new(&d);
 
-    println!("config {} ({}), layer {}x{} (MxK), {} tokens, seed {}", d.config.name, d.short_hash(), a.m, a.k, a.tokens, a.seed);
+    println!(
+        "config {} ({}), layer {}x{} (MxK), {} tokens, seed {}",
+        d.config.name,
+        d.short_hash(),
+        a.m,
+        a.k,
+        a.tokens,
+        a.seed
+    );
     // Functional model: repeat until at least ~1 s has passed.
     let start = Instant::now();
     let mut reps = 0u64;

@@ -35,7 +35,9 @@ pub fn run(a: EvalBenchArgs) -> Result<()> {
     let (model, tok) = spikeq_host::model::load(&eval::asset_path("model", None, DEFAULT_MODEL)?)?;
     let text = std::fs::read_to_string(eval::asset_path("text", None, DEFAULT_TEXT)?)?;
     let tokens = tok.encode(&text)?;
-    let base = ArrayConfig::from_toml(&std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?)?;
+    let base = ArrayConfig::from_toml(
+        &std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?,
+    )?;
     let config = a.scheme.array_config(&base).context("compare a quantized scheme with f32, not f32 with itself")?;
     let d = config.validate()?;
     let timeout = Duration::from_secs(600);
@@ -69,12 +71,23 @@ pub fn run(a: EvalBenchArgs) -> Result<()> {
         let t = Instant::now();
         let r = model.forward(&mut rtl, &window, &mut KvCache::new(model.config(), window.len()))?;
         let r_secs = t.elapsed().as_secs_f64();
-        anyhow::ensure!(g.iter().zip(&r).all(|(x, y)| x.to_bits() == y.to_bits()), "Verilator logits differ from golden logits");
+        anyhow::ensure!(
+            g.iter().zip(&r).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "Verilator logits differ from golden logits"
+        );
         let cycles = rtl.stats.counters.cycles;
         println!("forward of {} tokens, logits bit-identical:", window.len());
         println!("| backend | seconds | tokens/s | array cycles | cycles/s |\n| --- | ---: | ---: | ---: | ---: |");
-        println!("| golden | {g_secs:.2} | {:.1} | {cycles} | {:.3e} |", window.len() as f64 / g_secs, cycles as f64 / g_secs);
-        println!("| verilator | {r_secs:.1} | {:.3} | {cycles} | {:.3e} |", window.len() as f64 / r_secs, cycles as f64 / r_secs);
+        println!(
+            "| golden | {g_secs:.2} | {:.1} | {cycles} | {:.3e} |",
+            window.len() as f64 / g_secs,
+            cycles as f64 / g_secs
+        );
+        println!(
+            "| verilator | {r_secs:.1} | {:.3} | {cycles} | {:.3e} |",
+            window.len() as f64 / r_secs,
+            cycles as f64 / r_secs
+        );
         println!("(golden includes quantizing every layer's weights once; array cycles count RUN phases only, the simulation also clocks LOAD, one weight per cycle, and the AXI transactions)");
     }
     Ok(())

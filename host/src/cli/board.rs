@@ -46,7 +46,10 @@ pub fn run(a: BoardArgs) -> Result<()> {
     let board = VirtualBoard::new(driver);
     let stats = board.stats_handle();
     let session = fuser::spawn_mount(board, &a.mount, &mount_config()).with_context(|| {
-        format!("cannot mount FUSE on {} (needs /dev/fuse and fusermount3: scripts/setup.sh installs fuse3)", a.mount.display())
+        format!(
+            "cannot mount FUSE on {} (needs /dev/fuse and fusermount3: scripts/setup.sh installs fuse3)",
+            a.mount.display()
+        )
     })?;
     println!(
         "board ready: {} (array {}, hash {:#010x}) on {}: {}; Ctrl-C to stop",
@@ -71,7 +74,13 @@ pub fn run(a: BoardArgs) -> Result<()> {
         // Clients still hold the device files open (EBUSY): detach the mount; when this process
         // exits their next call fails with ENOTCONN, which the XDMA transport reports.
         eprintln!("board: {e}; detaching the mount (clients still have the device files open)");
-        let ok = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(&a.mount).status().map(|s| s.success()).unwrap_or(false);
+        let ok = std::process::Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(&a.mount)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         anyhow::ensure!(ok, "cannot unmount {}: run `fusermount3 -u -z {}`", a.mount.display(), a.mount.display());
     }
     Ok(())

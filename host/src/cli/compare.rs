@@ -11,10 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::{ArrayConfig, PeKind};
 use spikeq_host::compare::{self, plot, Sweep, GENERATOR};
-use spikeq_host::smooth::smooth_on_valid;
 use spikeq_host::energy::table;
 use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
 use spikeq_host::model;
+use spikeq_host::smooth::smooth_on_valid;
 use spikeq_host::synth::Target;
 
 #[derive(Debug, Args)]
@@ -100,17 +100,21 @@ pub fn run(a: CompareArgs) -> Result<()> {
     check_ours(&svg_path, a.force)?;
     let model_path = eval::asset_path("model", a.model, DEFAULT_MODEL)?;
     let text_path = eval::asset_path("text", a.text, DEFAULT_TEXT)?;
-    let (mut model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let (mut model, tokenizer) =
+        model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let text = std::fs::read_to_string(&text_path).with_context(|| format!("reading {}", text_path.display()))?;
     let all = tokenizer.encode(&text)?;
     let tokens = &all[..a.tokens.min(all.len())];
     if let Some(alpha) = a.smooth.0 {
         let valid_path = text_path.with_file_name("valid.txt");
-        let valid = std::fs::read_to_string(&valid_path).with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?;
+        let valid = std::fs::read_to_string(&valid_path)
+            .with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?;
         smooth_on_valid(&mut model, &tokenizer.encode(&valid)?, a.calib_windows, alpha)?;
     }
-    let base = ArrayConfig::from_toml(&std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?)
-        .with_context(|| format!("{}", a.config.display()))?;
+    let base = ArrayConfig::from_toml(
+        &std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?,
+    )
+    .with_context(|| format!("{}", a.config.display()))?;
     let selector = SalientSelector::parse(&a.salient).map_err(anyhow::Error::msg)?;
 
     let arrays: Vec<_> = a
@@ -120,7 +124,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
         .map(|(s, pe)| Ok((s, compare::sweep_array(&base, s, pe)?)))
         .collect::<Result<_>>()?;
     let bar = ProgressBar::new((arrays.len() * (1 + targets.len())) as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps {spinner} {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps {spinner} {msg}")?
+            .progress_chars("=> "),
+    );
     bar.enable_steady_tick(Duration::from_millis(250));
     let mut points = Vec::new();
     let mut tools = None;
@@ -132,11 +139,22 @@ pub fn run(a: CompareArgs) -> Result<()> {
         for &t in &targets {
             bar.set_message(format!("{}: synthesis for {t}", d.config.name));
             let started = std::time::Instant::now();
-            let (area, versions) = compare::synthesize(d, t, &a.work, &a.cache).with_context(|| format!("synthesizing {} for {t}", d.config.name))?;
+            let (area, versions) = compare::synthesize(d, t, &a.work, &a.cache)
+                .with_context(|| format!("synthesizing {} for {t}", d.config.name))?;
             let fmax = area.fmax_mhz.map_or(String::new(), |f| format!(", Fmax {f:.1} MHz"));
             let secs = started.elapsed().as_secs_f64();
             // Printed also when the bar is hidden (no terminal): the synthesis times are measurements.
-            bar.suspend(|| eprintln!("{} {t}: {} LUTs, {} FFs, {} DSPs{fmax} ({}; {})", d.config.name, area.luts, area.ffs, area.dsps, area.device, if area.cached { "cached".to_string() } else { format!("{secs:.0} s") }));
+            bar.suspend(|| {
+                eprintln!(
+                    "{} {t}: {} LUTs, {} FFs, {} DSPs{fmax} ({}; {})",
+                    d.config.name,
+                    area.luts,
+                    area.ffs,
+                    area.dsps,
+                    area.device,
+                    if area.cached { "cached".to_string() } else { format!("{secs:.0} s") }
+                )
+            });
             tools.get_or_insert(versions);
             match t {
                 Target::Xilinx => xilinx = Some(area),
@@ -148,7 +166,14 @@ pub fn run(a: CompareArgs) -> Result<()> {
     }
     bar.finish_and_clear();
 
-    let sweep = Sweep { generator: GENERATOR.into(), tokens: tokens.len(), smooth: a.smooth.0, tools, energy_source: table::SOURCE.into(), points };
+    let sweep = Sweep {
+        generator: GENERATOR.into(),
+        tokens: tokens.len(),
+        smooth: a.smooth.0,
+        tools,
+        energy_source: table::SOURCE.into(),
+        points,
+    };
     let command = format!(
         "spikeq compare --out {} --sizes {} --tokens {} --targets {} --smooth {}",
         a.out.display(),
@@ -160,7 +185,8 @@ pub fn run(a: CompareArgs) -> Result<()> {
     write(&json_path, &(serde_json::to_string_pretty(&sweep)? + "\n"))?;
     write(&svg_path, &plot::svg(&sweep).map_err(anyhow::Error::msg)?)?;
     let results = a.out.join("results.md");
-    spikeq_host::docs::update_file(&results, "compare", &sweep.markdown(&command)).with_context(|| format!("updating {}", results.display()))?;
+    spikeq_host::docs::update_file(&results, "compare", &sweep.markdown(&command))
+        .with_context(|| format!("updating {}", results.display()))?;
     print!("{}", sweep.markdown(&command));
     eprintln!("wrote {}, {} and the table in {}", json_path.display(), svg_path.display(), results.display());
     Ok(())

@@ -21,7 +21,8 @@ pub fn run(cmd: ConfigCmd) -> Result<()> {
     match cmd {
         ConfigCmd::Check { file, json } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let d = spikeq_hdl::Derived::from_toml(&text).with_context(|| format!("{} is not a usable configuration", file.display()))?;
+            let d = spikeq_hdl::Derived::from_toml(&text)
+                .with_context(|| format!("{} is not a usable configuration", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {

@@ -57,7 +57,10 @@ pub fn run(a: CosimArgs) -> Result<()> {
         a.layers
     );
     let bar = ProgressBar::new(a.layers as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} calls {per_sec:.1} {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} calls {per_sec:.1} {msg}")?
+            .progress_chars("=> "),
+    );
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut passed, mut failed) = (0usize, 0usize);
     let k_max = d.config.k_max as usize;
@@ -68,7 +71,8 @@ pub fn run(a: CosimArgs) -> Result<()> {
             Ok(r) => {
                 failed += 1;
                 let m = r.mismatch.map(|m| m.to_string()).unwrap_or_default();
-                let fst = r.trace.or_else(|| a.trace.clone()).map(|p| format!(" (FST: {})", p.display())).unwrap_or_default();
+                let fst =
+                    r.trace.or_else(|| a.trace.clone()).map(|p| format!(" (FST: {})", p.display())).unwrap_or_default();
                 bar.println(format!("FAIL call {i} {}: {m}{fst}", case.describe()));
             }
             Err(e) => {
@@ -113,7 +117,14 @@ pub struct BenchArgs {
 
 /// Replays the program under Verilator until at least `min_secs` have passed; returns
 /// (cycles, seconds, replays).
-fn verilator_rate(builder: &Builder, d: &Derived, opts: BuildOptions, stim: &[u32], expect: &[u32], min_secs: f64) -> Result<(u64, f64, usize)> {
+fn verilator_rate(
+    builder: &Builder,
+    d: &Derived,
+    opts: BuildOptions,
+    stim: &[u32],
+    expect: &[u32],
+    min_secs: f64,
+) -> Result<(u64, f64, usize)> {
     let model = builder.build(&spikeq_tb::cosim::rtl_of(d)?, opts)?;
     let mut drv = Driver::new(Sim::new(model));
     let (mut cycles, mut reps) = (0u64, 0usize);
@@ -144,12 +155,18 @@ fn icarus_rate(dir: &Path, module: &str) -> Result<(u64, f64)> {
     let status = Command::new("iverilog")
         .current_dir(dir)
         .args(["-g2012", "-o", "tb/sim", "-s", module, "-s", probe, &format!("tb/{module}.sv"), &probe_file])
-        .args(std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().ends_with(".v")))
+        .args(
+            std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .filter(|n| n.to_string_lossy().ends_with(".v")),
+        )
         .status()
         .context("iverilog not found: scripts/setup.sh installs it")?;
     anyhow::ensure!(status.success(), "iverilog failed on the generated testbench");
     let start = Instant::now();
-    let out = Command::new("vvp").current_dir(dir).args(["-n", "tb/sim", "+dir=tb"]).output().context("vvp not found")?;
+    let out =
+        Command::new("vvp").current_dir(dir).args(["-n", "tb/sim", "+dir=tb"]).output().context("vvp not found")?;
     let secs = start.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&out.stdout);
     anyhow::ensure!(text.lines().any(|l| l.trim() == "PASS"), "the Icarus testbench did not pass:\n{text}");
@@ -163,7 +180,10 @@ fn icarus_rate(dir: &Path, module: &str) -> Result<(u64, f64)> {
 pub fn bench(a: BenchArgs) -> Result<()> {
     let d = read_config(&a.config)?;
     let mut design = spikeq_codegen::generate(&d)?;
-    let tb = spikeq_codegen::testbench::generate(&d, &TbOptions { seed: a.seed, random_cases: a.cases, k_limit: a.k_limit, ..Default::default() })?;
+    let tb = spikeq_codegen::testbench::generate(
+        &d,
+        &TbOptions { seed: a.seed, random_cases: a.cases, k_limit: a.k_limit, ..Default::default() },
+    )?;
     let hex = |name: &str| -> Result<Vec<u32>> {
         let f = tb.iter().find(|f| f.path == name).with_context(|| format!("the generator wrote no {name}"))?;
         Ok(program::parse_hex(&f.contents)?)
@@ -173,7 +193,14 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     design.add_files(tb);
     let dir = std::env::temp_dir().join(format!("spikeq-bench-cosim-{}", std::process::id()));
     design.write_to(&dir, true)?;
-    println!("config {} ({}), {} stimulus words, {} expected words, seed {}", d.config.name, d.short_hash(), stim.len(), expect.len(), a.seed);
+    println!(
+        "config {} ({}), {} stimulus words, {} expected words, seed {}",
+        d.config.name,
+        d.short_hash(),
+        stim.len(),
+        expect.len(),
+        a.seed
+    );
 
     let builder = Builder::new()?;
     let opts = BuildOptions { opt_level: a.cxx_opt, ..Default::default() };

@@ -10,16 +10,16 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::{ArrayConfig, OutputMode, PeKind};
+use spikeq_host::driver::{Accelerator, Backend};
 use spikeq_host::energy::measure::{calibrate, counting_exec, scheme_array, Tee};
-use spikeq_host::smooth::smooth_on_valid;
 use spikeq_host::energy::report::{DesignReport, EnergyReport};
 use spikeq_host::energy::table;
+use spikeq_host::energy::Activity;
 use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
 use spikeq_host::model;
-use spikeq_host::driver::{Accelerator, Backend};
-use spikeq_host::energy::Activity;
 use spikeq_host::precision::Precision;
 use spikeq_host::quant::{QuantExec, Scheme};
+use spikeq_host::smooth::smooth_on_valid;
 
 #[derive(Debug, Args)]
 pub struct EnergyArgs {
@@ -87,17 +87,21 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     }
     let model_path = eval::asset_path("model", a.model, DEFAULT_MODEL)?;
     let text_path = eval::asset_path("text", a.text, DEFAULT_TEXT)?;
-    let (mut model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let (mut model, tokenizer) =
+        model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let text = std::fs::read_to_string(&text_path).with_context(|| format!("reading {}", text_path.display()))?;
     let tokens = tokenizer.encode(&text)?;
     let valid_path = text_path.with_file_name("valid.txt");
-    let valid = tokenizer.encode(
-        &std::fs::read_to_string(&valid_path).with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?,
-    )?;
+    let valid =
+        tokenizer
+            .encode(&std::fs::read_to_string(&valid_path).with_context(|| {
+                format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display())
+            })?)?;
     if let Some(alpha) = a.smooth.0 {
         smooth_on_valid(&mut model, &valid, a.calib_windows, alpha)?;
     }
-    let base_text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
+    let base_text =
+        std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
     let mut base = ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", a.config.display()))?;
     base.pe = PeKind::Spike;
     let mac_base = ArrayConfig { pe: PeKind::Mac, ..base.clone() };
@@ -108,7 +112,9 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     let mut mac_positions = None;
     let per_pass: usize = eval::windows(&tokens, Some(a.windows)).map(<[u32]>::len).sum();
     let bar = ProgressBar::new((per_pass * (a.scheme.len() + usize::from(a.precision.is_some()))) as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tokens {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tokens {msg}")?.progress_chars("=> "),
+    );
     let mut designs = Vec::new();
     for &scheme in &a.scheme {
         let d = scheme_array(scheme, &base)?;
@@ -128,7 +134,15 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         };
         let positions = (ppl.scored + ppl.windows) as u64;
         mac_positions.get_or_insert(positions);
-        designs.push(DesignReport::new(&label(scheme), &scheme.to_string(), &d, &exec.tap, positions, Some(ppl.ppl()), a.dram_pj));
+        designs.push(DesignReport::new(
+            &label(scheme),
+            &scheme.to_string(),
+            &d,
+            &exec.tap,
+            positions,
+            Some(ppl.ppl()),
+            a.dram_pj,
+        ));
     }
     if let Some(path) = &a.precision {
         let p = Precision::load(path)?;
@@ -140,7 +154,15 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         bar.set_message(path.display().to_string());
         let ppl = eval::perplexity(&model, &mut exec, &tokens, Some(a.windows), |w| bar.inc(w.scored as u64))?;
         let positions = (ppl.scored + ppl.windows) as u64;
-        designs.push(DesignReport::new("spike-mixed", &path.display().to_string(), &d, &exec.tap, positions, Some(ppl.ppl()), a.dram_pj));
+        designs.push(DesignReport::new(
+            "spike-mixed",
+            &path.display().to_string(),
+            &d,
+            &exec.tap,
+            positions,
+            Some(ppl.ppl()),
+            a.dram_pj,
+        ));
     }
     bar.finish_and_clear();
     designs.push(DesignReport::new("mac-w4a4", "w4a4", &mac_d, &mac.tap, mac_positions.unwrap_or(0), None, a.dram_pj));
@@ -148,9 +170,14 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     report.smooth = a.smooth.0;
     if let Some(path) = &a.update {
         let smooth = a.smooth.0.map_or("off".to_string(), |x| x.to_string());
-        let cmd = format!("spikeq energy --windows {} --scheme {} --smooth {smooth}", a.windows, a.scheme.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+        let cmd = format!(
+            "spikeq energy --windows {} --scheme {} --smooth {smooth}",
+            a.windows,
+            a.scheme.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+        );
         let body = format!("Produced by `{cmd} --update {}`.\n\n{}", path.display(), report.render_markdown());
-        spikeq_host::docs::update_file(path, "energy", &body).with_context(|| format!("updating {}", path.display()))?;
+        spikeq_host::docs::update_file(path, "energy", &body)
+            .with_context(|| format!("updating {}", path.display()))?;
         eprintln!("wrote the energy tables into {}", path.display());
     }
     if a.json {

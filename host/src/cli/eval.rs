@@ -78,7 +78,13 @@ fn bar(len: u64) -> Result<ProgressBar> {
     Ok(bar)
 }
 
-fn score(model: &Llama, exec: &mut dyn LinearExec, tokens: &[u32], windows: Option<usize>, label: &str) -> Result<(eval::Perplexity, f64)> {
+fn score(
+    model: &Llama,
+    exec: &mut dyn LinearExec,
+    tokens: &[u32],
+    windows: Option<usize>,
+    label: &str,
+) -> Result<(eval::Perplexity, f64)> {
     let scored: usize = eval::windows(tokens, windows).map(<[u32]>::len).sum();
     let bar = bar(scored as u64)?;
     bar.set_prefix(label.to_string());
@@ -98,7 +104,8 @@ fn score(model: &Llama, exec: &mut dyn LinearExec, tokens: &[u32], windows: Opti
 pub fn run(args: EvalArgs) -> Result<()> {
     let model_path = eval::asset_path("model", args.model, DEFAULT_MODEL)?;
     let text_path = eval::asset_path("text", args.text, DEFAULT_TEXT)?;
-    let (mut model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let (mut model, tokenizer) =
+        model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let text = std::fs::read_to_string(&text_path).with_context(|| format!("reading {}", text_path.display()))?;
     let tokens = tokenizer.encode(&text)?;
     let valid_tokens = || -> Result<Vec<u32>> {
@@ -123,14 +130,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
     );
 
     let base = {
-        let base_text = std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {}", args.config.display()))?;
+        let base_text =
+            std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {}", args.config.display()))?;
         ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", args.config.display()))?
     };
     let timeout = Duration::from_secs_f64(args.timeout);
     if let Some(path) = &args.precision {
         let p = Precision::load(path)?;
         p.check_blocks(model.blocks().len())?;
-        let derived = p.array_config(&base).validate().with_context(|| format!("array for {} on {}", path.display(), args.config.display()))?;
+        let derived = p
+            .array_config(&base)
+            .validate()
+            .with_context(|| format!("array for {} on {}", path.display(), args.config.display()))?;
         let acc = Accelerator::open(args.backend.open(&derived, timeout)?, &derived, timeout)?;
         let mut exec = QuantExec::with_precision(p, acc)?;
         let (total, secs) = score(&model, &mut exec, &tokens, args.windows, &path.display().to_string())?;

@@ -35,7 +35,8 @@ pub struct GenArgs {
 
 pub fn run(a: GenArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
-    let mut config = spikeq_hdl::ArrayConfig::from_toml(&text).with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
+    let mut config = spikeq_hdl::ArrayConfig::from_toml(&text)
+        .with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
     if let Some(p) = &a.precision {
         config = spikeq_host::precision::Precision::load(p)?.array_config(&config);
     }

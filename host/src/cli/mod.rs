@@ -2,8 +2,8 @@
 
 mod bench;
 mod bench_eval;
-mod compare;
 mod board;
+mod compare;
 mod config;
 mod cosim;
 mod energy;

@@ -16,8 +16,8 @@ use spikeq_host::model::linear::F32Linear;
 use spikeq_host::model::{self, llama::Llama, tokenizer::Tokenizer};
 use spikeq_host::precision::{f32_memory_bytes, Assignment, LayerSpec, Precision};
 use spikeq_host::quant::QuantExec;
-use spikeq_host::smooth::smooth_on_valid;
 use spikeq_host::search::{self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, Weights};
+use spikeq_host::smooth::smooth_on_valid;
 
 /// Default calibration text, relative to the repository root.
 const DEFAULT_VALID: &str = ".cache/ptb/valid.txt";
@@ -205,7 +205,11 @@ impl Common {
         }
         Ok(SearchOptions {
             ladder,
-            constraints: Constraints { max_memory, max_ppl: self.max_ppl, max_ppl_increase: self.max_ppl_increase.map(|p| p / 100.0) },
+            constraints: Constraints {
+                max_memory,
+                max_ppl: self.max_ppl,
+                max_ppl_increase: self.max_ppl_increase.map(|p| p / 100.0),
+            },
             weights: Weights { ppl: self.w_ppl, memory: self.w_memory, energy: self.w_energy },
             depth: self.depth,
             module_blocks: self.module_blocks,
@@ -214,9 +218,11 @@ impl Common {
 
     fn load(&self) -> Result<Loaded> {
         let model_path = eval::asset_path("model", self.model.clone(), DEFAULT_MODEL)?;
-        let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+        let (model, tokenizer) =
+            model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
         let model_sha256 = search::file_sha256(&model_path)?;
-        let base_text = std::fs::read_to_string(&self.config).with_context(|| format!("cannot read {}", self.config.display()))?;
+        let base_text =
+            std::fs::read_to_string(&self.config).with_context(|| format!("cannot read {}", self.config.display()))?;
         let base = ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", self.config.display()))?;
         let selector = SalientSelector::parse(&self.salient).map_err(anyhow::Error::msg)?;
         let mut model = model;
@@ -225,7 +231,14 @@ impl Common {
             let (text, _) = search::read_calibration_text(&repo_default(self.text.clone(), DEFAULT_VALID))?;
             smooth_on_valid(&mut model, &tokenizer.encode(&text)?, self.calib_windows, alpha)?;
         }
-        Ok(Loaded { model, tokenizer, model_sha256, base, selector, smooth: self.smooth.0.map(|a| (a, self.calib_windows)) })
+        Ok(Loaded {
+            model,
+            tokenizer,
+            model_sha256,
+            base,
+            selector,
+            smooth: self.smooth.0.map(|a| (a, self.calib_windows)),
+        })
     }
 
     fn evaluator<'m>(&self, l: &'m Loaded) -> Result<Evaluator<'m>> {
@@ -233,8 +246,15 @@ impl Common {
         let (text, read) = search::read_calibration_text(&path)?;
         let tokens = l.tokenizer.encode(&text)?;
         let segments = search::segments(&tokens, self.segment_tokens, self.segments)?;
-        let setup =
-            Setup { model: &l.model, model_sha256: l.model_sha256.clone(), smooth: l.smooth, segments, text: read, selector: l.selector, base: l.base.clone() };
+        let setup = Setup {
+            model: &l.model,
+            model_sha256: l.model_sha256.clone(),
+            smooth: l.smooth,
+            segments,
+            text: read,
+            selector: l.selector,
+            base: l.base.clone(),
+        };
         Ok(Evaluator::open(setup, &repo_default(self.cache_dir.clone(), DEFAULT_CACHE), self.max_evals)?)
     }
 }
@@ -242,7 +262,10 @@ impl Common {
 /// Runs a search with a progress bar.
 fn run_search(ev: &mut Evaluator<'_>, opts: &SearchOptions, what: &str) -> Result<SearchResult> {
     let bar = ProgressBar::new(opts.ladder.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} points ETA {eta} {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} points ETA {eta} {msg}")?
+            .progress_chars("=> "),
+    );
     bar.set_prefix(what.to_string());
     let r = search::search(ev, opts, &mut |p| {
         bar.set_length(p.planned as u64);
@@ -300,7 +323,10 @@ fn check_out(dir: &Path, force: bool) -> Result<()> {
         .is_some_and(|v| v["tool"] == "spikeq search");
     let non_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
     if non_empty && !ours && !force {
-        bail!("{} holds files that spikeq search did not write: pick another --out or pass --force to overwrite", dir.display());
+        bail!(
+            "{} holds files that spikeq search did not write: pick another --out or pass --force to overwrite",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -312,7 +338,14 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-fn outputs(ev: &Evaluator<'_>, opts: &SearchOptions, r: &SearchResult, precision: &Path, json: &Path, svg: &Path) -> Result<()> {
+fn outputs(
+    ev: &Evaluator<'_>,
+    opts: &SearchOptions,
+    r: &SearchResult,
+    precision: &Path,
+    json: &Path,
+    svg: &Path,
+) -> Result<()> {
     if let Some(c) = r.chosen {
         let p = &r.points[c];
         let header = format!(
@@ -336,16 +369,33 @@ fn outputs(ev: &Evaluator<'_>, opts: &SearchOptions, r: &SearchResult, precision
 
 fn print_summary(r: &SearchResult, model: &Llama) {
     let f32_mem = f32_memory_bytes(model);
-    println!("calibration f32 PPL {:.3}; limit {}", r.f32_ppl, r.ppl_limit.map_or("none".into(), |l| format!("{l:.3}")));
+    println!(
+        "calibration f32 PPL {:.3}; limit {}",
+        r.f32_ppl,
+        r.ppl_limit.map_or("none".into(), |l| format!("{l:.3}"))
+    );
     println!("{:<44} {:>10} {:>9} {:>10} {:>7}", "point", "MB", "PPL", "µJ/token", "score");
-    let mut shown: Vec<usize> = r.points.iter().enumerate().filter(|(_, p)| p.tier == search::Tier::Global).map(|(i, _)| i).collect();
+    let mut shown: Vec<usize> =
+        r.points.iter().enumerate().filter(|(_, p)| p.tier == search::Tier::Global).map(|(i, _)| i).collect();
     shown.extend(r.chosen.filter(|c| !shown.contains(c)));
     for i in shown {
         let p = &r.points[i];
         let tag = if Some(i) == r.chosen { " <- chosen" } else { "" };
-        println!("{:<44} {:>10} {:>9.3} {:>10.1} {:>7.4}{tag}", p.label, mb(p.memory), p.ppl, p.energy_pj / 1e6, p.score);
+        println!(
+            "{:<44} {:>10} {:>9.3} {:>10.1} {:>7.4}{tag}",
+            p.label,
+            mb(p.memory),
+            p.ppl,
+            p.energy_pj / 1e6,
+            p.score
+        );
     }
-    println!("{} points explored, {} on the Pareto front; f32 linear layers are {} MB", r.points.len(), r.front.len(), mb(f32_mem));
+    println!(
+        "{} points explored, {} on the Pareto front; f32 linear layers are {} MB",
+        r.points.len(),
+        r.front.len(),
+        mb(f32_mem)
+    );
 }
 
 fn run(a: RunArgs) -> Result<()> {
@@ -371,14 +421,24 @@ fn run(a: RunArgs) -> Result<()> {
 }
 
 /// Test-split perplexity of a precision file on the golden backend.
-fn golden_ppl(model: &Llama, tokens: &[u32], base: &ArrayConfig, p: &Precision, windows: usize, what: &str) -> Result<f64> {
+fn golden_ppl(
+    model: &Llama,
+    tokens: &[u32],
+    base: &ArrayConfig,
+    p: &Precision,
+    windows: usize,
+    what: &str,
+) -> Result<f64> {
     let d = p.array_config(base).validate().with_context(|| format!("array for {what}"))?;
     let timeout = Duration::from_secs(60);
     let acc = Accelerator::open(Backend::Golden.open(&d, timeout)?, &d, timeout)?;
     let mut exec = QuantExec::with_precision(p.clone(), acc)?;
     let scored: usize = eval::windows(tokens, Some(windows)).map(<[u32]>::len).sum();
     let bar = ProgressBar::new(scored as u64);
-    bar.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} test tokens {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} test tokens {msg}")?
+            .progress_chars("=> "),
+    );
     bar.set_message(what.to_string());
     let total = eval::perplexity(model, &mut exec, tokens, Some(windows), |w| bar.inc(w.scored as u64))?;
     bar.finish_and_clear();
@@ -394,7 +454,8 @@ fn results(a: ResultsArgs) -> Result<()> {
     let model = &loaded.model;
     let test_path = repo_default(a.test_text.clone(), eval::DEFAULT_TEXT);
     let test_tokens = {
-        let text = std::fs::read_to_string(&test_path).with_context(|| format!("reading {} (run scripts/setup.sh)", test_path.display()))?;
+        let text = std::fs::read_to_string(&test_path)
+            .with_context(|| format!("reading {} (run scripts/setup.sh)", test_path.display()))?;
         loaded.tokenizer.encode(&text)?
     };
     let f32_mem = f32_memory_bytes(model);
@@ -407,7 +468,12 @@ fn results(a: ResultsArgs) -> Result<()> {
     for &s in &opts0.ladder {
         let p = Precision::uniform(s, loaded.selector);
         let ppl = golden_ppl(model, &test_tokens, &loaded.base, &p, a.windows, &format!("uniform {s}"))?;
-        rows.push((format!("uniform {s}"), Assignment::uniform(s, n_blocks).memory_bytes(model), ppl, None::<(f64, String)>));
+        rows.push((
+            format!("uniform {s}"),
+            Assignment::uniform(s, n_blocks).memory_bytes(model),
+            ppl,
+            None::<(f64, String)>,
+        ));
     }
     let mut plots = Vec::new();
     for &budget in &a.budgets {
@@ -425,7 +491,12 @@ fn results(a: ResultsArgs) -> Result<()> {
         };
         let p = Precision::compact(&r.points[c].assignment, loaded.selector);
         let ppl = golden_ppl(model, &test_tokens, &loaded.base, &p, a.windows, &precision.display().to_string())?;
-        rows.push((format!("search ≤ {} MB (`{}`)", mb(budget), precision.display()), r.points[c].memory, ppl, Some((r.points[c].ppl, r.points[c].label.clone()))));
+        rows.push((
+            format!("search ≤ {} MB (`{}`)", mb(budget), precision.display()),
+            r.points[c].memory,
+            ppl,
+            Some((r.points[c].ppl, r.points[c].label.clone())),
+        ));
     }
 
     let scored: usize = eval::windows(&test_tokens, Some(a.windows)).map(<[u32]>::len).sum();
@@ -451,7 +522,12 @@ fn results(a: ResultsArgs) -> Result<()> {
         f32_test
     );
     for (label, mem, ppl, _) in &rows {
-        md += &format!("| {label} | {} | {:.3} | {:.3} | {ppl:.3} |\n", mb(*mem), *mem as f64 / f32_mem as f64, *mem as f64 / int8 as f64);
+        md += &format!(
+            "| {label} | {} | {:.3} | {:.3} | {ppl:.3} |\n",
+            mb(*mem),
+            *mem as f64 / f32_mem as f64,
+            *mem as f64 / int8 as f64
+        );
     }
     md += "\nChosen configurations (calibration PPL on PTB valid, the last search step):\n\n";
     for (label, _, _, chosen) in &rows {

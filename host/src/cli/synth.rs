@@ -84,7 +84,8 @@ pub fn run(a: SynthArgs) -> Result<()> {
     let mut arrays = Vec::new();
     for path in &a.config {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let d = spikeq_hdl::Derived::from_toml(&text).with_context(|| format!("{} is not a usable configuration", path.display()))?;
+        let d = spikeq_hdl::Derived::from_toml(&text)
+            .with_context(|| format!("{} is not a usable configuration", path.display()))?;
         for pe in &a.pe {
             let pe = match pe {
                 PeArg::Config => d.config.pe,
@@ -117,15 +118,25 @@ pub fn run(a: SynthArgs) -> Result<()> {
         cache: a.cache,
     };
     let total = (arrays.len() * targets.len()) as u64;
-    let bar = ProgressBar::new(total).with_style(ProgressStyle::with_template("{bar:20} {pos}/{len} [{elapsed}] {msg}").expect("style"));
+    let bar = ProgressBar::new(total)
+        .with_style(ProgressStyle::with_template("{bar:20} {pos}/{len} [{elapsed}] {msg}").expect("style"));
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut reports = Vec::new();
     for d in &arrays {
         let dir = a.out.join(format!("{}-{}", d.config.name, synth::pe_name(d.config.pe)));
         for &target in &targets {
-            let steps = if target == Target::Ice40 { "yosys synth_ice40 + nextpnr-ice40" } else { "yosys synth_xilinx" };
-            bar.set_message(format!("{} ({} PE, {}x{}): {steps}", d.config.name, synth::pe_name(d.config.pe), d.config.rows, d.config.lanes));
-            let r = synth::run_with(d, target, &dir, &opts).with_context(|| format!("{target} synthesis of {} ({} PE)", d.config.name, synth::pe_name(d.config.pe)));
+            let steps =
+                if target == Target::Ice40 { "yosys synth_ice40 + nextpnr-ice40" } else { "yosys synth_xilinx" };
+            bar.set_message(format!(
+                "{} ({} PE, {}x{}): {steps}",
+                d.config.name,
+                synth::pe_name(d.config.pe),
+                d.config.rows,
+                d.config.lanes
+            ));
+            let r = synth::run_with(d, target, &dir, &opts).with_context(|| {
+                format!("{target} synthesis of {} ({} PE)", d.config.name, synth::pe_name(d.config.pe))
+            });
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
@@ -154,11 +165,13 @@ pub fn run(a: SynthArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    std::fs::write(&json, serde_json::to_string_pretty(&reports)? + "\n").with_context(|| format!("cannot write {}", json.display()))?;
+    std::fs::write(&json, serde_json::to_string_pretty(&reports)? + "\n")
+        .with_context(|| format!("cannot write {}", json.display()))?;
     let table = synth::markdown(&reports);
     std::fs::write(&md, &table).with_context(|| format!("cannot write {}", md.display()))?;
     for doc in &a.update {
-        spikeq_host::docs::update_file(doc, "synth", &table).with_context(|| format!("cannot update {}", doc.display()))?;
+        spikeq_host::docs::update_file(doc, "synth", &table)
+            .with_context(|| format!("cannot update {}", doc.display()))?;
         println!("updated {}", doc.display());
     }
     for r in &reports {

@@ -65,7 +65,12 @@ impl From<&SynthReport> for Area {
 
 /// Synthesizes `d` for one target with the project's synthesis flow (the only place this module
 /// touches synthesis). `work` holds the tool outputs; `cache` reuses earlier identical runs.
-pub fn synthesize(d: &Derived, target: Target, work: &Path, cache: &Path) -> Result<(Area, synth::ToolVersions), SynthError> {
+pub fn synthesize(
+    d: &Derived,
+    target: Target,
+    work: &Path,
+    cache: &Path,
+) -> Result<(Area, synth::ToolVersions), SynthError> {
     let opts = SynthOptions { cache: Some(cache.to_path_buf()), force: true, ..SynthOptions::default() };
     let report = synth::run_with(d, target, &work.join(&d.config.name), &opts)?;
     Ok((Area::from(&report), report.tools))
@@ -123,7 +128,12 @@ pub struct Activity {
 }
 
 /// Runs `tokens` (after token 0, as in an evaluation window) through `d` on the golden backend.
-pub fn measure(model: &Llama, d: &Derived, tokens: &[u32], selector: spikeq_hdl::quant::SalientSelector) -> Result<Activity, ModelError> {
+pub fn measure(
+    model: &Llama,
+    d: &Derived,
+    tokens: &[u32],
+    selector: spikeq_hdl::quant::SalientSelector,
+) -> Result<Activity, ModelError> {
     let mut exec = counting_exec(Scheme::SpikeQuant, d, selector, None)?;
     let mut cache = KvCache::new(model.config(), tokens.len() + 1);
     let mut logits = Vec::new();

@@ -47,13 +47,23 @@ fn draw(sweep: &Sweep, out: &mut String) -> Result<(), Box<dyn std::error::Error
             .configure_mesh()
             .x_desc("rows = lanes")
             .x_labels(((x1 - x0) * 2.0) as usize + 3)
-            .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-6 { format!("{}", 2f64.powi(x.round() as i32)) } else { String::new() })
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-6 {
+                    format!("{}", 2f64.powi(x.round() as i32))
+                } else {
+                    String::new()
+                }
+            })
             .y_labels(6)
             .y_label_formatter(&|y| short(*y))
             .draw()?;
         for (pe, color) in [("spike", BLUE), ("mac", RED)] {
-            let pts: Vec<(f64, f64)> =
-                sweep.points.iter().filter(|p| p.pe == pe).filter_map(|p| metric(p).filter(|y| *y > 0.0).map(|y| ((p.size as f64).log2(), y))).collect();
+            let pts: Vec<(f64, f64)> = sweep
+                .points
+                .iter()
+                .filter(|p| p.pe == pe)
+                .filter_map(|p| metric(p).filter(|y| *y > 0.0).map(|y| ((p.size as f64).log2(), y)))
+                .collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
                 .label(pe)

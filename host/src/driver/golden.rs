@@ -89,7 +89,14 @@ pub fn run_layer_native(g: &Golden, job: &LayerJob<'_>) -> Result<LayerRun, Laye
             for (o, &c) in dst.iter_mut().zip(&view.effective) {
                 *o = c as f32;
             }
-            (Counters { cycles: view.cycles * tiles, spikes: view.spikes * tiles, accumulates: g.accumulates(view.spikes, m, k) }, view.flags)
+            (
+                Counters {
+                    cycles: view.cycles * tiles,
+                    spikes: view.spikes * tiles,
+                    accumulates: g.accumulates(view.spikes, m, k),
+                },
+                view.flags,
+            )
         })
         .reduce(
             || (Counters::default(), Flags::default()),

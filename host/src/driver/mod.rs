@@ -170,7 +170,9 @@ impl<T: Transport> Accelerator<T> {
     pub fn run_layer(&mut self, job: &LayerJob<'_>) -> Result<LayerRun, DriverError> {
         let (m, k) = (job.m, job.k);
         if job.weights.len() != m * k || k == 0 || !job.codes.len().is_multiple_of(k) {
-            return Err(spikeq_hdl::LayerError::Shape { what: "layer job", expected: m * k, got: job.weights.len() }.into());
+            return Err(
+                spikeq_hdl::LayerError::Shape { what: "layer job", expected: m * k, got: job.weights.len() }.into()
+            );
         }
         self.account(job);
         if self.native {
@@ -189,7 +191,13 @@ impl<T: Transport> Accelerator<T> {
             // Validate before the device sees it: the same checks the golden model applies.
             let tile = spikeq_hdl::Tile { k, m: mt, weights: w, thresholds: th, mode: job.mode };
             self.golden.check_tile(&tile)?;
-            for (a, v) in [(addr::LAYER_K, k as u32), (addr::LAYER_M, mt as u32), (addr::LAYER_N, n as u32), (addr::MODE, job.mode.code()), (addr::OP, op::LOAD)] {
+            for (a, v) in [
+                (addr::LAYER_K, k as u32),
+                (addr::LAYER_M, mt as u32),
+                (addr::LAYER_N, n as u32),
+                (addr::MODE, job.mode.code()),
+                (addr::OP, op::LOAD),
+            ] {
                 self.transport.write_reg(a, v)?;
             }
             self.start()?;
@@ -207,7 +215,11 @@ impl<T: Transport> Accelerator<T> {
             counters += self.read_counters()?;
             let e = self.transport.read_reg(addr::ERROR)?;
             if e & (err::DESCRIPTOR | err::STREAM) != 0 {
-                return Err(DriverError::Device { flags: e, what: decode_error(e), during: format!("RUN of rows {m0}..{}", m0 + mt) });
+                return Err(DriverError::Device {
+                    flags: e,
+                    what: decode_error(e),
+                    during: format!("RUN of rows {m0}..{}", m0 + mt),
+                });
             }
             flags.salient_overflow |= e & err::SALIENT_OVERFLOW != 0;
             flags.code_range |= e & err::CODE_RANGE != 0;
@@ -224,7 +236,8 @@ impl<T: Transport> Accelerator<T> {
         let rows = self.derived().config.rows as usize;
         for m0 in (0..job.m).step_by(rows) {
             let mt = rows.min(job.m - m0);
-            let load = mt * stream::weight_words_per_row(self.golden.derived(), job.k) + if job.mode == OutputMode::Fire { mt } else { 0 };
+            let load = mt * stream::weight_words_per_row(self.golden.derived(), job.k)
+                + if job.mode == OutputMode::Fire { mt } else { 0 };
             self.traffic.h2c += 4 * (load + n * stream::code_words(job.k)) as u64;
             self.traffic.c2h += 4 * (n * stream::output_words(mt, job.mode)) as u64;
         }
@@ -265,7 +278,12 @@ impl<T: Transport> Accelerator<T> {
 
 /// Names the bits of an ERROR value.
 pub fn decode_error(e: u32) -> String {
-    let names = [(err::DESCRIPTOR, "descriptor"), (err::SALIENT_OVERFLOW, "salient_overflow"), (err::CODE_RANGE, "code_range"), (err::STREAM, "stream")];
+    let names = [
+        (err::DESCRIPTOR, "descriptor"),
+        (err::SALIENT_OVERFLOW, "salient_overflow"),
+        (err::CODE_RANGE, "code_range"),
+        (err::STREAM, "stream"),
+    ];
     names.iter().filter(|(b, _)| e & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
 }
 

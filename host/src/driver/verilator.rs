@@ -19,7 +19,9 @@ pub struct VerilatorTransport {
 
 fn tb(e: TbError, what: &str) -> DriverError {
     match e {
-        TbError::Timeout { .. } => DriverError::Timeout { what: format!("{what}: {e}"), device: "verilator".into(), timeout: Duration::ZERO },
+        TbError::Timeout { .. } => {
+            DriverError::Timeout { what: format!("{what}: {e}"), device: "verilator".into(), timeout: Duration::ZERO }
+        }
         other => DriverError::Unavailable(format!("verilator backend, {what}: {other}")),
     }
 }

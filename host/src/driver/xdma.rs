@@ -7,8 +7,8 @@
 //! naming the register or stream, never a hang.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::thread;
@@ -38,7 +38,10 @@ pub struct XdmaTransport {
 }
 
 fn reg_name(addr: u32) -> String {
-    REGISTERS.iter().find(|r| r.offset == addr).map_or_else(|| format!("register {addr:#x}"), |r| format!("register {} ({addr:#04x})", r.name))
+    REGISTERS
+        .iter()
+        .find(|r| r.offset == addr)
+        .map_or_else(|| format!("register {addr:#x}"), |r| format!("register {} ({addr:#04x})", r.name))
 }
 
 impl XdmaTransport {
@@ -47,7 +50,10 @@ impl XdmaTransport {
         let open = |name: &str, write: bool| -> Result<File, DriverError> {
             let p = dir.join(name);
             OpenOptions::new().read(true).write(write).open(&p).map_err(|source| DriverError::Io {
-                what: format!("cannot open {} (is the XDMA driver loaded, or the virtual board mounted with `spikeq board`?)", p.display()),
+                what: format!(
+                    "cannot open {} (is the XDMA driver loaded, or the virtual board mounted with `spikeq board`?)",
+                    p.display()
+                ),
                 source,
             })
         };
@@ -72,8 +78,9 @@ impl XdmaTransport {
                         }
                         Req::Words(n) => {
                             let mut b = vec![0u8; 4 * n];
-                            c2h.read_exact(&mut b)
-                                .map(|_| b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+                            c2h.read_exact(&mut b).map(|_| {
+                                b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+                            })
                         }
                     };
                     if reply_tx.send(reply).is_err() {
@@ -94,7 +101,9 @@ impl XdmaTransport {
             Ok(Ok(v)) => Ok(v),
             // A FUSE server that exited (the virtual board killed) aborts the connection: every
             // call, including one in flight, fails with ENOTCONN or ECONNABORTED.
-            Ok(Err(source)) if matches!(source.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED | libc::ENODEV)) => {
+            Ok(Err(source))
+                if matches!(source.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED | libc::ENODEV)) =>
+            {
                 Err(DriverError::Gone { what, device: self.describe(), source })
             }
             Ok(Err(source)) => Err(DriverError::Io { what: format!("{what} on {}", self.describe()), source }),

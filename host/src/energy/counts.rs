@@ -100,9 +100,11 @@ pub fn count_layer(g: &Golden, job: &LayerJob<'_>, run: &LayerRun, traffic: Traf
     // Salient entries per token: codes the spike PE's loader sends to the salient queue.
     let salient: u64 = match c.pe {
         PeKind::Mac => 0,
-        PeKind::Spike => {
-            job.codes.chunks_exact(k).map(|t| g.token_view(t).effective.iter().filter(|q| i32::from(q.unsigned_abs()) > d.qa).count() as u64).sum()
-        }
+        PeKind::Spike => job
+            .codes
+            .chunks_exact(k)
+            .map(|t| g.token_view(t).effective.iter().filter(|q| i32::from(q.unsigned_abs()) > d.qa).count() as u64)
+            .sum(),
     };
 
     let mut counts = OpCounts {
@@ -170,7 +172,8 @@ mod tests {
     fn golden_call(d: &Derived, m: usize, k: usize, codes: &[i8], mode: OutputMode) -> (OpCounts, LayerRun) {
         let w: Vec<i8> = (0..m * k).map(|i| ((i * 5 + 1) % 15) as i8 - 7).collect();
         let th: Vec<u64> = (0..m).map(|r| 40 + 23 * r as u64).collect();
-        let job = LayerJob { m, k, weights: &w, thresholds: (mode == OutputMode::Fire).then_some(&th[..]), mode, codes };
+        let job =
+            LayerJob { m, k, weights: &w, thresholds: (mode == OutputMode::Fire).then_some(&th[..]), mode, codes };
         let mut acc = Accelerator::open(GoldenTransport::new(d), d, Duration::from_secs(1)).unwrap();
         acc.force_register_path();
         let run = acc.run_layer(&job).unwrap();
@@ -200,7 +203,11 @@ mod tests {
             assert_eq!(c.outputs, n * M as u64);
             assert_eq!(c.accumulates, spike_sum * M as u64, "one add per spike per row");
             assert_eq!(c.multiplies, 0);
-            assert_eq!(c.weight_bits_read, M as u64 * (n * groups + salient) * 4 * 4, "a 4-lane int4 word per row per group and per salient entry");
+            assert_eq!(
+                c.weight_bits_read,
+                M as u64 * (n * groups + salient) * 4 * 4,
+                "a 4-lane int4 word per row per group and per salient entry"
+            );
             assert_eq!(c.code_bits_read, tiles * (n * groups * code_word_bits(&d) + salient * salient_entry_bits(&d)));
             // int4: 8 weights per word, per row; codes 4 per word, per tile; outputs per mode.
             let (load, out_words) = match mode {
@@ -210,7 +217,10 @@ mod tests {
             assert_eq!(c.stream_bytes, 4 * (load as u64 + tiles * n * K.div_ceil(4) as u64 + out_words));
             match mode {
                 OutputMode::Raw => {
-                    assert_eq!((c.dequant_mults, c.compares, c.subtracts, c.membrane_loads), (2 * n * M as u64, 0, 0, 0));
+                    assert_eq!(
+                        (c.dequant_mults, c.compares, c.subtracts, c.membrane_loads),
+                        (2 * n * M as u64, 0, 0, 0)
+                    );
                 }
                 OutputMode::Fire => {
                     let fired: u64 = run.outputs.iter().map(|o| o.unsigned_abs() as u64).sum();

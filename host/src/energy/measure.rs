@@ -20,14 +20,25 @@ pub type CountingExec = QuantExec<Box<dyn Transport>, Activity>;
 
 /// Static scales for a scheme's array, calibrated on `valid_tokens` (PTB *valid*; the test split
 /// is never used for calibration).
-pub fn calibrate(model: &Llama, valid_tokens: &[u32], config: &ArrayConfig, selector: SalientSelector, windows: usize) -> Result<Calibration, ModelError> {
+pub fn calibrate(
+    model: &Llama,
+    valid_tokens: &[u32],
+    config: &ArrayConfig,
+    selector: SalientSelector,
+    windows: usize,
+) -> Result<Calibration, ModelError> {
     let mut cal = Calibrator::new(config, selector);
     eval::perplexity(model, &mut cal, valid_tokens, Some(windows), |_| {})?;
     Ok(cal.finish())
 }
 
 /// A counting executor for `scheme` on a golden array of configuration `d`.
-pub fn counting_exec(scheme: Scheme, d: &Derived, selector: SalientSelector, calibration: Option<Calibration>) -> Result<CountingExec, ModelError> {
+pub fn counting_exec(
+    scheme: Scheme,
+    d: &Derived,
+    selector: SalientSelector,
+    calibration: Option<Calibration>,
+) -> Result<CountingExec, ModelError> {
     let backend = |e: crate::driver::DriverError| ModelError::Backend(e.to_string());
     let timeout = Duration::from_secs(60);
     let transport = Backend::Golden.open(d, timeout).map_err(backend)?;
@@ -37,7 +48,9 @@ pub fn counting_exec(scheme: Scheme, d: &Derived, selector: SalientSelector, cal
 
 /// The configuration of `scheme` on `base`, validated; errors say which scheme and base.
 pub fn scheme_array(scheme: Scheme, base: &ArrayConfig) -> Result<Derived, ModelError> {
-    let c = scheme.array_config(base).ok_or_else(|| ModelError::Backend(format!("scheme {scheme} uses no array: pick a quantized scheme")))?;
+    let c = scheme
+        .array_config(base)
+        .ok_or_else(|| ModelError::Backend(format!("scheme {scheme} uses no array: pick a quantized scheme")))?;
     c.validate().map_err(|e| ModelError::Backend(format!("scheme {scheme} on array {}: {e}", base.name)))
 }
 

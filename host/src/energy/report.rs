@@ -63,7 +63,15 @@ pub struct DesignReport {
 
 impl DesignReport {
     /// Prices an activity measured over `positions` token positions.
-    pub fn new(label: &str, scheme: &str, d: &Derived, activity: &Activity, positions: u64, ppl: Option<f64>, dram_pj_64: f64) -> Self {
+    pub fn new(
+        label: &str,
+        scheme: &str,
+        d: &Derived,
+        activity: &Activity,
+        positions: u64,
+        ppl: Option<f64>,
+        dram_pj_64: f64,
+    ) -> Self {
         let per = positions.max(1) as f64;
         let total = activity.total();
         let mac = d.config.pe == PeKind::Mac;
@@ -85,7 +93,10 @@ impl DesignReport {
             per_kind: activity
                 .by_kind
                 .iter()
-                .map(|(k, c)| KindEnergy { kind: format!("{k:?}").to_lowercase(), energy: price(d, c, dram_pj_64).scaled(per) })
+                .map(|(k, c)| KindEnergy {
+                    kind: format!("{k:?}").to_lowercase(),
+                    energy: price(d, c, dram_pj_64).scaled(per),
+                })
                 .collect(),
             snn_convention: snn_convention(d, &total) / per,
         }
@@ -149,7 +160,12 @@ impl EnergyReport {
             .collect();
         let mut at = Vec::new();
         for r in &ratios {
-            for (level, v) in [("arithmetic", r.arithmetic), ("on-chip", r.on_chip), ("total", r.total), ("snn-convention", r.snn_convention)] {
+            for (level, v) in [
+                ("arithmetic", r.arithmetic),
+                ("on-chip", r.on_chip),
+                ("total", r.total),
+                ("snn-convention", r.snn_convention),
+            ] {
                 if v >= CLAIM {
                     at.push(format!("{} {level} ({v:.2}x)", r.design));
                 }
@@ -176,12 +192,30 @@ impl EnergyReport {
     pub fn render_text(&self) -> String {
         let mut s = String::new();
         let positions = self.designs.first().map_or(0, |d| d.positions);
-        let _ = writeln!(s, "Energy per token (uJ) on {}: {} window(s), {positions} positions, golden backend, {}", self.text, self.windows, self.smoothing());
-        let _ = writeln!(s, "per-op energies: {}; streams at {:.0} pJ per 64 bits (DRAM)\n", self.source, self.dram_pj_64);
+        let _ = writeln!(
+            s,
+            "Energy per token (uJ) on {}: {} window(s), {positions} positions, golden backend, {}",
+            self.text,
+            self.windows,
+            self.smoothing()
+        );
+        let _ =
+            writeln!(s, "per-op energies: {}; streams at {:.0} pJ per 64 bits (DRAM)\n", self.source, self.dram_pj_64);
         let _ = writeln!(
             s,
             "{:<11} {:<6} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} | {:>9} {:>9} {:>9}",
-            "design", "kind", "accum", "multiply", "fire", "dequant", "weights", "codes", "stream", "arith", "on-chip", "total"
+            "design",
+            "kind",
+            "accum",
+            "multiply",
+            "fire",
+            "dequant",
+            "weights",
+            "codes",
+            "stream",
+            "arith",
+            "on-chip",
+            "total"
         );
         let row = |s: &mut String, label: &str, kind: &str, e: &Energy| {
             let u = |v: f64| v / 1e6;
@@ -207,7 +241,11 @@ impl EnergyReport {
             row(&mut s, &d.label, "all", &d.per_token);
             s.push('\n');
         }
-        let _ = writeln!(s, "{:<11} {:>12} {:>12} {:>10} {:>10} {:>9} {:>6} {:>6} {:>9}", "design", "accum/tok", "mul/tok", "cmp/tok", "stream B", "acc bits", "mul", "PPL", "array");
+        let _ = writeln!(
+            s,
+            "{:<11} {:>12} {:>12} {:>10} {:>10} {:>9} {:>6} {:>6} {:>9}",
+            "design", "accum/tok", "mul/tok", "cmp/tok", "stream B", "acc bits", "mul", "PPL", "array"
+        );
         for d in &self.designs {
             let p = d.positions.max(1) as f64;
             let c = &d.counts;
@@ -226,9 +264,17 @@ impl EnergyReport {
             );
         }
         s.push('\n');
-        let _ = writeln!(s, "{:<11} {:>10} {:>10} {:>10} {:>10} {:>15}", "vs", "arith", "on-chip", "total", "snn-conv", "(baseline / design)");
+        let _ = writeln!(
+            s,
+            "{:<11} {:>10} {:>10} {:>10} {:>10} {:>15}",
+            "vs", "arith", "on-chip", "total", "snn-conv", "(baseline / design)"
+        );
         for r in &self.ratios {
-            let _ = writeln!(s, "{:<11} {:>9.2}x {:>9.2}x {:>9.2}x {:>9.2}x   {}", r.design, r.arithmetic, r.on_chip, r.total, r.snn_convention, r.baseline);
+            let _ = writeln!(
+                s,
+                "{:<11} {:>9.2}x {:>9.2}x {:>9.2}x {:>9.2}x   {}",
+                r.design, r.arithmetic, r.on_chip, r.total, r.snn_convention, r.baseline
+            );
         }
         let _ = writeln!(
             s,
@@ -259,7 +305,11 @@ impl EnergyReport {
         let _ = writeln!(s, "| design | kind | accumulate | multiply | fire | dequant | weight reads | code reads | stream | arithmetic | on chip | total |");
         let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for d in &self.designs {
-            let kinds = d.per_kind.iter().map(|k| (k.kind.as_str(), &k.energy)).chain(std::iter::once(("**all**", &d.per_token)));
+            let kinds = d
+                .per_kind
+                .iter()
+                .map(|k| (k.kind.as_str(), &k.energy))
+                .chain(std::iter::once(("**all**", &d.per_token)));
             for (kind, e) in kinds {
                 let u = |v: f64| format!("{:.3}", v / 1e6);
                 let _ = writeln!(
@@ -299,16 +349,25 @@ impl EnergyReport {
                 d.widths.multiplier.map_or("—".into(), |(a, b)| format!("{a}×{b}"))
             );
         }
-        let _ = writeln!(s, "\n| design vs baseline | arithmetic | on chip | total (streams as DRAM) | SNN convention |");
+        let _ =
+            writeln!(s, "\n| design vs baseline | arithmetic | on chip | total (streams as DRAM) | SNN convention |");
         let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: |");
         for r in &self.ratios {
-            let _ = writeln!(s, "| {} vs {} | {:.2}× | {:.2}× | {:.2}× | {:.2}× |", r.design, r.baseline, r.arithmetic, r.on_chip, r.total, r.snn_convention);
+            let _ = writeln!(
+                s,
+                "| {} vs {} | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
+                r.design, r.baseline, r.arithmetic, r.on_chip, r.total, r.snn_convention
+            );
         }
         let _ = writeln!(
             s,
             "\nClaim (up to {:.1}× lower energy): {}.",
             self.claim,
-            if self.claim_reproduced_at.is_empty() { "not reproduced at any level".to_string() } else { format!("reached by {}", self.claim_reproduced_at.join(", ")) }
+            if self.claim_reproduced_at.is_empty() {
+                "not reproduced at any level".to_string()
+            } else {
+                format!("reached by {}", self.claim_reproduced_at.join(", "))
+            }
         );
         s
     }

@@ -7,10 +7,13 @@ use super::ModelError;
 
 /// Index of the largest value (the first one on ties); `None` for an empty slice.
 pub fn argmax(x: &[f32]) -> Option<usize> {
-    x.iter().enumerate().fold(None, |best, (i, &v)| match best {
-        Some((_, bv)) if bv >= v => best,
-        _ => Some((i, v)),
-    }).map(|(i, _)| i)
+    x.iter()
+        .enumerate()
+        .fold(None, |best, (i, &v)| match best {
+            Some((_, bv)) if bv >= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i)
 }
 
 /// Greedily continues `prompt` by up to `max_new` tokens, stopping after any id in `stop`.
@@ -24,7 +27,11 @@ pub fn generate_greedy(
     mut on_token: impl FnMut(u32) -> Result<(), ModelError>,
 ) -> Result<Vec<u32>, ModelError> {
     if prompt.is_empty() {
-        return Err(ModelError::Mismatch { what: "prompt length".into(), expected: "at least 1 token".into(), got: "0".into() });
+        return Err(ModelError::Mismatch {
+            what: "prompt length".into(),
+            expected: "at least 1 token".into(),
+            got: "0".into(),
+        });
     }
     let vocab = model.config().vocab;
     let mut cache = KvCache::new(model.config(), prompt.len() + max_new);

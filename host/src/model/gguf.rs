@@ -403,9 +403,7 @@ impl Gguf {
         let blocks_per_chunk = 4096;
         let chunk_elems = (blocks_per_chunk * t.ty.block_len()) as usize;
         let chunk_bytes = (blocks_per_chunk * t.ty.block_bytes()) as usize;
-        out.par_chunks_mut(chunk_elems)
-            .zip(bytes.par_chunks(chunk_bytes))
-            .for_each(|(o, b)| t.ty.dequantize(b, o));
+        out.par_chunks_mut(chunk_elems).zip(bytes.par_chunks(chunk_bytes)).for_each(|(o, b)| t.ty.dequantize(b, o));
         Ok((t.dims.clone(), out))
     }
 }
@@ -490,7 +488,11 @@ impl<'a> Reader<'a> {
                 0 => MetaValue::Bool(false),
                 1 => MetaValue::Bool(true),
                 b => {
-                    return Err(ModelError::BadKey { key: key.into(), expected: "bool 0 or 1".into(), got: b.to_string() })
+                    return Err(ModelError::BadKey {
+                        key: key.into(),
+                        expected: "bool 0 or 1".into(),
+                        got: b.to_string(),
+                    })
                 }
             },
             8 => MetaValue::String(self.string(&what)?),
@@ -547,9 +549,14 @@ impl<'a> Reader<'a> {
             return Err(bad(format!("empty shape {dims:?}")));
         }
         let ty_id = self.u32("tensor type")?;
-        let ty = GgmlType::from_id(ty_id).ok_or_else(|| ModelError::UnknownTensorType { tensor: name.clone(), got: ty_id })?;
+        let ty = GgmlType::from_id(ty_id)
+            .ok_or_else(|| ModelError::UnknownTensorType { tensor: name.clone(), got: ty_id })?;
         if dims[0] % ty.block_len() != 0 {
-            return Err(bad(format!("row length {} is not a multiple of the block length {}", dims[0], ty.block_len())));
+            return Err(bad(format!(
+                "row length {} is not a multiple of the block length {}",
+                dims[0],
+                ty.block_len()
+            )));
         }
         let offset = self.u64("tensor offset")?;
         if offset % alignment != 0 {

@@ -77,7 +77,11 @@ impl LlamaConfig {
         let rms_eps = g.f64_key("llama.attention.layer_norm_rms_epsilon")? as f32;
         let positive = rope_base > 1.0 && rms_eps > 0.0;
         if !positive {
-            return Err(bad("llama.rope.freq_base / layer_norm_rms_epsilon", "positive".into(), format!("{rope_base} / {rms_eps}")));
+            return Err(bad(
+                "llama.rope.freq_base / layer_norm_rms_epsilon",
+                "positive".into(),
+                format!("{rope_base} / {rms_eps}"),
+            ));
         }
         let vocab = match g.usize_key("llama.vocab_size") {
             Ok(v) => v,
@@ -275,7 +279,12 @@ impl Llama {
     /// Runs `tokens` at the positions following those in `cache` (which it extends) and returns
     /// the final-normed hidden states, `tokens.len() × d_model` row-major. On error the cache is
     /// left as it was.
-    pub fn forward(&self, exec: &mut dyn LinearExec, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+    pub fn forward(
+        &self,
+        exec: &mut dyn LinearExec,
+        tokens: &[u32],
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>, ModelError> {
         let c = &self.cfg;
         let (n, past) = (tokens.len(), cache.len);
         if past + n > cache.capacity {
@@ -291,7 +300,12 @@ impl Llama {
         result
     }
 
-    fn blocks_forward(&self, exec: &mut dyn LinearExec, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, ModelError> {
+    fn blocks_forward(
+        &self,
+        exec: &mut dyn LinearExec,
+        tokens: &[u32],
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>, ModelError> {
         let c = &self.cfg;
         let (n, d, kvd, hd, f) = (tokens.len(), c.d_model, c.kv_dim(), c.head_dim, c.d_ffn);
         let past = cache.len;
@@ -358,7 +372,10 @@ impl Llama {
             .zip(out.par_chunks_exact_mut(n * hd))
             .enumerate()
             .flat_map(|(h, (s, o))| {
-                s.par_chunks_mut(QUERY_BLOCK * total).zip(o.par_chunks_mut(QUERY_BLOCK * hd)).enumerate().map(move |(blk, so)| (h, blk, so))
+                s.par_chunks_mut(QUERY_BLOCK * total)
+                    .zip(o.par_chunks_mut(QUERY_BLOCK * hd))
+                    .enumerate()
+                    .map(move |(blk, so)| (h, blk, so))
             })
             .for_each(|(h, blk, (s, o))| {
                 let kh = h / group;
@@ -419,9 +436,8 @@ impl RopeTable {
 
     /// Rotates the adjacent pairs (2i, 2i+1) of every head of every row of `x` (`n × heads·hd`).
     fn apply(&self, x: &mut [f32], heads: usize, hd: usize) {
-        for (row, (cos, sin)) in x
-            .chunks_exact_mut(heads * hd)
-            .zip(self.cos.chunks_exact(self.half).zip(self.sin.chunks_exact(self.half)))
+        for (row, (cos, sin)) in
+            x.chunks_exact_mut(heads * hd).zip(self.cos.chunks_exact(self.half).zip(self.sin.chunks_exact(self.half)))
         {
             for head in row.chunks_exact_mut(hd) {
                 for ((pair, &c), &s) in head.chunks_exact_mut(2).zip(cos).zip(sin) {

@@ -107,7 +107,9 @@ impl Tokenizer {
         for (rank, m) in merge_list.iter().enumerate() {
             let m = m.as_str().ok_or_else(|| err(format!("merge {rank} is not a string")))?;
             let (l, r) = m.split_once(' ').ok_or_else(|| err(format!("merge {rank} {m:?} has no space")))?;
-            let id = |s: &str| ids.get(s).copied().ok_or_else(|| err(format!("merge {rank} {m:?}: {s:?} is not in the vocabulary")));
+            let id = |s: &str| {
+                ids.get(s).copied().ok_or_else(|| err(format!("merge {rank} {m:?}: {s:?} is not in the vocabulary")))
+            };
             let merged = id(&format!("{l}{r}"))?;
             merges.entry((id(l)?, id(r)?)).or_insert((rank as u32, merged));
         }
@@ -116,7 +118,8 @@ impl Tokenizer {
         if eos >= tokens.len() {
             return Err(ModelError::BadToken { id: eos as u32, vocab: tokens.len() });
         }
-        let pretokenizer = fancy_regex::Regex::new(GPT2_PATTERN).map_err(|e| err(format!("pre-tokenizer pattern: {e}")))?;
+        let pretokenizer =
+            fancy_regex::Regex::new(GPT2_PATTERN).map_err(|e| err(format!("pre-tokenizer pattern: {e}")))?;
         Ok(Self { token_bytes, byte_ids, merges, pretokenizer, eos: eos as u32 })
     }
 

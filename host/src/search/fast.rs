@@ -72,7 +72,12 @@ pub struct FakeQuant<'a> {
 impl<'a> FakeQuant<'a> {
     /// An executor for `assignment` on the array `d` (which must carry it; see
     /// [`crate::precision::Precision::check_array`]).
-    pub fn new(assignment: &'a Assignment, selector: SalientSelector, d: &Derived, weights: &'a mut WeightCache) -> Self {
+    pub fn new(
+        assignment: &'a Assignment,
+        selector: SalientSelector,
+        d: &Derived,
+        weights: &'a mut WeightCache,
+    ) -> Self {
         FakeQuant { assignment, selector, golden: Golden::new(d), weights, counts: OpCounts::default(), flagged: 0 }
     }
 }
@@ -98,13 +103,29 @@ impl LinearExec for FakeQuant<'_> {
                 let v = golden.token_view(codes);
                 (v.spikes, v.flags)
             })
-            .reduce(|| (0, Flags::default()), |a, b| (a.0 + b.0, Flags { salient_overflow: a.1.salient_overflow || b.1.salient_overflow, code_range: a.1.code_range || b.1.code_range }));
+            .reduce(
+                || (0, Flags::default()),
+                |a, b| {
+                    (
+                        a.0 + b.0,
+                        Flags {
+                            salient_overflow: a.1.salient_overflow || b.1.salient_overflow,
+                            code_range: a.1.code_range || b.1.code_range,
+                        },
+                    )
+                },
+            );
         let accumulates = match d.config.pe {
             PeKind::Spike => spikes * m as u64,
             PeKind::Mac => (n * k * m) as u64,
         };
         // The counters the array would report; outputs are not needed to count a raw call.
-        let run = LayerRun { outputs: Vec::new(), counters: Counters { accumulates, ..Counters::default() }, flags, lane_slots: 0 };
+        let run = LayerRun {
+            outputs: Vec::new(),
+            counters: Counters { accumulates, ..Counters::default() },
+            flags,
+            lane_slots: 0,
+        };
         let job = LayerJob { m, k, weights: &q.codes.codes, thresholds: None, mode: OutputMode::Raw, codes: &qx.codes };
         self.counts += count_layer(golden, &job, &run, Traffic::default());
         self.flagged += u64::from(flags.salient_overflow || flags.code_range);

@@ -49,7 +49,9 @@ pub enum SearchError {
     #[error("{path} was written for another model, text or setting; delete it to start over")]
     CacheHeader { path: PathBuf },
     /// The calibration text is the test split.
-    #[error("{path} is the PTB test split; the search calibrates on PTB valid only (pass --text .cache/ptb/valid.txt)")]
+    #[error(
+        "{path} is the PTB test split; the search calibrates on PTB valid only (pass --text .cache/ptb/valid.txt)"
+    )]
     TestSplit { path: PathBuf },
     /// Not enough calibration text.
     #[error("the calibration text has {got} tokens, {need} are needed for {segments} segments of {len}; use fewer or shorter segments")]
@@ -196,7 +198,11 @@ impl<'m> Evaluator<'m> {
         self.cache.get(key).is_some()
     }
 
-    fn run(&mut self, key: String, f: impl FnOnce(&mut Self) -> Result<Measured, SearchError>) -> Result<Measured, SearchError> {
+    fn run(
+        &mut self,
+        key: String,
+        f: impl FnOnce(&mut Self) -> Result<Measured, SearchError>,
+    ) -> Result<Measured, SearchError> {
         if let Some(m) = self.cache.get(&key) {
             return Ok(m.clone());
         }
@@ -209,7 +215,11 @@ impl<'m> Evaluator<'m> {
         Ok(m)
     }
 
-    fn nll(model: &Llama, segments: &[Vec<u32>], exec: &mut dyn crate::model::linear::LinearExec) -> Result<(f64, usize), SearchError> {
+    fn nll(
+        model: &Llama,
+        segments: &[Vec<u32>],
+        exec: &mut dyn crate::model::linear::LinearExec,
+    ) -> Result<(f64, usize), SearchError> {
         let mut cache = KvCache::new(model.config(), segments.iter().map(Vec::len).max().unwrap_or(0) + 1);
         let mut logits = Vec::new();
         let (mut nll, mut scored) = (0.0, 0);
@@ -409,7 +419,12 @@ impl Run<'_, '_> {
             energy_pj: m.energy_pj,
             assignment: a,
         };
-        (self.progress)(&Progress { done: self.points.len() + 1, planned: self.planned.max(self.points.len() + 1), label: p.label.clone(), cached });
+        (self.progress)(&Progress {
+            done: self.points.len() + 1,
+            planned: self.planned.max(self.points.len() + 1),
+            label: p.label.clone(),
+            cached,
+        });
         self.points.push(p);
         Ok(self.points.len() - 1)
     }
@@ -434,13 +449,19 @@ impl Run<'_, '_> {
     /// One refinement tier: the sensitivity of each unit at each lower level (one step for
     /// modules) from `current`, then the greedy walk over those moves. Returns the new current and
     /// each unit's sensitivity (largest perplexity increase of its moves).
-    fn tier(&mut self, tier: Tier, units: Vec<(String, Vec<LinearId>)>, current: usize) -> Result<(usize, Vec<f64>), SearchError> {
+    fn tier(
+        &mut self,
+        tier: Tier,
+        units: Vec<(String, Vec<LinearId>)>,
+        current: usize,
+    ) -> Result<(usize, Vec<f64>), SearchError> {
         let last = self.opts.ladder.len() - 1;
         let base = self.points[current].assignment.clone();
         let mut moves = Vec::new();
         for (u, (name, unit)) in units.iter().enumerate() {
             let from = unit.iter().map(|&id| self.level(base.get(id))).min().expect("non-empty unit");
-            let to_levels: Vec<usize> = if tier == Tier::Module { (from + 1..=last).take(1).collect() } else { (from + 1..=last).collect() };
+            let to_levels: Vec<usize> =
+                if tier == Tier::Module { (from + 1..=last).take(1).collect() } else { (from + 1..=last).collect() };
             for to in to_levels {
                 if self.lowered(&base, unit, to).is_some() {
                     moves.push((u, name.clone(), unit.clone(), to));
@@ -494,7 +515,11 @@ impl Run<'_, '_> {
 ///    `module_blocks` most sensitive blocks that are not yet at the lowest setting.
 ///
 /// The chosen point is the feasible explored point of lowest score.
-pub fn search(ev: &mut Evaluator<'_>, opts: &SearchOptions, progress: &mut dyn FnMut(&Progress)) -> Result<SearchResult, SearchError> {
+pub fn search(
+    ev: &mut Evaluator<'_>,
+    opts: &SearchOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<SearchResult, SearchError> {
     if opts.ladder.is_empty() {
         return Err(SearchError::Options("the ladder needs at least one setting, e.g. --ladder w8a8,w6a8,w4a8".into()));
     }
@@ -520,25 +545,33 @@ pub fn search(ev: &mut Evaluator<'_>, opts: &SearchOptions, progress: &mut dyn F
     let mut cur = start;
     let mut block_sensitivity = vec![0.0; n_blocks];
     if opts.depth >= Depth::Block {
-        let units = (0..n_blocks).map(|b| (format!("block {b}"), LinearKind::ALL.map(|kind| LinearId { block: b, kind }).to_vec())).collect();
+        let units = (0..n_blocks)
+            .map(|b| (format!("block {b}"), LinearKind::ALL.map(|kind| LinearId { block: b, kind }).to_vec()))
+            .collect();
         (cur, block_sensitivity) = run.tier(Tier::Block, units, cur)?;
     }
     if opts.depth >= Depth::Module {
         // The most sensitive blocks that can still go lower: the block walk kept them high, so
         // lowering their insensitive modules is where per-module precision pays.
         let a = &run.points[cur].assignment;
-        let mut blocks: Vec<usize> = (0..n_blocks).filter(|&b| a.blocks[b].iter().any(|&s| run.level(s) + 1 < opts.ladder.len())).collect();
+        let mut blocks: Vec<usize> =
+            (0..n_blocks).filter(|&b| a.blocks[b].iter().any(|&s| run.level(s) + 1 < opts.ladder.len())).collect();
         blocks.sort_by(|&x, &y| block_sensitivity[y].total_cmp(&block_sensitivity[x]).then(x.cmp(&y)));
         blocks.truncate(opts.module_blocks);
         blocks.sort_unstable();
         let units = blocks
             .into_iter()
-            .flat_map(|b| LinearKind::ALL.map(|kind| (format!("layer {b}.{}", crate::precision::kind_name(kind)), vec![LinearId { block: b, kind }])))
+            .flat_map(|b| {
+                LinearKind::ALL.map(|kind| {
+                    (format!("layer {b}.{}", crate::precision::kind_name(kind)), vec![LinearId { block: b, kind }])
+                })
+            })
             .collect();
         run.tier(Tier::Module, units, cur)?;
     }
     let points = run.points;
     let front = pareto::front(&points);
-    let chosen = (0..points.len()).filter(|&i| points[i].feasible).min_by(|&a, &b| points[a].score.total_cmp(&points[b].score));
+    let chosen =
+        (0..points.len()).filter(|&i| points[i].feasible).min_by(|&a, &b| points[a].score.total_cmp(&points[b].score));
     Ok(SearchResult { f32_ppl, ppl_limit: limit, points, front, chosen, reference: 0 })
 }

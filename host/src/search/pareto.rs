@@ -59,16 +59,28 @@ pub fn plot_svg(path: &Path, points: &[Point], front_idx: &[usize], marks: Marks
             .draw()?;
         let grey = RGBColor(150, 150, 150);
         chart
-            .draw_series(points.iter().filter(|p| p.tier != Tier::Global).map(|p| Circle::new((mb(p.memory), p.ppl), 2, grey.filled())))?
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| p.tier != Tier::Global)
+                    .map(|p| Circle::new((mb(p.memory), p.ppl), 2, grey.filled())),
+            )?
             .label("explored")
             .legend(move |(x, y)| Circle::new((x, y), 3, grey.filled()));
         chart
-            .draw_series(LineSeries::new(front_idx.iter().map(|&i| (mb(points[i].memory), points[i].ppl)), BLUE.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                front_idx.iter().map(|&i| (mb(points[i].memory), points[i].ppl)),
+                BLUE.stroke_width(2),
+            ))?
             .label("Pareto front")
             .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], BLUE.stroke_width(2)));
         for p in points.iter().filter(|p| p.tier == Tier::Global) {
             chart.draw_series(std::iter::once(TriangleMarker::new((mb(p.memory), p.ppl), 7, BLACK.filled())))?;
-            chart.draw_series(std::iter::once(Text::new(p.label.clone(), (mb(p.memory), p.ppl), ("sans-serif", 13))))?;
+            chart.draw_series(std::iter::once(Text::new(
+                p.label.clone(),
+                (mb(p.memory), p.ppl),
+                ("sans-serif", 13),
+            )))?;
         }
         if let Some(c) = marks.chosen {
             let p = &points[c];

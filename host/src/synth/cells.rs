@@ -37,8 +37,8 @@ struct StatDesign {
 /// The cell histogram of the synthesised (flattened) design, from yosys's `stat -json` output.
 pub fn read_stat(path: &Path) -> Result<BTreeMap<String, u64>, SynthError> {
     let text = std::fs::read_to_string(path).map_err(|source| SynthError::Io { path: path.to_path_buf(), source })?;
-    let stat: Stat =
-        serde_json::from_str(&text).map_err(|e| SynthError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
+    let stat: Stat = serde_json::from_str(&text)
+        .map_err(|e| SynthError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
     Ok(stat.design.num_cells_by_type)
 }
 
@@ -86,7 +86,10 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect();
-        assert_eq!(classify(Target::Ice40, &cells), Counts { luts: 10, ffs: 5, brams: 4, carries: 5, dsps: 0, lutrams: 0 });
+        assert_eq!(
+            classify(Target::Ice40, &cells),
+            Counts { luts: 10, ffs: 5, brams: 4, carries: 5, dsps: 0, lutrams: 0 }
+        );
         let cells: BTreeMap<String, u64> = [
             ("LUT2", 3),
             ("LUT6", 4),
@@ -102,6 +105,9 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        assert_eq!(classify(Target::Xilinx, &cells), Counts { luts: 7, ffs: 8, brams: 5, carries: 2, dsps: 6, lutrams: 5 });
+        assert_eq!(
+            classify(Target::Xilinx, &cells),
+            Counts { luts: 7, ffs: 8, brams: 5, carries: 2, dsps: 6, lutrams: 5 }
+        );
     }
 }

@@ -149,7 +149,10 @@ pub fn place_and_route(
     match pcf {
         Some(p) => {
             pcf_abs = std::path::absolute(p).map_err(|source| SynthError::Io { path: p.to_path_buf(), source })?;
-            args.extend(["--pcf", pcf_abs.to_str().ok_or_else(|| SynthError::Options(format!("{} is not UTF-8", p.display())))?]);
+            args.extend([
+                "--pcf",
+                pcf_abs.to_str().ok_or_else(|| SynthError::Options(format!("{} is not UTF-8", p.display())))?,
+            ]);
         }
         None => args.push("--pcf-allow-unconstrained"),
     }
@@ -158,7 +161,8 @@ pub fn place_and_route(
     let text = std::fs::read_to_string(&path).map_err(|source| SynthError::Io { path: path.clone(), source })?;
     let parse = |reason: String| SynthError::Parse { path: path.clone(), reason };
     let r: Report = serde_json::from_str(&text).map_err(|e| parse(e.to_string()))?;
-    let fmax_mhz = r.fmax.values().map(|f| f.achieved).reduce(f64::min).ok_or_else(|| parse("no clock in fmax".into()))?;
+    let fmax_mhz =
+        r.fmax.values().map(|f| f.achieved).reduce(f64::min).ok_or_else(|| parse("no clock in fmax".into()))?;
     let logic_cells = r.utilization.get("ICESTORM_LC").map(|u| u.used).ok_or_else(|| parse("no ICESTORM_LC".into()))?;
     Ok(Routed { logic_cells, fmax_mhz })
 }

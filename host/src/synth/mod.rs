@@ -200,7 +200,10 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
         nextpnr: if target == Target::Ice40 { Some(tools::NEXTPNR_ICE40.version()?) } else { None },
     };
     let pcf = match &opts.pcf {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| SynthError::Options(format!("cannot read the PCF {}: {e}", p.display())))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| SynthError::Options(format!("cannot read the PCF {}: {e}", p.display())))?,
+        ),
         None => None,
     };
     check_out_dir(out, opts.force)?;
@@ -269,7 +272,15 @@ fn cache_key(
 
 impl SynthReport {
     /// A report from yosys's cell histogram; device, routing and Fmax are filled in by the flow.
-    fn new(d: &Derived, target: Target, top: String, freq: f64, cells: BTreeMap<String, u64>, tools: ToolVersions, key: String) -> Self {
+    fn new(
+        d: &Derived,
+        target: Target,
+        top: String,
+        freq: f64,
+        cells: BTreeMap<String, u64>,
+        tools: ToolVersions,
+        key: String,
+    ) -> Self {
         let c = &d.config;
         SynthReport {
             config: c.name.clone(),
@@ -318,11 +329,16 @@ pub const ICE40_ASC: &str = ice40::ASC;
 fn place_and_route(report: &mut SynthReport, dir: &Path, opts: &SynthOptions) -> Result<(), SynthError> {
     let candidates: Vec<Ice40Device> = match opts.device {
         Some(dev) => vec![dev],
-        None => Ice40Device::ALL.into_iter().filter(|dev| !dev.cannot_fit(report.counts.luts, report.counts.brams)).collect(),
+        None => Ice40Device::ALL
+            .into_iter()
+            .filter(|dev| !dev.cannot_fit(report.counts.luts, report.counts.brams))
+            .collect(),
     };
     let largest = *Ice40Device::ALL.last().expect("devices");
     let needs = format!("{} SB_LUT4, {} SB_RAM40_4K", report.counts.luts, report.counts.brams);
-    if candidates.is_empty() || (opts.device.is_some() && candidates[0].cannot_fit(report.counts.luts, report.counts.brams)) {
+    if candidates.is_empty()
+        || (opts.device.is_some() && candidates[0].cannot_fit(report.counts.luts, report.counts.brams))
+    {
         let dev = opts.device.unwrap_or(largest);
         report.device = format!("iCE40 {} (does not fit)", dev.name().to_uppercase());
         report.fits = Some(false);
@@ -345,7 +361,8 @@ fn place_and_route(report: &mut SynthReport, dir: &Path, opts: &SynthOptions) ->
                 report.logic_cells = Some(r.logic_cells);
                 report.fmax_mhz = Some(r.fmax_mhz);
                 if r.fmax_mhz < report.target_mhz {
-                    report.note = Some(format!("timing not met at {} MHz (Fmax {:.2} MHz)", report.target_mhz, r.fmax_mhz));
+                    report.note =
+                        Some(format!("timing not met at {} MHz (Fmax {:.2} MHz)", report.target_mhz, r.fmax_mhz));
                 }
                 return Ok(());
             }
@@ -357,7 +374,8 @@ fn place_and_route(report: &mut SynthReport, dir: &Path, opts: &SynthOptions) ->
     match last_err.expect("at least one candidate ran") {
         SynthError::ToolFailed { tail, .. } if tail.contains("Unable to place") || tail.contains("Failed to") => {
             report.fits = Some(false);
-            report.note = Some(format!("nextpnr could not place the design on {}: {}", report.device, tools::tail(&tail, 1)));
+            report.note =
+                Some(format!("nextpnr could not place the design on {}: {}", report.device, tools::tail(&tail, 1)));
             report.device = format!("{} (does not fit)", report.device);
             Ok(())
         }
@@ -405,11 +423,27 @@ pub fn markdown(reports: &[SynthReport]) -> String {
         let fmax = r.fmax_mhz.map_or("–".to_string(), |f| format!("{f:.2}"));
         s.push_str(&format!(
             "| {} | {} | {}x{} | {} | {} | {} | {} | {} | {} | {} | {} | {fmax} |\n",
-            r.config, r.pe, r.rows, r.lanes, r.target, r.device, r.counts.luts, r.counts.ffs, r.counts.brams, r.counts.carries, r.counts.dsps, r.counts.lutrams
+            r.config,
+            r.pe,
+            r.rows,
+            r.lanes,
+            r.target,
+            r.device,
+            r.counts.luts,
+            r.counts.ffs,
+            r.counts.brams,
+            r.counts.carries,
+            r.counts.dsps,
+            r.counts.lutrams
         ));
     }
-    s.push_str("\nBRAM: SB_RAM40_4K (4 Kbit) on iCE40, RAMB18 units on Xilinx. FFs include the synthesis harness's own ");
-    s.push_str(&format!("{} flip-flops (4-pin wrapper: input shift register, output register).\n", flow::harness_ffs()));
+    s.push_str(
+        "\nBRAM: SB_RAM40_4K (4 Kbit) on iCE40, RAMB18 units on Xilinx. FFs include the synthesis harness's own ",
+    );
+    s.push_str(&format!(
+        "{} flip-flops (4-pin wrapper: input shift register, output register).\n",
+        flow::harness_ffs()
+    ));
     if reports.iter().any(|r| r.target == Target::Xilinx) {
         s.push_str(
             "Xilinx: yosys `synth_xilinx` estimates, not placed or routed (Vivado is not available), so no Fmax; \

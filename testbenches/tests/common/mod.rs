@@ -29,7 +29,9 @@ pub fn cosim(name: &str) -> Cosim {
 pub fn seed(suite: &str) -> u64 {
     let seed = match std::env::var("SPIKEQ_SEED") {
         Ok(s) => s.trim().parse().unwrap_or_else(|_| panic!("SPIKEQ_SEED={s:?} is not a u64")),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1),
+        Err(_) => {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        }
     };
     eprintln!("{suite}: seed {seed} (reproduce with SPIKEQ_SEED={seed})");
     seed
