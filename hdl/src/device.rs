@@ -4,6 +4,7 @@
 
 use crate::config::{Derived, OutputMode};
 use crate::golden::{Counters, Golden, Tile};
+use crate::protocol::{self, Bus, ProtocolError};
 use crate::regmap::{self, addr, ctrl, err, op};
 use crate::stream;
 
@@ -99,7 +100,7 @@ impl GoldenDevice {
             addr::SPIKES_HI => (self.counters.spikes >> 32) as u32,
             addr::ACCUM_LO => self.counters.accumulates as u32,
             addr::ACCUM_HI => (self.counters.accumulates >> 32) as u32,
-            _ => regmap::REGISTERS.iter().find(|r| r.offset == a).map_or(0, |r| regmap::reset_value(r, self.d())),
+            _ => regmap::register_at(a).map_or(0, |r| regmap::reset_value(r, self.d())),
         }
     }
 
@@ -121,20 +122,20 @@ impl GoldenDevice {
         }
     }
 
+    /// Ends the operation: ap_done, and ISR.ap_done if its interrupt is enabled (as the RTL).
     fn finish(&mut self) {
         self.state = State::Idle;
         self.done = true;
-        self.isr |= 1;
+        self.isr |= self.ier & 1;
     }
 
+    /// Accepts a start: ISR.ap_ready if its interrupt is enabled (as the RTL), then the
+    /// descriptor is checked and the operation begins, or ends at once with ERROR.descriptor.
     fn start(&mut self) {
+        self.isr |= self.ier & 2;
         self.counters = Counters::default();
         let c = &self.d().config;
-        let mode = match self.mode {
-            0 => Some(OutputMode::Raw),
-            1 => Some(OutputMode::Fire),
-            _ => None,
-        };
+        let mode = protocol::mode_of(self.mode);
         let ok = (1..=c.k_max).contains(&self.k)
             && (1..=c.rows).contains(&self.m)
             && (self.op == op::LOAD || self.n >= 1)
@@ -177,12 +178,7 @@ impl GoldenDevice {
                 match self.golden.run_tile(&tile, &codes) {
                     Ok(run) => {
                         self.counters += run.counters;
-                        if run.flags.salient_overflow {
-                            self.error |= err::SALIENT_OVERFLOW;
-                        }
-                        if run.flags.code_range {
-                            self.error |= err::CODE_RANGE;
-                        }
+                        self.error |= run.flags.error_bits();
                         self.out.extend(stream::pack_outputs(&run.outputs, mode));
                     }
                     Err(_) => {
@@ -224,6 +220,36 @@ impl GoldenDevice {
     }
 }
 
+/// The golden device is a bus: the protocol steps run against it exactly as against the RTL.
+/// It answers synchronously, so an operation that is not done when waited for, or output words
+/// that are not there, mean the protocol was broken (a real device would time out).
+impl Bus for GoldenDevice {
+    type Error = ProtocolError;
+    fn read_reg(&mut self, a: u32) -> Result<u32, ProtocolError> {
+        Ok(GoldenDevice::read_reg(self, a))
+    }
+    fn write_reg(&mut self, a: u32, v: u32) -> Result<(), ProtocolError> {
+        GoldenDevice::write_reg(self, a, v);
+        Ok(())
+    }
+    fn write_packet(&mut self, words: &[u32]) -> Result<(), ProtocolError> {
+        self.push_packet(words);
+        Ok(())
+    }
+    fn read_words(&mut self, n: usize) -> Result<Vec<u32>, ProtocolError> {
+        if self.out.len() < n {
+            return Err(ProtocolError::Starved { asked: n, pending: self.out.len() });
+        }
+        Ok(self.pop_output(n))
+    }
+    fn wait_done(&mut self, during: &str) -> Result<(), ProtocolError> {
+        if GoldenDevice::read_reg(self, addr::CTRL) & ctrl::AP_DONE == 0 {
+            return Err(ProtocolError::NotDone { during: during.to_string() });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,47 +258,6 @@ mod tests {
     fn tiny() -> Derived {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
         ArrayConfig::from_toml(&text).unwrap().validate().unwrap()
-    }
-
-    #[test]
-    fn load_run_protocol_matches_run_tile() {
-        let d = tiny();
-        let mut dev = GoldenDevice::new(&d);
-        assert_eq!(dev.read_reg(addr::ID), regmap::ID_MAGIC);
-        assert_eq!(dev.read_reg(addr::CFG_HASH), d.hash32);
-        let (k, m) = (10usize, 3usize);
-        let w: Vec<i8> = (0..m * k).map(|i| (i as i8 % 15) - 7).collect();
-        let th = vec![40u64, 1, d.th_max];
-        for (reg, v) in [
-            (addr::LAYER_K, k as u32),
-            (addr::LAYER_M, m as u32),
-            (addr::LAYER_N, 2),
-            (addr::MODE, 1),
-            (addr::OP, op::LOAD),
-        ] {
-            dev.write_reg(reg, v);
-        }
-        dev.write_reg(addr::CTRL, ctrl::AP_START);
-        dev.push_packet(&stream::pack_load(&d, &w, m, k, Some(&th)));
-        assert_eq!(dev.read_reg(addr::CTRL) & ctrl::AP_DONE, ctrl::AP_DONE);
-        assert_eq!(dev.read_reg(addr::CTRL) & ctrl::AP_DONE, 0, "done clears on read");
-        dev.write_reg(addr::OP, op::RUN);
-        dev.write_reg(addr::CTRL, ctrl::AP_START);
-        let codes: Vec<i8> = (0..2 * k).map(|i| [3, -7, 100, 0, 1][i % 5]).collect();
-        for tok in codes.chunks(k) {
-            dev.push_packet(&stream::pack_codes(tok));
-        }
-        let words = dev.pop_output(2 * stream::output_words(m, OutputMode::Fire));
-        let expect = Golden::new(&d)
-            .run_tile(&Tile { k, m, weights: &w, thresholds: Some(&th), mode: OutputMode::Fire }, &codes)
-            .unwrap();
-        let got: Vec<i32> = words
-            .chunks(stream::output_words(m, OutputMode::Fire))
-            .flat_map(|c| stream::unpack_outputs(c, m, OutputMode::Fire))
-            .collect();
-        assert_eq!(got, expect.outputs);
-        assert_eq!(dev.read_reg(addr::CYCLES_LO) as u64, expect.counters.cycles);
-        assert_eq!(dev.read_reg(addr::ERROR), 0);
     }
 
     #[test]

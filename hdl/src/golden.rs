@@ -15,9 +15,78 @@
 //!
 //! MAC PE: `cycles = 1 + ceil(K / lanes)` per token (one multiply per lane per cycle).
 
+use std::ops::{BitOr, BitOrAssign, Range};
+
+use rayon::prelude::*;
+
 use crate::config::{Derived, OutputMode, PeKind};
 use crate::error::LayerError;
 use crate::fire::fire;
+use crate::regmap::err;
+
+/// One layer call: `y = W x` for N tokens, `W` as M×K weight codes, `x` as N×K activation codes.
+/// The one description of a call that the golden model, the host driver, the cosimulation cases
+/// and the search's counting all use; [`Layer::tiles`] cuts it into what the array runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Layer<'a> {
+    /// Output length M.
+    pub m: usize,
+    /// Input length K.
+    pub k: usize,
+    /// Weight codes, `m * k`, row-major.
+    pub weights: &'a [i8],
+    /// Fixed-point thresholds, one per output (fire mode only).
+    pub thresholds: Option<&'a [u64]>,
+    /// Output mode.
+    pub mode: OutputMode,
+    /// Activation codes, `n * k`, token-major.
+    pub codes: &'a [i8],
+}
+
+impl<'a> Layer<'a> {
+    /// Tokens N.
+    pub fn n(&self) -> usize {
+        self.codes.len() / self.k.max(1)
+    }
+
+    /// Checks that the buffers have the lengths M, K and N imply (the array's limits are checked
+    /// per tile by [`Golden::check_tile`]).
+    pub fn check_shape(&self) -> Result<(), LayerError> {
+        if self.m == 0 || self.k == 0 {
+            return Err(LayerError::Shape { what: "layer M×K", expected: 1, got: 0 });
+        }
+        if self.weights.len() != self.m * self.k {
+            return Err(LayerError::Shape { what: "weights", expected: self.m * self.k, got: self.weights.len() });
+        }
+        if !self.codes.len().is_multiple_of(self.k) {
+            let expected = self.k * self.codes.len().div_ceil(self.k);
+            return Err(LayerError::Shape { what: "codes", expected, got: self.codes.len() });
+        }
+        if let Some(th) = self.thresholds {
+            if th.len() != self.m {
+                return Err(LayerError::Shape { what: "thresholds", expected: self.m, got: th.len() });
+            }
+        }
+        Ok(())
+    }
+
+    /// The row tiles of an array of `rows` rows, in order: the output rows each covers and the
+    /// tile the array loads for them (every tile sees all N tokens).
+    pub fn tiles(&self, rows: usize) -> impl Iterator<Item = (Range<usize>, Tile<'a>)> + 'a {
+        let (m, k, weights, thresholds, mode) = (self.m, self.k, self.weights, self.thresholds, self.mode);
+        (0..m).step_by(rows.max(1)).map(move |m0| {
+            let r = m0..m.min(m0 + rows);
+            let tile = Tile {
+                k,
+                m: r.len(),
+                weights: &weights[r.start * k..r.end * k],
+                thresholds: thresholds.map(|t| &t[r.clone()]),
+                mode,
+            };
+            (r, tile)
+        })
+    }
+}
 
 /// One row tile as the array holds it after a LOAD call.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +101,13 @@ pub struct Tile<'a> {
     pub thresholds: Option<&'a [u64]>,
     /// Output mode of the RUN call.
     pub mode: OutputMode,
+}
+
+impl<'a> Tile<'a> {
+    /// The layer call of `codes` through this tile alone.
+    pub fn layer(&self, codes: &'a [i8]) -> Layer<'a> {
+        Layer { m: self.m, k: self.k, weights: self.weights, thresholds: self.thresholds, mode: self.mode, codes }
+    }
 }
 
 /// Performance counters of the array, as its registers report them.
@@ -62,21 +138,43 @@ pub struct Flags {
     pub code_range: bool,
 }
 
-/// Result of one RUN call on one tile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TileRun {
-    /// Outputs, `n * m` row-major: V in raw mode, the fired code in fire mode.
-    pub outputs: Vec<i32>,
-    /// Counters after the call.
-    pub counters: Counters,
-    /// Error flags raised.
-    pub flags: Flags,
+impl Flags {
+    /// Whether any flag is raised.
+    pub fn any(self) -> bool {
+        self.salient_overflow || self.code_range
+    }
+
+    /// The ERROR register bits these flags set.
+    pub fn error_bits(self) -> u32 {
+        (if self.salient_overflow { err::SALIENT_OVERFLOW } else { 0 })
+            | (if self.code_range { err::CODE_RANGE } else { 0 })
+    }
+
+    /// The flags an ERROR register value reports (other bits are not data flags).
+    pub fn from_error_bits(e: u32) -> Self {
+        Flags { salient_overflow: e & err::SALIENT_OVERFLOW != 0, code_range: e & err::CODE_RANGE != 0 }
+    }
 }
 
-/// Result of a whole layer (all row tiles).
+impl BitOrAssign for Flags {
+    fn bitor_assign(&mut self, o: Self) {
+        self.salient_overflow |= o.salient_overflow;
+        self.code_range |= o.code_range;
+    }
+}
+
+impl BitOr for Flags {
+    type Output = Flags;
+    fn bitor(mut self, o: Self) -> Flags {
+        self |= o;
+        self
+    }
+}
+
+/// Result of a call: a whole layer, or one RUN call on one tile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerRun {
-    /// Outputs, `n * m` row-major.
+    /// Outputs, `n * m` row-major: V in raw mode, the fired code in fire mode.
     pub outputs: Vec<i32>,
     /// Counters summed over the tiles.
     pub counters: Counters,
@@ -87,6 +185,12 @@ pub struct LayerRun {
 }
 
 impl LayerRun {
+    /// The run statistics of `counters` on the array `d` (the one place lane slots are derived).
+    pub fn new(d: &Derived, outputs: Vec<i32>, counters: Counters, flags: Flags) -> Self {
+        let lane_slots = counters.cycles * d.config.rows as u64 * d.config.lanes as u64;
+        LayerRun { outputs, counters, flags, lane_slots }
+    }
+
     /// Useful accumulates over rows × lanes × cycles.
     pub fn utilisation(&self) -> f64 {
         if self.lane_slots == 0 {
@@ -114,19 +218,6 @@ pub struct TokenView {
 #[derive(Debug, Clone)]
 pub struct Golden {
     d: Derived,
-}
-
-/// What the array sees of one token after its codes are loaded.
-struct TokenPlan {
-    /// Codes the normal lanes integrate (salient ones zeroed), length K.
-    lanes: Vec<i8>,
-    /// Salient codes the salient path integrates, (k, code), in k order.
-    salient: Vec<(usize, i32)>,
-    /// Cycles of the normal engine and of the salient engine.
-    n_norm: u64,
-    n_sal: u64,
-    spikes: u64,
-    flags: Flags,
 }
 
 impl Golden {
@@ -177,108 +268,142 @@ impl Golden {
         Ok(())
     }
 
-    /// Splits one token's codes the way the code loader does: range clamp, salient queue.
-    fn plan_token(&self, codes: &[i8]) -> TokenPlan {
+    /// What the array integrates for one token and what it costs, without the weights: the codes
+    /// after range clamping and salient-queue overflow (`V = effective · W` exactly), the raw-mode
+    /// cycles and the spikes of one tile. This is the code loader and the cycle formula.
+    pub fn token_view(&self, codes: &[i8]) -> TokenView {
         let (qa, qs) = (self.d.qa, self.d.qs);
-        let mut flags = Flags::default();
-        let mut lanes = Vec::with_capacity(codes.len());
-        let mut salient = Vec::new();
         let spike_pe = self.d.config.pe == PeKind::Spike;
-        let mut spikes = 0u64;
+        let mut flags = Flags::default();
+        let mut effective = Vec::with_capacity(codes.len());
+        let (mut spikes, mut n_sal, mut queued) = (0u64, 0u64, 0usize);
+        // Normal engine: lane groups in lock step, each as long as its largest lane code.
+        let mut n_norm = 0u64;
+        let mut group_max = 0u64;
+        let lanes = self.d.config.lanes as usize;
         for (k, &c) in codes.iter().enumerate() {
             let mut q = c as i32;
             if q.abs() > qs {
                 flags.code_range = true;
                 q = q.clamp(-qs, qs);
             }
+            let mut lane = q;
             if spike_pe && q.abs() > qa {
-                if salient.len() < self.d.salient_depth as usize {
-                    salient.push((k, q));
+                // Salient: the lane sees 0; the salient path takes it while it has room.
+                lane = 0;
+                if queued < self.d.salient_depth as usize {
+                    queued += 1;
                     spikes += digit_sum(q.unsigned_abs(), self.d.digit_shift) as u64;
+                    n_sal += digit_max(q.unsigned_abs(), self.d.digit_shift) as u64;
+                    effective.push(q as i8);
                 } else {
                     flags.salient_overflow = true;
+                    effective.push(0);
                 }
-                lanes.push(0);
             } else {
-                lanes.push(q as i8);
                 spikes += if spike_pe { q.unsigned_abs() as u64 } else { u64::from(q != 0) };
+                effective.push(q as i8);
+            }
+            group_max = group_max.max(lane.unsigned_abs() as u64);
+            if (k + 1) % lanes == 0 || k + 1 == codes.len() {
+                n_norm += group_max.max(1);
+                group_max = 0;
             }
         }
-        let lanes_n = self.d.config.lanes as usize;
-        let n_norm = if spike_pe {
-            lanes.chunks(lanes_n).map(|g| g.iter().map(|q| q.unsigned_abs() as u64).max().unwrap_or(0).max(1)).sum()
-        } else {
-            codes.len().div_ceil(lanes_n) as u64
-        };
-        let n_sal = salient.iter().map(|&(_, q)| digit_max(q.unsigned_abs(), self.d.digit_shift) as u64).sum();
-        TokenPlan { lanes, salient, n_norm, n_sal, spikes, flags }
+        if !spike_pe {
+            n_norm = codes.len().div_ceil(lanes) as u64;
+        }
+        TokenView { effective, cycles: 1 + n_norm.max(n_sal), spikes, flags }
     }
 
     /// Cycles of one token in raw mode (they do not depend on the weights): the cycle model alone.
     pub fn token_cycles(&self, codes: &[i8]) -> u64 {
-        let plan = self.plan_token(codes);
-        1 + plan.n_norm.max(plan.n_sal)
+        self.token_view(codes).cycles
     }
 
-    /// What the array integrates for one token and what it costs, without the weights: the codes
-    /// after range clamping and salient-queue overflow (`V = effective · W` exactly), the raw-mode
-    /// cycles and the spikes of one tile. Lets a fast whole-layer path reproduce `run_tile`.
-    pub fn token_view(&self, codes: &[i8]) -> TokenView {
-        let plan = self.plan_token(codes);
-        let mut effective = plan.lanes;
-        for &(k, q) in &plan.salient {
-            effective[k] = q as i8;
-        }
-        TokenView { effective, cycles: 1 + plan.n_norm.max(plan.n_sal), spikes: plan.spikes, flags: plan.flags }
+    /// Counters and flags of a layer call that do not depend on the weights (raw mode: every
+    /// counter; fire mode adds each token's fire phase to the cycles), plus the effective codes.
+    /// Tokens are independent, so they are viewed in parallel and their counts summed (integer
+    /// addition: the same sums as a sequential pass).
+    fn integrate_stats(&self, layer: &Layer<'_>, tiles: u64) -> (Vec<i8>, Counters, Flags) {
+        let k = layer.k;
+        let mut effective = vec![0i8; layer.codes.len()];
+        let (counters, flags) = layer
+            .codes
+            .par_chunks_exact(k)
+            .zip(effective.par_chunks_exact_mut(k))
+            .map(|(tok, dst)| {
+                let view = self.token_view(tok);
+                dst.copy_from_slice(&view.effective);
+                let c = Counters {
+                    cycles: view.cycles * tiles,
+                    spikes: view.spikes * tiles,
+                    accumulates: self.accumulates(view.spikes, layer.m, k),
+                };
+                (c, view.flags)
+            })
+            .reduce(
+                || (Counters::default(), Flags::default()),
+                |(mut c, f), (c2, f2)| {
+                    c += c2;
+                    (c, f | f2)
+                },
+            );
+        (effective, counters, flags)
+    }
+
+    /// The counters and flags of a raw-mode layer call without computing its outputs (what the
+    /// array would report; the search's fast path counts with this).
+    pub fn layer_stats(&self, layer: &Layer<'_>) -> Result<(Counters, Flags), LayerError> {
+        layer.check_shape()?;
+        let tiles = layer.m.div_ceil(self.d.config.rows as usize) as u64;
+        let (_, counters, flags) = self.integrate_stats(layer, tiles);
+        Ok((counters, flags))
     }
 
     /// One RUN call on a loaded tile: N tokens of K codes each (`codes` is `n * k`).
-    pub fn run_tile(&self, t: &Tile<'_>, codes: &[i8]) -> Result<TileRun, LayerError> {
+    pub fn run_tile(&self, t: &Tile<'_>, codes: &[i8]) -> Result<LayerRun, LayerError> {
         self.check_tile(t)?;
-        if !codes.len().is_multiple_of(t.k) {
-            return Err(LayerError::Shape {
-                what: "codes",
-                expected: t.k * codes.len().div_ceil(t.k),
-                got: codes.len(),
-            });
+        self.run_layer(&t.layer(codes))
+    }
+
+    /// A whole M×K layer: row tiles of `rows` outputs each, the same N tokens through every tile.
+    /// The single golden entry point; it computes what tile-by-tile streaming computes (outputs,
+    /// counters, flags) with one exact integer product for the whole layer.
+    pub fn run_layer(&self, layer: &Layer<'_>) -> Result<LayerRun, LayerError> {
+        layer.check_shape()?;
+        let rows = self.d.config.rows as usize;
+        for (_, tile) in layer.tiles(rows) {
+            self.check_tile(&tile)?;
         }
-        let n = codes.len() / t.k;
-        let mut outputs = vec![0i32; n * t.m];
-        let mut counters = Counters::default();
-        let mut flags = Flags::default();
-        let mut v = vec![0i64; t.m];
-        for (token, out) in codes.chunks_exact(t.k).zip(outputs.chunks_exact_mut(t.m)) {
-            let plan = self.plan_token(token);
-            flags.salient_overflow |= plan.flags.salient_overflow;
-            flags.code_range |= plan.flags.code_range;
-            for (r, acc) in v.iter_mut().enumerate() {
-                let w = &t.weights[r * t.k..(r + 1) * t.k];
-                let mut sum = dot(&plan.lanes, w) as i64;
-                for &(k, q) in &plan.salient {
-                    sum += q as i64 * w[k] as i64;
+        let (m, k, n) = (layer.m, layer.k, layer.n());
+        let tiles = m.div_ceil(rows) as u64;
+        let (effective, mut counters, flags) = self.integrate_stats(layer, tiles);
+        let max_product = self.d.qs.max(self.d.qa) as u64 * self.d.qw as u64;
+        let v = exact_product(&effective, layer.weights, n, m, k, max_product);
+        let mut outputs = vec![0i32; n * m];
+        match layer.mode {
+            OutputMode::Raw => {
+                for (o, &x) in outputs.iter_mut().zip(&v) {
+                    *o = i32::try_from(x).expect("validated widths hold every raw output");
                 }
-                *acc = sum;
             }
-            let mut cycles = 1 + plan.n_norm.max(plan.n_sal);
-            match t.mode {
-                OutputMode::Raw => {
-                    for (o, &acc) in out.iter_mut().zip(&v) {
-                        *o = acc as i32;
+            OutputMode::Fire => {
+                let th = layer.thresholds.ok_or(LayerError::MissingThresholds)?;
+                for (vrow, orow) in v.chunks_exact(m).zip(outputs.chunks_exact_mut(m)) {
+                    for (r, _) in layer.tiles(rows) {
+                        counters.cycles += self.fire_tile(&vrow[r.clone()], &th[r.clone()], &mut orow[r]);
                     }
                 }
-                OutputMode::Fire => cycles += self.fire_tile(&v, t.thresholds.expect("checked"), out),
             }
-            counters.cycles += cycles;
-            counters.spikes += plan.spikes;
-            counters.accumulates += self.accumulates(plan.spikes, t.m, t.k);
         }
-        Ok(TileRun { outputs, counters, flags })
+        Ok(LayerRun::new(&self.d, outputs, counters, flags))
     }
 
     /// The fire phase of one token on one tile: writes the output codes of the integrated
     /// membranes `v` (thresholds `th`) to `out` and returns the phase's cycles: load the
     /// membranes, one spike per cycle until no neuron fires, final check (2 + max c).
-    pub fn fire_tile(&self, v: &[i64], th: &[u64], out: &mut [i32]) -> u64 {
+    fn fire_tile(&self, v: &[i64], th: &[u64], out: &mut [i32]) -> u64 {
         let f = self.d.config.frac_bits;
         let mut max_c = 0;
         for ((o, &acc), &th) in out.iter_mut().zip(v).zip(th) {
@@ -290,54 +415,62 @@ impl Golden {
 
     /// Accumulates of one token on an `m`-row tile of width `k`: the spike PE adds a weight per
     /// spike in every row, the MAC PE multiplies every code in every row.
-    pub fn accumulates(&self, spikes: u64, m: usize, k: usize) -> u64 {
+    fn accumulates(&self, spikes: u64, m: usize, k: usize) -> u64 {
         match self.d.config.pe {
             PeKind::Spike => spikes * m as u64,
             PeKind::Mac => (k * m) as u64,
         }
     }
+}
 
-    /// A whole M×K layer: row tiles of `rows` outputs each, the same N tokens through every tile.
-    pub fn run_layer(
-        &self,
-        m: usize,
-        k: usize,
-        weights: &[i8],
-        thresholds: Option<&[u64]>,
-        mode: OutputMode,
-        codes: &[i8],
-    ) -> Result<LayerRun, LayerError> {
-        if weights.len() != m * k {
-            return Err(LayerError::Shape { what: "weights", expected: m * k, got: weights.len() });
-        }
-        if m == 0 || k == 0 || !codes.len().is_multiple_of(k) {
-            return Err(LayerError::Shape { what: "codes", expected: k, got: codes.len() });
-        }
-        let n = codes.len() / k;
-        let rows = self.d.config.rows as usize;
-        let mut outputs = vec![0i32; n * m];
-        let mut counters = Counters::default();
-        let mut flags = Flags::default();
-        for m0 in (0..m).step_by(rows) {
-            let mt = rows.min(m - m0);
-            let tile = Tile {
-                k,
-                m: mt,
-                weights: &weights[m0 * k..(m0 + mt) * k],
-                thresholds: thresholds.map(|t| &t[m0..m0 + mt]),
-                mode,
-            };
-            let run = self.run_tile(&tile, codes)?;
-            for (dst, src) in outputs.chunks_exact_mut(m).zip(run.outputs.chunks_exact(mt)) {
-                dst[m0..m0 + mt].copy_from_slice(src);
-            }
-            counters += run.counters;
-            flags.salient_overflow |= run.flags.salient_overflow;
-            flags.code_range |= run.flags.code_range;
-        }
-        let lane_slots = counters.cycles * rows as u64 * self.d.config.lanes as u64;
-        Ok(LayerRun { outputs, counters, flags, lane_slots })
+/// `V[n, m] = Σ_k x[n, k] · w[m, k]` exactly, for codes with |x · w| <= `max_product`.
+///
+/// Exactness: the codes are integers below 2^8, so every product is exact in f32; K is cut into
+/// chunks whose largest possible |partial sum| stays below 2^24, where f32 addition of integers
+/// is exact in any order (so the GEMM kernel's blocking and threading cannot change a bit); chunk
+/// results are summed in i64.
+fn exact_product(x: &[i8], w: &[i8], n: usize, m: usize, k: usize, max_product: u64) -> Vec<i64> {
+    let xf: Vec<f32> = x.par_iter().map(|&c| c as f32).collect();
+    let wf: Vec<f32> = w.par_iter().map(|&c| c as f32).collect();
+    let chunk = ((1u64 << 24) / max_product.max(1)).clamp(1, k as u64) as usize;
+    let mut v = vec![0i64; n * m];
+    let mut part = vec![0f32; n * m];
+    if n == 0 || m == 0 {
+        return v;
     }
+    for k0 in (0..k).step_by(chunk) {
+        let kc = chunk.min(k - k0);
+        // SAFETY: `xf` is n×k row-major and `wf` m×k row-major; the chunk reads columns
+        // k0..k0+kc of both (in bounds as k0 + kc <= k); `part` is n×m, borrowed mutably and
+        // distinct from the operands.
+        unsafe {
+            gemm::gemm(
+                n,
+                m,
+                kc,
+                part.as_mut_ptr(),
+                1,
+                m as isize,
+                false,
+                xf[k0..].as_ptr(),
+                1,
+                k as isize,
+                wf[k0..].as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+        for (acc, &p) in v.iter_mut().zip(&part) {
+            *acc += p as i64;
+        }
+    }
+    v
 }
 
 fn is_binary(d: &Derived) -> bool {
@@ -364,19 +497,4 @@ pub fn digit_max(mut mag: u32, shift: u32) -> u32 {
         mag >>= shift;
     }
     m
-}
-
-/// Exact integer dot product of two code vectors (vectorises: i8 → i32 widening in chunks).
-#[inline]
-pub fn dot(a: &[i8], b: &[i8]) -> i32 {
-    let mut acc = [0i32; 16];
-    let (ca, ra) = a.split_at(a.len() - a.len() % 16);
-    let (cb, rb) = b.split_at(ca.len());
-    for (x, y) in ca.chunks_exact(16).zip(cb.chunks_exact(16)) {
-        for i in 0..16 {
-            acc[i] += x[i] as i32 * y[i] as i32;
-        }
-    }
-    let tail: i32 = ra.iter().zip(rb).map(|(&x, &y)| x as i32 * y as i32).sum();
-    acc.iter().sum::<i32>() + tail
 }

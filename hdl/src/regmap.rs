@@ -272,6 +272,21 @@ pub fn reset_value(reg: &Register, d: &Derived) -> u32 {
     }
 }
 
+/// The register of this name (`"LAYER_K"`), the one lookup by name.
+pub fn register(name: &str) -> Option<&'static Register> {
+    REGISTERS.iter().find(|r| r.name == name)
+}
+
+/// The register at a byte offset, the one lookup by address.
+pub fn register_at(offset: u32) -> Option<&'static Register> {
+    REGISTERS.iter().find(|r| r.offset == offset)
+}
+
+/// A register's name for messages: `LAYER_K`, or the offset when nothing lives there.
+pub fn name_of(offset: u32) -> String {
+    register_at(offset).map_or_else(|| format!("{offset:#04x}"), |r| r.name.to_string())
+}
+
 /// Checks the map once: aligned, in order, no overlap, no duplicate names, fields inside 32 bits.
 pub fn check() -> Result<(), String> {
     let mut names = std::collections::BTreeSet::new();

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use spikeq_hdl::config::{ArrayConfig, Derived, OutputMode, PeKind};
 use spikeq_hdl::fire::fire_ref;
 use spikeq_hdl::format::{WeightFormat, ALL_FORMATS};
-use spikeq_hdl::golden::Golden;
+use spikeq_hdl::golden::{Golden, Layer};
 
 fn config(pe: PeKind, rows: u32, lanes: u32, wf: WeightFormat, max_salient: u32, k_max: u32) -> Derived {
     let modes = if pe == PeKind::Mac { vec![OutputMode::Raw] } else { vec![OutputMode::Raw, OutputMode::Fire] };
@@ -111,7 +111,7 @@ proptest! {
     fn raw_values_equal_naive_i64_and_stepped_cycles((wf, rows, lanes, max_salient, k, m, w, codes) in layer()) {
         let d = config(PeKind::Spike, rows, lanes, wf, max_salient, 64);
         let g = Golden::new(&d);
-        let run = g.run_layer(m, k, &w, None, OutputMode::Raw, &codes).unwrap();
+        let run = g.run_layer(&Layer { m, k, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &codes }).unwrap();
         let mut cycles = 0u64;
         for (tok, out) in codes.chunks(k).zip(run.outputs.chunks(m)) {
             let overflow = tok.iter().filter(|&&c| (c as i32).abs() > d.qa).count() > d.salient_depth as usize;
@@ -139,8 +139,8 @@ proptest! {
         let d = config(PeKind::Spike, rows, lanes, wf, max_salient, 64);
         let th: Vec<u64> = (0..m).map(|r| th_seed[r % th_seed.len()].min(d.th_max)).collect();
         let g = Golden::new(&d);
-        let raw = g.run_layer(m, k, &w, None, OutputMode::Raw, &codes).unwrap();
-        let fired = g.run_layer(m, k, &w, Some(&th), OutputMode::Fire, &codes).unwrap();
+        let raw = g.run_layer(&Layer { m, k, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &codes }).unwrap();
+        let fired = g.run_layer(&Layer { m, k, weights: &w, thresholds: Some(&th), mode: OutputMode::Fire, codes: &codes }).unwrap();
         let mut extra = 0u64;
         for (vs, cs) in raw.outputs.chunks(m).zip(fired.outputs.chunks(m)) {
             for m0 in (0..m).step_by(rows as usize) {
@@ -159,7 +159,7 @@ proptest! {
     #[test]
     fn mac_values_and_cycles((wf, rows, lanes, _s, k, m, w, codes) in layer()) {
         let d = config(PeKind::Mac, rows, lanes, wf, 0, 64);
-        let run = Golden::new(&d).run_layer(m, k, &w, None, OutputMode::Raw, &codes).unwrap();
+        let run = Golden::new(&d).run_layer(&Layer { m, k, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &codes }).unwrap();
         let n = codes.len() / k;
         for (tok, out) in codes.chunks(k).zip(run.outputs.chunks(m)) {
             for r in 0..m {
@@ -178,7 +178,9 @@ fn salient_overflow_drops_extras_and_flags() {
     let d = config(PeKind::Spike, 2, 2, WeightFormat::Int(4), 1, 16);
     let w = vec![1i8; 4];
     let codes = [100i8, 50, 3, 0];
-    let run = Golden::new(&d).run_layer(1, 4, &w, None, OutputMode::Raw, &codes).unwrap();
+    let run = Golden::new(&d)
+        .run_layer(&Layer { m: 1, k: 4, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &codes })
+        .unwrap();
     assert!(run.flags.salient_overflow);
     assert_eq!(run.outputs, vec![103], "the second salient code (50) is dropped");
 }
@@ -188,13 +190,17 @@ fn all_zero_and_saturating_codes() {
     let d = config(PeKind::Spike, 4, 4, WeightFormat::Int(8), 8, 64);
     let g = Golden::new(&d);
     let w = vec![127i8; 4 * 64];
-    let zero = g.run_layer(4, 64, &w, None, OutputMode::Raw, &[0i8; 64]).unwrap();
+    let zero = g
+        .run_layer(&Layer { m: 4, k: 64, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &[0i8; 64] })
+        .unwrap();
     assert_eq!(zero.outputs, vec![0; 4]);
     assert_eq!(zero.counters.cycles, 1 + 16, "each empty group costs one cycle");
     assert_eq!(zero.counters.spikes, 0);
     let mut codes = [7i8; 64];
     codes[..8].copy_from_slice(&[127; 8]);
-    let full = g.run_layer(4, 64, &w, None, OutputMode::Raw, &codes).unwrap();
+    let full = g
+        .run_layer(&Layer { m: 4, k: 64, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &codes })
+        .unwrap();
     assert_eq!(full.outputs, vec![(56 * 7 + 8 * 127) * 127; 4]);
     // Lanes: the two groups holding the salient codes see zeros (1 cycle each), 14 groups of 7;
     // salient path: 8 entries of digits (7, 7, 1) → 7 cycles each = 56 < 100.
@@ -206,8 +212,31 @@ fn all_zero_and_saturating_codes() {
 fn bad_tiles_are_refused() {
     let d = config(PeKind::Spike, 2, 2, WeightFormat::Ternary, 2, 8);
     let g = Golden::new(&d);
-    assert!(g.run_layer(1, 9, &[0; 9], None, OutputMode::Raw, &[0; 9]).is_err(), "K > k_max");
-    assert!(g.run_layer(1, 2, &[2, 0], None, OutputMode::Raw, &[0; 2]).is_err(), "ternary code 2");
-    assert!(g.run_layer(1, 2, &[1, 0], None, OutputMode::Fire, &[0; 2]).is_err(), "fire without thresholds");
-    assert!(g.run_layer(1, 2, &[1, 0], Some(&[0]), OutputMode::Fire, &[0; 2]).is_err(), "threshold 0");
+    assert!(
+        g.run_layer(&Layer { m: 1, k: 9, weights: &[0; 9], thresholds: None, mode: OutputMode::Raw, codes: &[0; 9] })
+            .is_err(),
+        "K > k_max"
+    );
+    assert!(
+        g.run_layer(&Layer { m: 1, k: 2, weights: &[2, 0], thresholds: None, mode: OutputMode::Raw, codes: &[0; 2] })
+            .is_err(),
+        "ternary code 2"
+    );
+    assert!(
+        g.run_layer(&Layer { m: 1, k: 2, weights: &[1, 0], thresholds: None, mode: OutputMode::Fire, codes: &[0; 2] })
+            .is_err(),
+        "fire without thresholds"
+    );
+    assert!(
+        g.run_layer(&Layer {
+            m: 1,
+            k: 2,
+            weights: &[1, 0],
+            thresholds: Some(&[0]),
+            mode: OutputMode::Fire,
+            codes: &[0; 2]
+        })
+        .is_err(),
+        "threshold 0"
+    );
 }
