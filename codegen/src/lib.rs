@@ -44,9 +44,9 @@ pub enum CodegenError {
         /// The directory.
         dir: PathBuf,
     },
-    /// The testbench vectors could not be computed.
-    #[error("golden model refused the test vectors: {0}")]
-    Golden(String),
+    /// The testbench program broke the register protocol on the golden device (a generator bug).
+    #[error("recording the testbench program: {0}")]
+    Protocol(#[from] spikeq_hdl::ProtocolError),
 }
 
 /// One generated file, path relative to the output directory.

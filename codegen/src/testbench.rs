@@ -8,9 +8,9 @@
 //! ```
 
 use spikeq_hdl::config::{OutputMode, PeKind};
-use spikeq_hdl::golden::{Golden, Tile};
-use spikeq_hdl::regmap::{addr, err, op, reset_value, REGISTERS};
-use spikeq_hdl::{Derived, WeightFormat};
+use spikeq_hdl::device::GoldenDevice;
+use spikeq_hdl::regmap::{addr, ctrl, op};
+use spikeq_hdl::{protocol, stream, Bus, Case, Derived, WeightFormat};
 use tera::{Context, Tera};
 
 use crate::{rtl, CodegenError, GenFile};
@@ -52,18 +52,6 @@ impl Rng {
     }
 }
 
-/// One tile test: LOAD then RUN.
-#[derive(Debug, Clone)]
-struct Case {
-    what: String,
-    k: usize,
-    m: usize,
-    mode: OutputMode,
-    weights: Vec<i8>,
-    thresholds: Option<Vec<u64>>,
-    codes: Vec<i8>,
-}
-
 /// The program and the expected values.
 #[derive(Debug, Default)]
 struct Program {
@@ -72,32 +60,53 @@ struct Program {
     comments: Vec<String>,
 }
 
-impl Program {
-    fn write(&mut self, a: u32, v: u32) {
-        self.stim.extend([1, a, v]);
+/// Records the testbench program while running the register protocol against the golden device:
+/// each write and packet becomes a command, each read a check of the value the golden device
+/// gives, so the Icarus program is the protocol itself with the golden model's answers.
+#[derive(Debug)]
+struct Recorder {
+    dev: GoldenDevice,
+    p: Program,
+}
+
+impl Recorder {
+    /// Sends words of which none carries TLAST (the core must flag ERROR.stream).
+    fn send_unterminated(&mut self, words: &[u32]) {
+        self.dev.push_unterminated(words);
+        self.p.stim.extend([6, words.len() as u32]);
+        self.p.stim.extend_from_slice(words);
     }
-    fn send(&mut self, words: &[u32]) {
-        self.stim.extend([2, words.len() as u32]);
-        self.stim.extend_from_slice(words);
+}
+
+impl Bus for Recorder {
+    type Error = CodegenError;
+    fn read_reg(&mut self, a: u32) -> Result<u32, CodegenError> {
+        let v = self.dev.read_reg(a);
+        self.p.stim.extend([4, a]);
+        self.p.expect.push(v);
+        Ok(v)
     }
-    fn send_nolast(&mut self, words: &[u32]) {
-        self.stim.extend([6, words.len() as u32]);
-        self.stim.extend_from_slice(words);
+    fn write_reg(&mut self, a: u32, v: u32) -> Result<(), CodegenError> {
+        self.dev.write_reg(a, v);
+        self.p.stim.extend([1, a, v]);
+        Ok(())
     }
-    fn recv(&mut self, words: &[u32]) {
-        self.stim.extend([3, words.len() as u32]);
-        self.expect.extend_from_slice(words);
+    fn write_packet(&mut self, words: &[u32]) -> Result<(), CodegenError> {
+        self.dev.push_packet(words);
+        self.p.stim.extend([2, words.len() as u32]);
+        self.p.stim.extend_from_slice(words);
+        Ok(())
     }
-    fn check(&mut self, a: u32, v: u32) {
-        self.stim.extend([4, a]);
-        self.expect.push(v);
+    fn read_words(&mut self, n: usize) -> Result<Vec<u32>, CodegenError> {
+        let words = Bus::read_words(&mut self.dev, n)?;
+        self.p.stim.extend([3, n as u32]);
+        self.p.expect.extend_from_slice(&words);
+        Ok(words)
     }
-    fn wait_done(&mut self) {
-        self.stim.push(5);
-    }
-    fn check64(&mut self, lo: u32, v: u64) {
-        self.check(lo, v as u32);
-        self.check(lo + 4, (v >> 32) as u32);
+    fn wait_done(&mut self, during: &str) -> Result<(), CodegenError> {
+        Bus::wait_done(&mut self.dev, during)?;
+        self.p.stim.push(5);
+        Ok(())
     }
 }
 
@@ -179,13 +188,13 @@ fn cases(d: &Derived, o: &TbOptions) -> Vec<Case> {
             let weights = (0..m * k).map(|_| random_weight(&mut rng, d)).collect();
             let codes = random_codes(&mut rng, d, k, n, 6);
             let thresholds = th(&mut rng, m, k);
-            out.push(Case { what: format!("random {i} {mode:?}"), k, m, mode, weights, thresholds, codes });
+            out.push(Case { name: format!("random {i} {mode:?}"), k, m, mode, weights, thresholds, codes });
         }
         // all-zero codes, full tile, K the largest tested
         let (k, m) = (kmax, rows);
         let weights: Vec<i8> = (0..m * k).map(|_| random_weight(&mut rng, d)).collect();
         out.push(Case {
-            what: format!("all-zero codes {mode:?}"),
+            name: format!("all-zero codes {mode:?}"),
             k,
             m,
             mode,
@@ -217,7 +226,7 @@ fn cases(d: &Derived, o: &TbOptions) -> Vec<Case> {
         let w2: Vec<i8> = (0..m2 * k2).map(|i| max_weight(d, if i % 3 == 0 { -1 } else { 1 })).collect();
         let th2 = (mode == OutputMode::Fire).then(|| (0..m2).map(|r| if r % 2 == 0 { 1 } else { d.th_max }).collect());
         out.push(Case {
-            what: format!("max codes, salient at borders {mode:?}"),
+            name: format!("max codes, salient at borders {mode:?}"),
             k: k2,
             m: m2,
             mode,
@@ -234,7 +243,7 @@ fn cases(d: &Derived, o: &TbOptions) -> Vec<Case> {
     let mut codes = random_codes(&mut rng, d, k, 2, 50);
     codes[0] = -128;
     out.push(Case {
-        what: "salient overflow, code range".into(),
+        name: "salient overflow, code range".into(),
         k,
         m,
         mode,
@@ -245,157 +254,70 @@ fn cases(d: &Derived, o: &TbOptions) -> Vec<Case> {
     out
 }
 
-fn pack_weights(d: &Derived, case: &Case) -> Vec<u32> {
-    let fmt = d.config.weight_format;
-    let (wb, p) = (d.weight_bits, d.weights_per_word as usize);
-    let mut words = Vec::new();
-    for r in 0..case.m {
-        for chunk in case.weights[r * case.k..(r + 1) * case.k].chunks(p) {
-            words.push(chunk.iter().enumerate().fold(0u32, |w, (i, &q)| w | fmt.encode(q) << (i as u32 * wb)));
-        }
-    }
-    if let Some(th) = &case.thresholds {
-        words.extend(th.iter().map(|&t| t as u32));
-    }
-    words
-}
-
-fn pack_bytes(v: &[i32]) -> Vec<u32> {
-    v.chunks(4).map(|c| c.iter().enumerate().fold(0u32, |w, (i, &x)| w | ((x as u8 as u32) << (8 * i)))).collect()
-}
-
 fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
-    let golden = Golden::new(d);
-    let mut p = Program::default();
-    // identification registers
-    for reg in REGISTERS
-        .iter()
-        .filter(|r| matches!(r.name, "ID" | "VERSION" | "CFG_HASH" | "ROWS" | "LANES" | "K_MAX" | "FORMAT"))
-    {
-        p.check(reg.offset, reset_value(reg, d));
-    }
-    p.check(addr::CTRL, 0xC);
-    p.write(addr::GIE, 1);
-    p.write(addr::IER, 3);
-    p.write(addr::SCRATCH, 0xA5C3_0F96);
-    p.check(addr::SCRATCH, 0xA5C3_0F96);
+    let mut r = Recorder { dev: GoldenDevice::new(d), p: Program::default() };
+    protocol::identify(&mut r, d)?;
+    r.read_reg(addr::CTRL)?;
+    r.write_reg(addr::GIE, 1)?;
+    r.write_reg(addr::IER, 3)?;
+    r.write_reg(addr::SCRATCH, 0xA5C3_0F96)?;
+    r.read_reg(addr::SCRATCH)?;
     // a bad descriptor (K = 0) finishes at once with ERROR.descriptor and consumes nothing
-    p.write(addr::OP, op::RUN);
-    p.write(addr::LAYER_K, 0);
-    p.write(addr::LAYER_M, 1);
-    p.write(addr::LAYER_N, 1);
-    p.write(addr::MODE, 0);
-    p.write(addr::CTRL, 1);
-    p.wait_done();
-    p.check(addr::ERROR, err::DESCRIPTOR);
-    p.write(addr::ERROR, 0xF);
-    p.check(addr::ERROR, 0);
+    for (a, v) in [(addr::OP, op::RUN), (addr::LAYER_K, 0), (addr::LAYER_M, 1), (addr::LAYER_N, 1), (addr::MODE, 0)] {
+        r.write_reg(a, v)?;
+    }
+    r.write_reg(addr::CTRL, ctrl::AP_START)?;
+    r.wait_done("a bad descriptor")?;
+    r.read_reg(addr::ERROR)?;
+    r.write_reg(addr::ERROR, 0xF)?;
+    r.read_reg(addr::ERROR)?;
     // ISR saw ap_ready (start accepted) and ap_done; write 1 to clear
-    p.check(addr::ISR, 3);
-    p.write(addr::ISR, 3);
-    p.check(addr::ISR, 0);
-    p.write(addr::GIE, 0);
-    p.write(addr::IER, 0);
+    r.read_reg(addr::ISR)?;
+    r.write_reg(addr::ISR, 3)?;
+    r.read_reg(addr::ISR)?;
+    r.write_reg(addr::GIE, 0)?;
+    r.write_reg(addr::IER, 0)?;
 
     for case in cases(d, o) {
-        p.comments.push(format!("{}: K {} M {} mode {:?}", case.what, case.k, case.m, case.mode));
-        let tile = Tile {
-            k: case.k,
-            m: case.m,
-            weights: &case.weights,
-            thresholds: case.thresholds.as_deref(),
-            mode: case.mode,
-        };
-        let run =
-            golden.run_tile(&tile, &case.codes).map_err(|e| CodegenError::Golden(format!("{}: {e}", case.what)))?;
-        // LOAD
-        p.write(addr::OP, op::LOAD);
-        p.write(addr::LAYER_K, case.k as u32);
-        p.write(addr::LAYER_M, case.m as u32);
-        p.write(addr::MODE, case.mode.code());
-        p.write(addr::CTRL, 1);
-        p.send(&pack_weights(d, &case));
-        p.wait_done();
-        p.check(addr::ERROR, 0);
-        p.check64(addr::CYCLES_LO, 0);
-        // RUN
-        let n = case.codes.len() / case.k;
-        p.write(addr::OP, op::RUN);
-        p.write(addr::LAYER_N, n as u32);
-        p.write(addr::CTRL, 1);
-        for (t, token) in case.codes.chunks(case.k).enumerate() {
-            let codes: Vec<i32> = token.iter().map(|&q| q as i32).collect();
-            p.send(&pack_bytes(&codes));
-            let out = &run.outputs[t * case.m..(t + 1) * case.m];
-            match case.mode {
-                OutputMode::Raw => p.recv(&out.iter().map(|&v| v as u32).collect::<Vec<_>>()),
-                OutputMode::Fire => p.recv(&pack_bytes(out)),
-            }
-        }
-        p.wait_done();
-        p.check64(addr::CYCLES_LO, run.counters.cycles);
-        p.check64(addr::SPIKES_LO, run.counters.spikes);
-        p.check64(addr::ACCUM_LO, run.counters.accumulates);
-        let e = if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 }
-            | if run.flags.code_range { err::CODE_RANGE } else { 0 };
-        p.check(addr::ERROR, e);
-        p.write(addr::ERROR, 0xF);
+        r.p.comments.push(case.describe());
+        let tile = case.tile();
+        protocol::load(&mut r, d, &tile)?;
+        r.read_reg(addr::ERROR)?;
+        protocol::read_counter(&mut r, addr::CYCLES_LO)?;
+        protocol::run(&mut r, &tile, &case.codes, |_, _| ())?;
+        protocol::finish(&mut r)?;
     }
-    stream_errors(d, &golden, o, &mut p)?;
-    p.check(addr::CTRL, 0xC);
-    p.stim.push(0);
-    Ok(p)
+    stream_errors(d, o, &mut r)?;
+    r.read_reg(addr::CTRL)?;
+    r.p.stim.push(0);
+    Ok(r.p)
 }
 
 /// TLAST early (token 0: one word, then the missing codes count as zero) and missing (token 1):
 /// ERROR.stream, outputs as the golden model computes them for the codes the core actually used.
-fn stream_errors(d: &Derived, golden: &Golden, o: &TbOptions, p: &mut Program) -> Result<(), CodegenError> {
+fn stream_errors(d: &Derived, o: &TbOptions, r: &mut Recorder) -> Result<(), CodegenError> {
     let mut rng = Rng(o.seed ^ 0x7374_7265);
     let mode = if d.supports(OutputMode::Raw) { OutputMode::Raw } else { OutputMode::Fire };
     let k = (d.config.k_max as usize).min(11);
     let m = (d.config.rows as usize).min(2);
     let weights: Vec<i8> = (0..m * k).map(|_| random_weight(&mut rng, d)).collect();
-    let th = (mode == OutputMode::Fire).then(|| thresholds(&mut rng, d, m, k));
-    let sent = random_codes(&mut rng, d, k, 2, 0);
-    let mut used = sent.clone();
-    for q in &mut used[4.min(k)..k] {
-        *q = 0;
-    }
-    let case = Case { what: "stream errors".into(), k, m, mode, weights, thresholds: th, codes: used };
-    let tile = Tile { k, m, weights: &case.weights, thresholds: case.thresholds.as_deref(), mode };
-    let run = golden.run_tile(&tile, &case.codes).map_err(|e| CodegenError::Golden(format!("stream errors: {e}")))?;
-    p.comments.push(format!("stream errors: K {k} M {m} mode {mode:?}"));
-    p.write(addr::OP, op::LOAD);
-    p.write(addr::LAYER_K, k as u32);
-    p.write(addr::LAYER_M, m as u32);
-    p.write(addr::MODE, mode.code());
-    p.write(addr::CTRL, 1);
-    p.send(&pack_weights(d, &case));
-    p.wait_done();
-    p.write(addr::OP, op::RUN);
-    p.write(addr::LAYER_N, 2);
-    p.write(addr::CTRL, 1);
-    let pack = |t: usize| pack_bytes(&sent[t * k..(t + 1) * k].iter().map(|&q| q as i32).collect::<Vec<_>>());
-    let words0 = pack(0);
-    p.send(&words0[..1]);
-    let out = |t: usize| -> Vec<u32> {
-        let o = &run.outputs[t * m..(t + 1) * m];
-        match mode {
-            OutputMode::Raw => o.iter().map(|&v| v as u32).collect(),
-            OutputMode::Fire => pack_bytes(o),
-        }
-    };
-    p.recv(&out(0));
-    p.send_nolast(&pack(1));
-    p.recv(&out(1));
-    p.wait_done();
-    p.check64(addr::CYCLES_LO, run.counters.cycles);
-    // token 1 always lacks its TLAST; token 0's single word ends early when K > 4
-    let e = err::STREAM
-        | if run.flags.code_range { err::CODE_RANGE } else { 0 }
-        | if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 };
-    p.check(addr::ERROR, e);
-    p.write(addr::ERROR, 0xF);
+    let thresholds = (mode == OutputMode::Fire).then(|| thresholds(&mut rng, d, m, k));
+    let codes = random_codes(&mut rng, d, k, 2, 0);
+    let case = Case { name: "stream errors".into(), k, m, mode, weights, thresholds, codes };
+    r.p.comments.push(case.describe());
+    let tile = case.tile();
+    protocol::load(r, d, &tile)?;
+    r.write_reg(addr::LAYER_N, 2)?;
+    r.write_reg(addr::OP, op::RUN)?;
+    r.write_reg(addr::CTRL, ctrl::AP_START)?;
+    let per = stream::output_words(m, mode);
+    let token = |t: usize| stream::pack_codes(&case.codes[t * k..(t + 1) * k]);
+    r.write_packet(&token(0)[..1])?;
+    r.read_words(per)?;
+    r.send_unterminated(&token(1));
+    r.read_words(per)?;
+    r.wait_done("RUN with broken framing")?;
+    protocol::finish(r)?;
     Ok(())
 }
 

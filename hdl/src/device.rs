@@ -197,6 +197,15 @@ impl GoldenDevice {
         }
     }
 
+    /// Delivers words of which none carries TLAST: the core takes the words it expects and flags
+    /// ERROR.stream for the missing TLAST.
+    pub fn push_unterminated(&mut self, words: &[u32]) {
+        if self.state != State::Idle {
+            self.error |= err::STREAM;
+        }
+        self.push_packet(words);
+    }
+
     /// Applies the stream framing rule: an early or late TLAST flags ERROR.stream; missing words
     /// count as zero, extra words are dropped.
     fn fit(&mut self, words: &[u32], expected: usize) -> Vec<u32> {

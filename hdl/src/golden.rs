@@ -88,6 +88,55 @@ impl<'a> Layer<'a> {
     }
 }
 
+/// A layer call that owns its data and has a name: what the cosimulation suites, `spikeq cosim`
+/// and the Icarus testbench program generate and report on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// Short description for reports (`random`, `all zero`, …).
+    pub name: String,
+    /// Output length M.
+    pub m: usize,
+    /// Input length K.
+    pub k: usize,
+    /// Output mode.
+    pub mode: OutputMode,
+    /// `m * k` weight codes, row-major.
+    pub weights: Vec<i8>,
+    /// One threshold per output (fire mode only).
+    pub thresholds: Option<Vec<u64>>,
+    /// `n * k` activation codes, token-major.
+    pub codes: Vec<i8>,
+}
+
+impl Case {
+    /// The call in the shared vocabulary.
+    pub fn layer(&self) -> Layer<'_> {
+        Layer {
+            m: self.m,
+            k: self.k,
+            weights: &self.weights,
+            thresholds: self.thresholds.as_deref(),
+            mode: self.mode,
+            codes: &self.codes,
+        }
+    }
+
+    /// The weights as one tile (cases of a single tile: `m` <= rows).
+    pub fn tile(&self) -> Tile<'_> {
+        Tile { k: self.k, m: self.m, weights: &self.weights, thresholds: self.thresholds.as_deref(), mode: self.mode }
+    }
+
+    /// Tokens N.
+    pub fn n(&self) -> usize {
+        self.layer().n()
+    }
+
+    /// One line for logs: name, shape, mode.
+    pub fn describe(&self) -> String {
+        format!("{} (K {}, M {}, N {}, {:?})", self.name, self.k, self.m, self.n(), self.mode)
+    }
+}
+
 /// One row tile as the array holds it after a LOAD call.
 #[derive(Debug, Clone, Copy)]
 pub struct Tile<'a> {

@@ -60,12 +60,17 @@ pub fn unpack_codes(words: &[u32], k: usize) -> Vec<i8> {
     (0..k).map(|i| (words.get(i / 4).copied().unwrap_or(0) >> (8 * (i % 4))) as u8 as i8).collect()
 }
 
+/// Outputs one stream word carries: a 32-bit V in raw mode, four 8-bit codes in fire mode.
+pub fn outputs_per_word(mode: OutputMode) -> usize {
+    match mode {
+        OutputMode::Raw => 1,
+        OutputMode::Fire => 4,
+    }
+}
+
 /// Words of one token's outputs.
 pub fn output_words(m: usize, mode: OutputMode) -> usize {
-    match mode {
-        OutputMode::Raw => m,
-        OutputMode::Fire => m.div_ceil(4),
-    }
+    m.div_ceil(outputs_per_word(mode))
 }
 
 /// One token's outputs as the array sends them.

@@ -13,10 +13,11 @@ use spikeq_hdl::quant::{
 };
 use spikeq_hdl::{ArrayConfig, Counters, Derived, LayerRun, OutputMode, PeKind, WeightFormat};
 
-use crate::driver::{Accelerator, LayerJob, Traffic, Transport};
+use crate::driver::{Accelerator, Traffic, Transport};
 use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
 use crate::model::ModelError;
 use crate::precision::Precision;
+use spikeq_hdl::Layer;
 
 /// A quantization scheme for all linear layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,12 +142,12 @@ pub struct AccelStats {
 /// from the real calls without a second copy of the executor.
 pub trait LayerTap: fmt::Debug {
     /// Called after each layer call.
-    fn layer(&mut self, id: LinearId, d: &Derived, job: &LayerJob<'_>, run: &LayerRun, traffic: Traffic);
+    fn layer(&mut self, id: LinearId, d: &Derived, job: &Layer<'_>, run: &LayerRun, traffic: Traffic);
 }
 
 /// No tap.
 impl LayerTap for () {
-    fn layer(&mut self, _: LinearId, _: &Derived, _: &LayerJob<'_>, _: &LayerRun, _: Traffic) {}
+    fn layer(&mut self, _: LinearId, _: &Derived, _: &Layer<'_>, _: &LayerRun, _: Traffic) {}
 }
 
 /// Runs every linear layer through an accelerator with a quantization scheme.
@@ -256,7 +257,7 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
             (OutputMode::Fire, None) => return Err(ModelError::Backend(format!("no static scales for layer {id:?}"))),
             _ => None,
         };
-        let job = LayerJob { m, k, weights: &qw.codes, thresholds: thresholds.as_deref(), mode, codes: &qx.codes };
+        let job = Layer { m, k, weights: &qw.codes, thresholds: thresholds.as_deref(), mode, codes: &qx.codes };
         let before = self.acc.traffic;
         let run = self.acc.run_layer(&job).map_err(|e| ModelError::Backend(format!("layer {id:?}: {e}")))?;
         let after = self.acc.traffic;

@@ -18,7 +18,7 @@ fn logits(backend: &Backend, tokens: &[u32]) -> (Vec<f32>, u64, u64) {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/default.toml")).unwrap();
     let d = Scheme::SpikeQuant.array_config(&ArrayConfig::from_toml(&text).unwrap()).unwrap().validate().unwrap();
     let timeout = Duration::from_secs(600);
-    let acc = Accelerator::open(backend.open(&d, timeout).unwrap(), &d, timeout).unwrap();
+    let acc = Accelerator::connect(&backend, &d, timeout).unwrap();
     let mut exec = QuantExec::new(Scheme::SpikeQuant, acc, SalientSelector::Mad { tau: 6.0 }, None).unwrap();
     let mut cache = KvCache::new(model.config(), tokens.len());
     let out = model.forward(&mut exec, tokens, &mut cache).unwrap();

@@ -14,10 +14,10 @@ use rand::{Rng, SeedableRng};
 use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits, SalientSelector};
 use spikeq_hdl::regmap::{addr, ctrl, op, ID_MAGIC};
 use spikeq_hdl::stream;
-use spikeq_hdl::{ArrayConfig, Derived, OutputMode};
+use spikeq_hdl::{ArrayConfig, Case, Derived, OutputMode};
 use spikeq_host::driver::golden::GoldenTransport;
 use spikeq_host::driver::xdma::XdmaTransport;
-use spikeq_host::driver::{Accelerator, DriverError, LayerJob};
+use spikeq_host::driver::{Accelerator, DriverError};
 
 const BUILD_WAIT: Duration = Duration::from_secs(900);
 
@@ -28,14 +28,7 @@ fn tiny() -> Derived {
 
 /// A random raw-mode layer for the tiny array: weights and activation codes as the quantizers
 /// make them (salient codes included).
-struct Layer {
-    m: usize,
-    k: usize,
-    weights: Vec<i8>,
-    codes: Vec<i8>,
-}
-
-fn random_layer(d: &Derived, rng: &mut rand::rngs::StdRng) -> Layer {
+fn random_layer(d: &Derived, rng: &mut rand::rngs::StdRng) -> Case {
     let (m, k, n) = (rng.gen_range(1..=12), rng.gen_range(1..=d.config.k_max as usize), rng.gen_range(1..=5));
     let w: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let x: Vec<f32> = (0..n * k)
@@ -43,20 +36,8 @@ fn random_layer(d: &Derived, rng: &mut rand::rngs::StdRng) -> Layer {
         .collect();
     let bits = ActBits { normal: d.config.act_bits, salient: d.config.salient_bits };
     let qx = quantize_acts(&x, k, bits, SalientSelector::Mad { tau: 3.0 }, d.config.max_salient as usize, None);
-    Layer { m, k, weights: quantize_weights(&w, m, k, d.config.weight_format).codes, codes: qx.codes }
-}
-
-impl Layer {
-    fn job(&self) -> LayerJob<'_> {
-        LayerJob {
-            m: self.m,
-            k: self.k,
-            weights: &self.weights,
-            thresholds: None,
-            mode: OutputMode::Raw,
-            codes: &self.codes,
-        }
-    }
+    let weights = quantize_weights(&w, m, k, d.config.weight_format).codes;
+    Case { name: "random".into(), m, k, mode: OutputMode::Raw, weights, thresholds: None, codes: qx.codes }
 }
 
 #[test]
@@ -117,13 +98,13 @@ fn xdma_transport_on_the_virtual_board_equals_the_golden_model() {
     drop((user, h2c, c2h));
 
     let timeout = Duration::from_secs(30);
-    let mut xdma = Accelerator::open(XdmaTransport::open(&dir, timeout).unwrap(), &d, timeout).unwrap();
-    let mut golden = Accelerator::open(GoldenTransport::new(&d), &d, timeout).unwrap();
+    let mut xdma = Accelerator::open(XdmaTransport::open(&dir, timeout).unwrap(), &d).unwrap();
+    let mut golden = Accelerator::open(GoldenTransport::new(&d), &d).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for call in 0..30 {
         let layer = random_layer(&d, &mut rng);
-        let got = xdma.run_layer(&layer.job()).unwrap();
-        let want = golden.run_layer(&layer.job()).unwrap();
+        let got = xdma.run_layer(&layer.layer()).unwrap();
+        let want = golden.run_layer(&layer.layer()).unwrap();
         assert_eq!(got.outputs, want.outputs, "call {call}: outputs ({}x{})", layer.m, layer.k);
         assert_eq!(got.counters, want.counters, "call {call}: cycles, spikes, accumulates");
     }
@@ -139,7 +120,7 @@ fn run_until_error(
     timeout: Duration,
 ) -> (DriverError, Duration) {
     let d = tiny();
-    let mut acc = Accelerator::open(XdmaTransport::open(dir, timeout).unwrap(), &d, timeout).unwrap();
+    let mut acc = Accelerator::open(XdmaTransport::open(dir, timeout).unwrap(), &d).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let started = Instant::now();
     let mut signalled: Option<Instant> = None;
@@ -149,7 +130,7 @@ fn run_until_error(
             signalled = Some(Instant::now());
         }
         let layer = random_layer(&d, &mut rng);
-        if let Err(e) = acc.run_layer(&layer.job()) {
+        if let Err(e) = acc.run_layer(&layer.layer()) {
             let after = signalled.expect("no error before the signal").elapsed();
             return (e, after);
         }

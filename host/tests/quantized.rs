@@ -21,8 +21,7 @@ fn first_window_ppl(scheme: Scheme) -> (f64, spikeq_host::quant::AccelStats) {
     let (model, tok) = common::model();
     let tokens = tok.encode(&common::ptb_test()).unwrap();
     let d = scheme.array_config(&base()).unwrap().validate().unwrap();
-    let acc = Accelerator::open(Backend::Golden.open(&d, Duration::from_secs(5)).unwrap(), &d, Duration::from_secs(5))
-        .unwrap();
+    let acc = Accelerator::connect(&Backend::Golden, &d, Duration::from_secs(5)).unwrap();
     let mut exec = QuantExec::new(scheme, acc, SalientSelector::Mad { tau: 6.0 }, None).unwrap();
     let p = eval::perplexity(model, &mut exec, &tokens, Some(1), |_| {}).unwrap();
     (p.ppl(), exec.stats)
@@ -46,13 +45,13 @@ fn w8a8_is_close_to_f32_and_spikequant_beats_w4a4() {
 fn the_driver_refuses_a_device_of_another_configuration() {
     let a = Scheme::SpikeQuant.array_config(&base()).unwrap().validate().unwrap();
     let b = Scheme::W4A4.array_config(&base()).unwrap().validate().unwrap();
-    let e = Accelerator::open(GoldenTransport::new(&b), &a, Duration::from_secs(1)).unwrap_err().to_string();
+    let e = Accelerator::open(GoldenTransport::new(&b), &a).unwrap_err().to_string();
     assert!(e.contains("CFG_HASH") && e.contains("regenerate"), "{e}");
 }
 
 #[test]
 fn fire_needs_calibration() {
     let d = Scheme::SpikeQuantFire.array_config(&base()).unwrap().validate().unwrap();
-    let acc = Accelerator::open(GoldenTransport::new(&d), &d, Duration::from_secs(1)).unwrap();
+    let acc = Accelerator::open(GoldenTransport::new(&d), &d).unwrap();
     assert!(QuantExec::new(Scheme::SpikeQuantFire, acc, SalientSelector::None, None).is_err());
 }

@@ -54,8 +54,7 @@ fn fast_path_equals_the_golden_backend_up_to_f32_rounding() {
     a.set(LinearId { block: 3, kind: LinearKind::Up }, "wta4s8".parse().unwrap());
     let p = Precision::compact(&a, DEFAULT_SELECTOR);
     let d = p.array_config(&base()).validate().unwrap();
-    let acc = Accelerator::open(Backend::Golden.open(&d, Duration::from_secs(5)).unwrap(), &d, Duration::from_secs(5))
-        .unwrap();
+    let acc = Accelerator::connect(&Backend::Golden, &d, Duration::from_secs(5)).unwrap();
     let golden = QuantExec::with_precision(p, acc).unwrap();
     let mut cache = WeightCache::default();
     let fast = FakeQuant::new(&a, DEFAULT_SELECTOR, &d, &mut cache);

@@ -37,7 +37,7 @@ fn ppl(model: &Llama, scheme: Scheme) -> f64 {
     };
     let d = c.validate().unwrap();
     let t = Duration::from_secs(5);
-    let acc = Accelerator::open(Backend::Golden.open(&d, t).unwrap(), &d, t).unwrap();
+    let acc = Accelerator::connect(&Backend::Golden, &d, t).unwrap();
     let sel = SalientSelector::Mad { tau: 6.0 };
     // Fire needs static scales: calibrated on one PTB valid window, as `spikeq eval` does.
     let calibration = (scheme.mode() == OutputMode::Fire).then(|| {

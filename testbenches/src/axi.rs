@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use spikeq_hdl::regmap;
+use spikeq_hdl::{regmap, Bus};
 
 use crate::error::TbError;
 use crate::ports::PortId as P;
@@ -64,15 +64,6 @@ pub struct Driver {
     stalls: Option<(StdRng, Backpressure)>,
     /// Limits of the waits.
     pub timeouts: Timeouts,
-}
-
-/// The register's name for error messages (`CTRL`, `LAYER_K`, …, or the offset).
-pub fn register_name(addr: u32) -> String {
-    regmap::REGISTERS
-        .iter()
-        .find(|r| r.offset == addr)
-        .map(|r| r.name.to_string())
-        .unwrap_or_else(|| format!("0x{addr:02X}"))
 }
 
 impl Driver {
@@ -163,7 +154,7 @@ impl Driver {
                 if !(aw && w) {
                     return Err(TbError::Invalid {
                         what: "AXI4-Lite slave",
-                        why: format!("BVALID before address and data of {} were accepted", register_name(addr)),
+                        why: format!("BVALID before address and data of {} were accepted", regmap::name_of(addr)),
                     });
                 }
                 return match bresp {
@@ -175,7 +166,7 @@ impl Driver {
         self.sim.set_bit(P::AwValid, false);
         self.sim.set_bit(P::WValid, false);
         self.sim.set_bit(P::BReady, false);
-        Err(self.timeout(format!("writing register {}", register_name(addr)), self.timeouts.register))
+        Err(self.timeout(format!("writing register {}", regmap::name_of(addr)), self.timeouts.register))
     }
 
     /// AXI4-Lite read of one register.
@@ -202,7 +193,7 @@ impl Driver {
                 if !ar {
                     return Err(TbError::Invalid {
                         what: "AXI4-Lite slave",
-                        why: format!("RVALID before the address of {} was accepted", register_name(addr)),
+                        why: format!("RVALID before the address of {} was accepted", regmap::name_of(addr)),
                     });
                 }
                 return match resp {
@@ -213,14 +204,7 @@ impl Driver {
         }
         self.sim.set_bit(P::ArValid, false);
         self.sim.set_bit(P::RReady, false);
-        Err(self.timeout(format!("reading register {}", register_name(addr)), self.timeouts.register))
-    }
-
-    /// Reads a 64-bit counter as LO then HI (the order the register map prescribes).
-    pub fn read_reg64(&mut self, lo: u32) -> Result<u64, TbError> {
-        let l = self.read_reg(lo)?;
-        let h = self.read_reg(lo + 4)?;
-        Ok(u64::from(h) << 32 | u64::from(l))
+        Err(self.timeout(format!("reading register {}", regmap::name_of(addr)), self.timeouts.register))
     }
 
     /// Pushes words into `s_axis` (tlast on the final one if `last_on_final`), draining `m_axis`
@@ -287,12 +271,8 @@ impl Driver {
         self.out.len()
     }
 
-    /// Writes CTRL.ap_start and returns.
-    pub fn start(&mut self) -> Result<(), TbError> {
-        self.write_reg(regmap::addr::CTRL, regmap::ctrl::AP_START)
-    }
-
-    /// Polls CTRL until ap_done (which clears on read), draining output meanwhile.
+    /// Polls CTRL until ap_done (which clears on read), draining output meanwhile, for at most
+    /// `timeouts.done` cycles.
     pub fn wait_done(&mut self) -> Result<(), TbError> {
         let t0 = self.sim.cycle();
         loop {
@@ -303,5 +283,25 @@ impl Driver {
                 return Err(self.timeout("waiting for CTRL.ap_done".into(), self.sim.cycle() - t0));
             }
         }
+    }
+}
+
+/// The simulated array as a bus for the protocol steps; waits are counted in clock cycles.
+impl Bus for Driver {
+    type Error = TbError;
+    fn read_reg(&mut self, addr: u32) -> Result<u32, TbError> {
+        Driver::read_reg(self, addr)
+    }
+    fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), TbError> {
+        Driver::write_reg(self, addr, value)
+    }
+    fn write_packet(&mut self, words: &[u32]) -> Result<(), TbError> {
+        self.write_stream(words, true)
+    }
+    fn read_words(&mut self, n: usize) -> Result<Vec<u32>, TbError> {
+        self.read_stream(n)
+    }
+    fn wait_done(&mut self, _during: &str) -> Result<(), TbError> {
+        Driver::wait_done(self)
     }
 }

@@ -1,46 +1,10 @@
-//! Layer cases: one LOAD + one RUN call on one row tile, random or directed.
+//! Layer cases ([`Case`]): one LOAD + one RUN call on one row tile, random or directed.
 //!
 //! Shared by the test suites and `spikeq cosim` so that a seed means the same cases everywhere.
 
 use rand::rngs::StdRng;
 use rand::Rng;
-use spikeq_hdl::{Derived, OutputMode, PeKind, Tile, WeightFormat};
-
-/// One tile call: weights (and thresholds) loaded, then N tokens of K codes run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Case {
-    /// Short description for reports (`random`, `all zero`, …).
-    pub name: String,
-    /// Input length K.
-    pub k: usize,
-    /// Rows M of the tile.
-    pub m: usize,
-    /// Output mode.
-    pub mode: OutputMode,
-    /// `m * k` weight codes, row-major.
-    pub weights: Vec<i8>,
-    /// One threshold per row (fire mode only).
-    pub thresholds: Option<Vec<u64>>,
-    /// `n * k` activation codes, token-major.
-    pub codes: Vec<i8>,
-}
-
-impl Case {
-    /// Tokens N.
-    pub fn n(&self) -> usize {
-        self.codes.len() / self.k.max(1)
-    }
-
-    /// The tile as the golden model takes it.
-    pub fn tile(&self) -> Tile<'_> {
-        Tile { k: self.k, m: self.m, weights: &self.weights, thresholds: self.thresholds.as_deref(), mode: self.mode }
-    }
-
-    /// One line for logs: name, shape, mode.
-    pub fn describe(&self) -> String {
-        format!("{} (K {}, M {}, N {}, {:?})", self.name, self.k, self.m, self.n(), self.mode)
-    }
-}
+use spikeq_hdl::{Case, Derived, OutputMode, PeKind, WeightFormat};
 
 /// Largest tokens per random call (a few keep the suite quick yet exercise back-to-back tokens).
 pub const MAX_TOKENS: usize = 3;

@@ -10,14 +10,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use spikeq_hdl::golden::TileRun;
-use spikeq_hdl::regmap::{self, addr, err, op};
-use spikeq_hdl::stream::{output_words, pack_codes, pack_load, unpack_outputs};
-use spikeq_hdl::{Counters, Derived, Golden, OutputMode};
+use spikeq_hdl::{protocol, stream, Bus, Case, Counters, Derived, Golden, LayerRun};
 
-use crate::axi::Driver;
+use crate::axi::{Driver, OutWord};
 use crate::builder::{BuildOptions, Builder, Model, Rtl, RtlFile};
-use crate::cases::Case;
 use crate::error::TbError;
 use crate::sim::Sim;
 
@@ -101,7 +97,7 @@ impl fmt::Display for Mismatch {
 #[derive(Debug, Clone)]
 pub struct Report {
     /// What the golden model (or the injected expectation) said.
-    pub expected: TileRun,
+    pub expected: LayerRun,
     /// What the RTL did.
     pub actual: DeviceRun,
     /// The first difference, if any.
@@ -117,14 +113,8 @@ impl Report {
     }
 }
 
-/// Expected ERROR bits of a golden run.
-fn error_bits(run: &TileRun) -> u32 {
-    (if run.flags.salient_overflow { err::SALIENT_OVERFLOW } else { 0 })
-        | (if run.flags.code_range { err::CODE_RANGE } else { 0 })
-}
-
 /// The first difference between a golden run and an RTL run (None when they agree).
-pub fn compare(case: &Case, expected: &TileRun, actual: &DeviceRun) -> Option<Mismatch> {
+pub fn compare(case: &Case, expected: &LayerRun, actual: &DeviceRun) -> Option<Mismatch> {
     let m = case.m;
     for (token, lasts) in actual.tlast.iter().enumerate() {
         for (word, &last) in lasts.iter().enumerate() {
@@ -165,7 +155,7 @@ pub fn compare(case: &Case, expected: &TileRun, actual: &DeviceRun) -> Option<Mi
             });
         }
     }
-    let e = error_bits(expected);
+    let e = expected.flags.error_bits();
     if e != actual.error {
         return Some(Mismatch {
             site: Site::Error,
@@ -185,28 +175,33 @@ pub fn compare(case: &Case, expected: &TileRun, actual: &DeviceRun) -> Option<Mi
     None
 }
 
-/// Drives one simulated array through the host's register protocol.
+/// Drives one simulated array through the register protocol ([`spikeq_hdl::protocol`]), keeping
+/// the cycle and TLAST of every output word it receives.
 #[derive(Debug)]
 pub struct Harness {
     driver: Driver,
     d: Derived,
+    /// Output words of the current RUN call, as they arrived.
+    received: Vec<OutWord>,
 }
 
 impl Harness {
-    /// Resets a fresh instance of `model` and checks that it identifies as `d` (ID, VERSION,
-    /// CFG_HASH, ROWS, LANES, K_MAX, FORMAT), as the host does when it opens a device.
+    /// Resets a fresh instance of `model` and checks that it identifies as `d`, as the host does
+    /// when it opens a device ([`protocol::identify`]).
     pub fn new(model: Arc<Model>, d: &Derived) -> Result<Self, TbError> {
-        let mut h = Harness { driver: Driver::new(Sim::new(model)), d: d.clone() };
-        h.check_identity()?;
-        Ok(h)
+        Self::on(Driver::new(Sim::new(model)), d)
     }
 
     /// Like [`Harness::new`], with an FST of everything from reset on.
     pub fn traced(model: Arc<Model>, d: &Derived, fst: &Path) -> Result<Self, TbError> {
         let mut sim = Sim::new(model);
         sim.trace_open(fst)?;
-        let mut h = Harness { driver: Driver::new(sim), d: d.clone() };
-        h.check_identity()?;
+        Self::on(Driver::new(sim), d)
+    }
+
+    fn on(driver: Driver, d: &Derived) -> Result<Self, TbError> {
+        let mut h = Harness { driver, d: d.clone(), received: Vec::new() };
+        protocol::identify(&mut h, d)?;
         Ok(h)
     }
 
@@ -215,62 +210,58 @@ impl Harness {
         &mut self.driver
     }
 
-    fn check_identity(&mut self) -> Result<(), TbError> {
-        for name in ["ID", "VERSION", "CFG_HASH", "ROWS", "LANES", "K_MAX", "FORMAT"] {
-            let Some(reg) = regmap::REGISTERS.iter().find(|r| r.name == name) else { continue };
-            let expected = regmap::reset_value(reg, &self.d);
-            let got = self.driver.read_reg(reg.offset)?;
-            if got != expected {
-                return Err(TbError::Identity { register: reg.name, expected, got });
-            }
-        }
-        Ok(())
-    }
-
     /// LOAD then RUN of one case on the RTL; returns what came back.
     pub fn run(&mut self, case: &Case) -> Result<DeviceRun, TbError> {
-        let drv = &mut self.driver;
-        drv.write_reg(addr::LAYER_K, case.k as u32)?;
-        drv.write_reg(addr::LAYER_M, case.m as u32)?;
-        drv.write_reg(addr::MODE, case.mode.code())?;
-        drv.write_reg(addr::OP, op::LOAD)?;
-        drv.start()?;
-        let load = pack_load(&self.d, &case.weights, case.m, case.k, case.thresholds.as_deref());
-        drv.write_stream(&load, true)?;
-        drv.wait_done()?;
-
-        let n = case.n();
-        drv.write_reg(addr::LAYER_N, n as u32)?;
-        drv.write_reg(addr::OP, op::RUN)?;
-        drv.start()?;
-        let words = output_words(case.m, case.mode);
-        let per_word = if case.mode == OutputMode::Raw { 1 } else { 4 };
-        let mut outputs = Vec::with_capacity(n * case.m);
-        let mut output_cycles = Vec::with_capacity(n * case.m);
-        let mut tlast = Vec::with_capacity(n);
-        for token in case.codes.chunks_exact(case.k) {
-            drv.write_stream(&pack_codes(token), true)?;
-            let got = drv.read_stream_words(words)?;
-            let data: Vec<u32> = got.iter().map(|w| w.data).collect();
-            outputs.extend(unpack_outputs(&data, case.m, case.mode));
-            output_cycles.extend((0..case.m).map(|r| got[r / per_word].cycle));
-            tlast.push(got.iter().map(|w| w.last).collect());
+        let d = self.d.clone();
+        let tile = case.tile();
+        protocol::load(self, &d, &tile)?;
+        self.received.clear();
+        let mut outputs = Vec::with_capacity(case.n() * case.m);
+        protocol::run(self, &tile, &case.codes, |_, out| outputs.extend_from_slice(out))?;
+        let per_word = stream::outputs_per_word(case.mode);
+        let mut output_cycles = Vec::with_capacity(outputs.len());
+        let mut tlast = Vec::with_capacity(case.n());
+        for words in self.received.chunks(stream::output_words(case.m, case.mode)) {
+            output_cycles.extend((0..case.m).map(|r| words[r / per_word].cycle));
+            tlast.push(words.iter().map(|w| w.last).collect());
         }
-        drv.wait_done()?;
-        let counters = Counters {
-            cycles: drv.read_reg64(addr::CYCLES_LO)?,
-            spikes: drv.read_reg64(addr::SPIKES_LO)?,
-            accumulates: drv.read_reg64(addr::ACCUM_LO)?,
-        };
-        let error = drv.read_reg(addr::ERROR)?;
-        if error != 0 {
-            drv.write_reg(addr::ERROR, error)?;
-        }
-        let extra_words = drv.queued();
+        let status = protocol::finish(self)?;
+        let extra_words = self.driver.queued();
         if extra_words > 0 {
-            drv.read_stream(extra_words)?;
+            self.driver.read_stream(extra_words)?;
         }
-        Ok(DeviceRun { outputs, output_cycles, tlast, counters, error, extra_words, end_cycle: drv.cycles() })
+        let end_cycle = self.driver.cycles();
+        Ok(DeviceRun {
+            outputs,
+            output_cycles,
+            tlast,
+            counters: status.counters,
+            error: status.error,
+            extra_words,
+            end_cycle,
+        })
+    }
+}
+
+/// The harness is the bus of the protocol steps; it records the output words it reads.
+impl Bus for Harness {
+    type Error = TbError;
+    fn read_reg(&mut self, addr: u32) -> Result<u32, TbError> {
+        self.driver.read_reg(addr)
+    }
+    fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), TbError> {
+        self.driver.write_reg(addr, value)
+    }
+    fn write_packet(&mut self, words: &[u32]) -> Result<(), TbError> {
+        self.driver.write_stream(words, true)
+    }
+    fn read_words(&mut self, n: usize) -> Result<Vec<u32>, TbError> {
+        let words = self.driver.read_stream_words(n)?;
+        self.received.extend_from_slice(&words);
+        Ok(words.iter().map(|w| w.data).collect())
+    }
+    fn wait_done(&mut self, _during: &str) -> Result<(), TbError> {
+        self.driver.wait_done()
     }
 }
 
@@ -354,7 +345,7 @@ impl Cosim {
 
     /// Runs a case on the RTL and compares it with a given expectation (fault injection uses
     /// this with a deliberately wrong result).
-    pub fn check_against(&mut self, case: &Case, expected: TileRun) -> Result<Report, TbError> {
+    pub fn check_against(&mut self, case: &Case, expected: LayerRun) -> Result<Report, TbError> {
         let actual = self.harness.run(case)?;
         let mismatch = compare(case, &expected, &actual);
         let mut report = Report { expected, actual, mismatch, trace: None };

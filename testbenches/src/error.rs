@@ -106,3 +106,14 @@ impl TbError {
         move |source| TbError::Io { what, path, source }
     }
 }
+
+impl From<spikeq_hdl::ProtocolError> for TbError {
+    fn from(e: spikeq_hdl::ProtocolError) -> Self {
+        match e {
+            spikeq_hdl::ProtocolError::Identity { register, expected, got } => {
+                TbError::Identity { register, expected, got }
+            }
+            other => TbError::Invalid { what: "register protocol", why: other.to_string() },
+        }
+    }
+}

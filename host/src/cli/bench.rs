@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits, SalientSelector};
-use spikeq_hdl::{Derived, Golden, OutputMode};
+use spikeq_hdl::{Derived, Golden, Layer, OutputMode};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
@@ -97,7 +97,9 @@ fn golden(a: GoldenArgs) -> Result<()> {
     let mut reps = 0u64;
     let mut run = None;
     while reps == 0 || start.elapsed().as_secs_f64() < 1.0 {
-        run = Some(golden.run_layer(a.m, a.k, &qw.codes, None, OutputMode::Raw, &qx.codes)?);
+        let layer =
+            Layer { m: a.m, k: a.k, weights: &qw.codes, thresholds: None, mode: OutputMode::Raw, codes: &qx.codes };
+        run = Some(golden.run_layer(&layer)?);
         reps += 1;
     }
     let secs = start.elapsed().as_secs_f64();

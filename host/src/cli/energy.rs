@@ -149,7 +149,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         p.check_blocks(model.blocks().len())?;
         let d = p.array_config(&base).validate().with_context(|| format!("array for {}", path.display()))?;
         let timeout = Duration::from_secs(60);
-        let acc = Accelerator::open(Backend::Golden.open(&d, timeout)?, &d, timeout)?;
+        let acc = Accelerator::connect(&Backend::Golden, &d, timeout)?;
         let mut exec = QuantExec::with_precision(p, acc)?.with_tap(Activity::default());
         bar.set_message(path.display().to_string());
         let ppl = eval::perplexity(&model, &mut exec, &tokens, Some(a.windows), |w| bar.inc(w.scored as u64))?;

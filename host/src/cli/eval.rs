@@ -142,7 +142,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .array_config(&base)
             .validate()
             .with_context(|| format!("array for {} on {}", path.display(), args.config.display()))?;
-        let acc = Accelerator::open(args.backend.open(&derived, timeout)?, &derived, timeout)?;
+        let acc = Accelerator::connect(&args.backend, &derived, timeout)?;
         let mut exec = QuantExec::with_precision(p, acc)?;
         let (total, secs) = score(&model, &mut exec, &tokens, args.windows, &path.display().to_string())?;
         report(&total, secs);
@@ -165,7 +165,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         None
     };
     let transport = args.backend.open(&derived, timeout)?;
-    let acc = Accelerator::open(transport, &derived, timeout)?;
+    let acc = Accelerator::open(transport, &derived)?;
     let mut exec = QuantExec::new(args.scheme, acc, selector, calibration)?;
     let (total, secs) = score(&model, &mut exec, &tokens, args.windows, &args.scheme.to_string())?;
     report(&total, secs);

@@ -431,7 +431,7 @@ fn golden_ppl(
 ) -> Result<f64> {
     let d = p.array_config(base).validate().with_context(|| format!("array for {what}"))?;
     let timeout = Duration::from_secs(60);
-    let acc = Accelerator::open(Backend::Golden.open(&d, timeout)?, &d, timeout)?;
+    let acc = Accelerator::connect(&Backend::Golden, &d, timeout)?;
     let mut exec = QuantExec::with_precision(p.clone(), acc)?;
     let scored: usize = eval::windows(tokens, Some(windows)).map(<[u32]>::len).sum();
     let bar = ProgressBar::new(scored as u64);

@@ -9,8 +9,9 @@ pub mod xdma;
 
 use std::time::{Duration, Instant};
 
-use spikeq_hdl::regmap::{addr, ctrl, err, op, ID_MAGIC};
-use spikeq_hdl::{stream, Counters, Derived, Flags, Golden, LayerRun, OutputMode, CONTRACT_VERSION};
+use spikeq_hdl::protocol::{self, decode_error};
+use spikeq_hdl::regmap::{addr, ctrl};
+use spikeq_hdl::{stream, Bus, Counters, Derived, Flags, Golden, Layer, LayerRun, OutputMode, ProtocolError};
 use thiserror::Error;
 
 /// Errors of the driver and its transports.
@@ -72,42 +73,28 @@ pub enum DriverError {
     /// A transport that cannot be used here (not built, not found).
     #[error("{0}")]
     Unavailable(String),
+    /// The device broke the register protocol.
+    #[error("register protocol: {0}")]
+    Protocol(ProtocolError),
 }
 
-/// Moves register accesses and stream packets to and from one array.
-pub trait Transport {
-    /// Human-readable name (backend and path) for messages.
-    fn describe(&self) -> String;
-    /// Reads a 32-bit register.
-    fn read_reg(&mut self, addr: u32) -> Result<u32, DriverError>;
-    /// Writes a 32-bit register.
-    fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), DriverError>;
-    /// Sends one input packet (TLAST on its last word).
-    fn write_packet(&mut self, words: &[u32]) -> Result<(), DriverError>;
-    /// Receives exactly `n` output words.
-    fn read_words(&mut self, n: usize) -> Result<Vec<u32>, DriverError>;
-    /// The array's model, for transports that *are* the software model: the driver then computes
-    /// whole layers natively (bit- and count-identical to the register path, which tests check).
-    fn native_model(&self) -> Option<&Golden> {
-        None
+impl From<ProtocolError> for DriverError {
+    fn from(e: ProtocolError) -> Self {
+        DriverError::Protocol(e)
     }
 }
 
-/// One layer call: `y = W x` for N tokens, W quantized, x as codes.
-#[derive(Debug, Clone, Copy)]
-pub struct LayerJob<'a> {
-    /// Output length M.
-    pub m: usize,
-    /// Input length K.
-    pub k: usize,
-    /// Weight codes, `m * k`.
-    pub weights: &'a [i8],
-    /// Thresholds (fire mode), one per output.
-    pub thresholds: Option<&'a [u64]>,
-    /// Output mode.
-    pub mode: OutputMode,
-    /// Codes, `n * k`.
-    pub codes: &'a [i8],
+/// A way to reach one array: a [`Bus`] (register accesses, stream packets, the wait for done,
+/// each with a deadline) with a name for messages.
+pub trait Transport: Bus<Error = DriverError> {
+    /// Human-readable name (backend and path) for messages.
+    fn describe(&self) -> String;
+    /// The array's model, for transports that *are* the software model: the driver then runs
+    /// whole layers through [`Golden::run_layer`], which computes exactly what the register path
+    /// computes (values, counters, flags; tests check it).
+    fn native_model(&self) -> Option<&Golden> {
+        None
+    }
 }
 
 /// Stream traffic of calls, in bytes.
@@ -125,29 +112,23 @@ pub struct Accelerator<T> {
     transport: T,
     /// Model of the opened configuration: its widths, and the tile checks made before sending.
     golden: Golden,
-    timeout: Duration,
     native: bool,
     /// Bytes moved so far.
     pub traffic: Traffic,
 }
 
 impl<T: Transport> Accelerator<T> {
-    /// Opens the device: checks ID, contract version and configuration hash before anything else.
-    pub fn open(mut transport: T, derived: &Derived, timeout: Duration) -> Result<Self, DriverError> {
-        let device = transport.describe();
-        let major = CONTRACT_VERSION.0 as u32;
-        for (register, a, expected, mask) in [
-            ("ID", addr::ID, ID_MAGIC, u32::MAX),
-            ("VERSION", addr::VERSION, major << 16, 0x00FF_0000),
-            ("CFG_HASH", addr::CFG_HASH, derived.hash32, u32::MAX),
-        ] {
-            let got = transport.read_reg(a)?;
-            if got & mask != expected {
-                return Err(DriverError::Identity { device, register, expected, got });
+    /// Opens the device: checks its identity (ID, contract version, configuration hash, array
+    /// shape and widths) before anything else.
+    pub fn open(mut transport: T, derived: &Derived) -> Result<Self, DriverError> {
+        protocol::identify(&mut transport, derived).map_err(|e| match e {
+            DriverError::Protocol(ProtocolError::Identity { register, expected, got }) => {
+                DriverError::Identity { device: transport.describe(), register, expected, got }
             }
-        }
+            other => other,
+        })?;
         let native = transport.native_model().is_some();
-        Ok(Accelerator { transport, golden: Golden::new(derived), timeout, native, traffic: Traffic::default() })
+        Ok(Accelerator { transport, golden: Golden::new(derived), native, traffic: Traffic::default() })
     }
 
     /// Uses the register/stream path even when the transport offers a native model (for tests
@@ -166,131 +147,77 @@ impl<T: Transport> Accelerator<T> {
         &mut self.transport
     }
 
-    /// Runs one layer: tiles M onto the rows, loads each tile and streams the N tokens through it.
-    pub fn run_layer(&mut self, job: &LayerJob<'_>) -> Result<LayerRun, DriverError> {
-        let (m, k) = (job.m, job.k);
-        if job.weights.len() != m * k || k == 0 || !job.codes.len().is_multiple_of(k) {
-            return Err(
-                spikeq_hdl::LayerError::Shape { what: "layer job", expected: m * k, got: job.weights.len() }.into()
-            );
-        }
-        self.account(job);
+    /// Runs one layer: tiles M onto the rows, loads each tile and streams the N tokens through it
+    /// ([`spikeq_hdl::protocol`]); a transport that is the golden model computes it natively.
+    pub fn run_layer(&mut self, layer: &Layer<'_>) -> Result<LayerRun, DriverError> {
+        layer.check_shape()?;
+        self.account(layer);
         if self.native {
             let model = self.transport.native_model().expect("native transport");
-            return Ok(golden::run_layer_native(model, job)?);
+            return Ok(model.run_layer(layer)?);
         }
-        let n = job.codes.len() / k;
-        let rows = self.derived().config.rows as usize;
+        let (m, n) = (layer.m, layer.n());
+        let d = self.golden.derived().clone();
         let mut outputs = vec![0i32; n * m];
         let mut counters = Counters::default();
         let mut flags = Flags::default();
-        for m0 in (0..m).step_by(rows) {
-            let mt = rows.min(m - m0);
-            let w = &job.weights[m0 * k..(m0 + mt) * k];
-            let th = job.thresholds.map(|t| &t[m0..m0 + mt]);
+        for (rows, tile) in layer.tiles(d.config.rows as usize) {
             // Validate before the device sees it: the same checks the golden model applies.
-            let tile = spikeq_hdl::Tile { k, m: mt, weights: w, thresholds: th, mode: job.mode };
             self.golden.check_tile(&tile)?;
-            for (a, v) in [
-                (addr::LAYER_K, k as u32),
-                (addr::LAYER_M, mt as u32),
-                (addr::LAYER_N, n as u32),
-                (addr::MODE, job.mode.code()),
-                (addr::OP, op::LOAD),
-            ] {
-                self.transport.write_reg(a, v)?;
+            protocol::load(&mut self.transport, &d, &tile)?;
+            protocol::run(&mut self.transport, &tile, layer.codes, |t, out| {
+                outputs[t * m + rows.start..t * m + rows.end].copy_from_slice(out)
+            })?;
+            let status = protocol::finish(&mut self.transport)?;
+            if status.failed() {
+                let during = format!("RUN of rows {}..{}", rows.start, rows.end);
+                return Err(DriverError::Device { flags: status.error, what: decode_error(status.error), during });
             }
-            self.start()?;
-            self.transport.write_packet(&stream::pack_load(self.golden.derived(), w, mt, k, th))?;
-            self.wait_done("LOAD")?;
-            self.transport.write_reg(addr::OP, op::RUN)?;
-            self.start()?;
-            let per = stream::output_words(mt, job.mode);
-            for (tok, out) in job.codes.chunks_exact(k).zip(outputs.chunks_exact_mut(m)) {
-                self.transport.write_packet(&stream::pack_codes(tok))?;
-                let words = self.transport.read_words(per)?;
-                out[m0..m0 + mt].copy_from_slice(&stream::unpack_outputs(&words, mt, job.mode));
-            }
-            self.wait_done("RUN")?;
-            counters += self.read_counters()?;
-            let e = self.transport.read_reg(addr::ERROR)?;
-            if e & (err::DESCRIPTOR | err::STREAM) != 0 {
-                return Err(DriverError::Device {
-                    flags: e,
-                    what: decode_error(e),
-                    during: format!("RUN of rows {m0}..{}", m0 + mt),
-                });
-            }
-            flags.salient_overflow |= e & err::SALIENT_OVERFLOW != 0;
-            flags.code_range |= e & err::CODE_RANGE != 0;
-            if e != 0 {
-                self.transport.write_reg(addr::ERROR, e)?;
-            }
+            counters += status.counters;
+            flags |= Flags::from_error_bits(status.error);
         }
-        let lane_slots = counters.cycles * rows as u64 * self.derived().config.lanes as u64;
-        Ok(LayerRun { outputs, counters, flags, lane_slots })
+        Ok(LayerRun::new(&d, outputs, counters, flags))
     }
 
-    fn account(&mut self, job: &LayerJob<'_>) {
-        let n = job.codes.len() / job.k;
-        let rows = self.derived().config.rows as usize;
-        for m0 in (0..job.m).step_by(rows) {
-            let mt = rows.min(job.m - m0);
-            let load = mt * stream::weight_words_per_row(self.golden.derived(), job.k)
-                + if job.mode == OutputMode::Fire { mt } else { 0 };
-            self.traffic.h2c += 4 * (load + n * stream::code_words(job.k)) as u64;
-            self.traffic.c2h += 4 * (n * stream::output_words(mt, job.mode)) as u64;
+    fn account(&mut self, layer: &Layer<'_>) {
+        let (n, d) = (layer.n(), self.golden.derived());
+        for (_, tile) in layer.tiles(d.config.rows as usize) {
+            let thresholds = if tile.mode == OutputMode::Fire { tile.m } else { 0 };
+            let load = tile.m * stream::weight_words_per_row(d, tile.k) + thresholds;
+            self.traffic.h2c += 4 * (load + n * stream::code_words(tile.k)) as u64;
+            self.traffic.c2h += 4 * (n * stream::output_words(tile.m, tile.mode)) as u64;
         }
-    }
-
-    fn start(&mut self) -> Result<(), DriverError> {
-        self.transport.write_reg(addr::CTRL, ctrl::AP_START)
-    }
-
-    /// Polls CTRL until ap_done, with the driver's deadline.
-    fn wait_done(&mut self, during: &str) -> Result<(), DriverError> {
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            if self.transport.read_reg(addr::CTRL)? & ctrl::AP_DONE != 0 {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(DriverError::Timeout {
-                    what: format!("CTRL.ap_done after {during}"),
-                    device: self.transport.describe(),
-                    timeout: self.timeout,
-                });
-            }
-        }
-    }
-
-    fn read_counters(&mut self) -> Result<Counters, DriverError> {
-        let mut read64 = |lo: u32, hi: u32| -> Result<u64, DriverError> {
-            Ok(self.transport.read_reg(lo)? as u64 | (self.transport.read_reg(hi)? as u64) << 32)
-        };
-        Ok(Counters {
-            cycles: read64(addr::CYCLES_LO, addr::CYCLES_HI)?,
-            spikes: read64(addr::SPIKES_LO, addr::SPIKES_HI)?,
-            accumulates: read64(addr::ACCUM_LO, addr::ACCUM_HI)?,
-        })
     }
 }
 
-/// Names the bits of an ERROR value.
-pub fn decode_error(e: u32) -> String {
-    let names = [
-        (err::DESCRIPTOR, "descriptor"),
-        (err::SALIENT_OVERFLOW, "salient_overflow"),
-        (err::CODE_RANGE, "code_range"),
-        (err::STREAM, "stream"),
-    ];
-    names.iter().filter(|(b, _)| e & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+impl Accelerator<Box<dyn Transport>> {
+    /// Opens the transport of `backend` for the configuration `d` (each wait on it bounded by
+    /// `timeout`) and the accelerator over it: the one way the CLI and tests reach an array.
+    pub fn connect(backend: &Backend, d: &Derived, timeout: Duration) -> Result<Self, DriverError> {
+        Accelerator::open(backend.open(d, timeout)?, d)
+    }
 }
 
-impl Transport for Box<dyn Transport> {
-    fn describe(&self) -> String {
-        (**self).describe()
+/// Polls CTRL until ap_done within `timeout` of wall-clock time: the wait of transports that
+/// reach a real (or virtual) device.
+pub fn poll_done<T: Transport + ?Sized>(t: &mut T, timeout: Duration, during: &str) -> Result<(), DriverError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if t.read_reg(addr::CTRL)? & ctrl::AP_DONE != 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(DriverError::Timeout {
+                what: format!("CTRL.ap_done after {during}"),
+                device: t.describe(),
+                timeout,
+            });
+        }
     }
+}
+
+impl Bus for Box<dyn Transport> {
+    type Error = DriverError;
     fn read_reg(&mut self, addr: u32) -> Result<u32, DriverError> {
         (**self).read_reg(addr)
     }
@@ -302,6 +229,15 @@ impl Transport for Box<dyn Transport> {
     }
     fn read_words(&mut self, n: usize) -> Result<Vec<u32>, DriverError> {
         (**self).read_words(n)
+    }
+    fn wait_done(&mut self, during: &str) -> Result<(), DriverError> {
+        (**self).wait_done(during)
+    }
+}
+
+impl Transport for Box<dyn Transport> {
+    fn describe(&self) -> String {
+        (**self).describe()
     }
     fn native_model(&self) -> Option<&Golden> {
         (**self).native_model()
@@ -341,7 +277,7 @@ impl Backend {
         match self {
             Backend::Golden => Ok(Box::new(golden::GoldenTransport::new(d))),
             Backend::Xdma(dir) => Ok(Box::new(xdma::XdmaTransport::open(dir, timeout)?)),
-            Backend::Verilator => verilator::open(d, timeout),
+            Backend::Verilator => verilator::open(d),
         }
     }
 }

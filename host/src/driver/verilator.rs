@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use spikeq_hdl::Derived;
+use spikeq_hdl::{Bus, Derived};
 use spikeq_tb::cosim::rtl_of;
 use spikeq_tb::{BuildOptions, Builder, Driver, Sim, TbError};
 
@@ -36,16 +36,15 @@ pub fn simulate(d: &Derived) -> Result<(Driver, String), DriverError> {
     Ok((Driver::new(Sim::new(model)), name))
 }
 
-/// Generates, builds (or loads from the cache) and opens the RTL of `d`.
-pub fn open(d: &Derived, _timeout: Duration) -> Result<Box<dyn Transport>, DriverError> {
+/// Generates, builds (or loads from the cache) and opens the RTL of `d` (its waits are counted
+/// in clock cycles, not wall-clock time).
+pub fn open(d: &Derived) -> Result<Box<dyn Transport>, DriverError> {
     let (driver, name) = simulate(d)?;
     Ok(Box::new(VerilatorTransport { driver, name }))
 }
 
-impl Transport for VerilatorTransport {
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
+impl Bus for VerilatorTransport {
+    type Error = DriverError;
     fn read_reg(&mut self, addr: u32) -> Result<u32, DriverError> {
         self.driver.read_reg(addr).map_err(|e| tb(e, "register read"))
     }
@@ -57,5 +56,14 @@ impl Transport for VerilatorTransport {
     }
     fn read_words(&mut self, n: usize) -> Result<Vec<u32>, DriverError> {
         self.driver.read_stream(n).map_err(|e| tb(e, "output stream"))
+    }
+    fn wait_done(&mut self, during: &str) -> Result<(), DriverError> {
+        self.driver.wait_done().map_err(|e| tb(e, &format!("waiting for ap_done after {during}")))
+    }
+}
+
+impl Transport for VerilatorTransport {
+    fn describe(&self) -> String {
+        self.name.clone()
     }
 }

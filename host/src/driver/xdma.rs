@@ -14,9 +14,9 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::Duration;
 
-use spikeq_hdl::regmap::REGISTERS;
+use spikeq_hdl::{regmap, Bus};
 
-use super::{DriverError, Transport};
+use super::{poll_done, DriverError, Transport};
 
 /// One request to the I/O thread.
 enum Req {
@@ -38,10 +38,7 @@ pub struct XdmaTransport {
 }
 
 fn reg_name(addr: u32) -> String {
-    REGISTERS
-        .iter()
-        .find(|r| r.offset == addr)
-        .map_or_else(|| format!("register {addr:#x}"), |r| format!("register {} ({addr:#04x})", r.name))
+    format!("register {} ({addr:#04x})", regmap::name_of(addr))
 }
 
 impl XdmaTransport {
@@ -117,10 +114,8 @@ impl XdmaTransport {
     }
 }
 
-impl Transport for XdmaTransport {
-    fn describe(&self) -> String {
-        format!("xdma:{}", self.dir.display())
-    }
+impl Bus for XdmaTransport {
+    type Error = DriverError;
     fn read_reg(&mut self, addr: u32) -> Result<u32, DriverError> {
         Ok(self.call(Req::Read(addr), format!("read of {}", reg_name(addr)))?[0])
     }
@@ -133,6 +128,15 @@ impl Transport for XdmaTransport {
     }
     fn read_words(&mut self, n: usize) -> Result<Vec<u32>, DriverError> {
         self.call(Req::Words(n), format!("{n} words on stream xdma0_c2h_0"))
+    }
+    fn wait_done(&mut self, during: &str) -> Result<(), DriverError> {
+        poll_done(self, self.timeout, during)
+    }
+}
+
+impl Transport for XdmaTransport {
+    fn describe(&self) -> String {
+        format!("xdma:{}", self.dir.display())
     }
 }
 

@@ -7,7 +7,8 @@
 use serde::Serialize;
 use spikeq_hdl::{Derived, Golden, LayerRun, OutputMode, PeKind};
 
-use crate::driver::{LayerJob, Traffic};
+use crate::driver::Traffic;
+use spikeq_hdl::Layer;
 
 /// What one accelerator did, summed over calls. Widths are not stored: they are the array's
 /// ([`Derived`]) and the same for every call.
@@ -87,7 +88,7 @@ pub fn weight_memory_bytes(d: &Derived) -> f64 {
 /// Counts of one layer call: `job` as the executor sent it, `run` as the device answered,
 /// `traffic` the stream bytes of the call. `g` is the array's golden model (for the code loader's
 /// split of each token into lane codes and salient entries).
-pub fn count_layer(g: &Golden, job: &LayerJob<'_>, run: &LayerRun, traffic: Traffic) -> OpCounts {
+pub fn count_layer(g: &Golden, job: &Layer<'_>, run: &LayerRun, traffic: Traffic) -> OpCounts {
     let d = g.derived();
     let c = &d.config;
     let (m, k) = (job.m as u64, job.k);
@@ -134,7 +135,6 @@ pub fn count_layer(g: &Golden, job: &LayerJob<'_>, run: &LayerRun, traffic: Traf
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use spikeq_hdl::{ArrayConfig, PeKind};
 
@@ -172,9 +172,8 @@ mod tests {
     fn golden_call(d: &Derived, m: usize, k: usize, codes: &[i8], mode: OutputMode) -> (OpCounts, LayerRun) {
         let w: Vec<i8> = (0..m * k).map(|i| ((i * 5 + 1) % 15) as i8 - 7).collect();
         let th: Vec<u64> = (0..m).map(|r| 40 + 23 * r as u64).collect();
-        let job =
-            LayerJob { m, k, weights: &w, thresholds: (mode == OutputMode::Fire).then_some(&th[..]), mode, codes };
-        let mut acc = Accelerator::open(GoldenTransport::new(d), d, Duration::from_secs(1)).unwrap();
+        let job = Layer { m, k, weights: &w, thresholds: (mode == OutputMode::Fire).then_some(&th[..]), mode, codes };
+        let mut acc = Accelerator::open(GoldenTransport::new(d), d).unwrap();
         acc.force_register_path();
         let run = acc.run_layer(&job).unwrap();
         assert!(!run.flags.salient_overflow && !run.flags.code_range);

@@ -42,7 +42,7 @@ pub fn counting_exec(
     let backend = |e: crate::driver::DriverError| ModelError::Backend(e.to_string());
     let timeout = Duration::from_secs(60);
     let transport = Backend::Golden.open(d, timeout).map_err(backend)?;
-    let acc = Accelerator::open(transport, d, timeout).map_err(backend)?;
+    let acc = Accelerator::open(transport, d).map_err(backend)?;
     Ok(QuantExec::new(scheme, acc, selector, calibration)?.with_tap(Activity::default()))
 }
 

@@ -19,9 +19,10 @@ use spikeq_hdl::{Derived, Golden, LayerRun, PeKind};
 pub use counts::{count_layer, OpCounts};
 use table::Float;
 
-use crate::driver::{LayerJob, Traffic};
+use crate::driver::Traffic;
 use crate::model::linear::{LinearId, LinearKind};
 use crate::quant::LayerTap;
+use spikeq_hdl::Layer;
 
 /// Energy of some counts, pJ, by part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -130,7 +131,7 @@ impl Activity {
 }
 
 impl LayerTap for Activity {
-    fn layer(&mut self, id: LinearId, d: &Derived, job: &LayerJob<'_>, run: &LayerRun, traffic: Traffic) {
+    fn layer(&mut self, id: LinearId, d: &Derived, job: &Layer<'_>, run: &LayerRun, traffic: Traffic) {
         let g = self.golden.get_or_insert_with(|| Golden::new(d));
         let c = count_layer(g, job, run, traffic);
         *self.by_kind.entry(id.kind).or_default() += c;

@@ -9,16 +9,16 @@
 //! error of order K·2⁻²⁴ of `Σ|terms|`). The codes and scales come from the same quantizers
 //! (`quantize_weights`, [`crate::quant::quantize_rows`]) with the same per-layer setting, so the
 //! salient choices are identical. `tests/search.rs` checks the agreement on real layers.
-//! Counts (spikes, accumulates, cycles) come from [`Golden::token_view`] of the array that carries
-//! the assignment, as the golden backend's native path computes them.
+//! Counts (spikes, accumulates, cycles) come from [`Golden::layer_stats`] of the array that carries
+//! the assignment: the same code loader and cycle formula as [`Golden::run_layer`].
 
 use std::collections::HashMap;
 
 use rayon::prelude::*;
 use spikeq_hdl::quant::{quantize_weights, QuantWeights, SalientSelector};
-use spikeq_hdl::{Counters, Derived, Flags, Golden, LayerRun, OutputMode, PeKind, WeightFormat};
+use spikeq_hdl::{Derived, Golden, Layer, LayerRun, OutputMode, WeightFormat};
 
-use crate::driver::{LayerJob, Traffic};
+use crate::driver::Traffic;
 use crate::energy::{count_layer, OpCounts};
 use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
 use crate::model::ModelError;
@@ -87,48 +87,22 @@ impl LinearExec for FakeQuant<'_> {
         check_linear_shapes(id, w, x, n, y)?;
         let spec = self.assignment.get(id);
         let (m, k) = (w.m(), w.k());
-        let d = self.golden.derived().clone();
+        let max_salient = self.golden.derived().config.max_salient as usize;
         let q = self.weights.get(id, w, spec.weights);
-        let qx = quantize_rows(x, k, spec.bits(), self.selector, d.config.max_salient as usize, None);
+        let qx = quantize_rows(x, k, spec.bits(), self.selector, max_salient, None);
         let mut xd = vec![0f32; n * k];
-        let golden = &self.golden;
-        let (spikes, flags) = xd
-            .par_chunks_mut(k)
-            .zip(qx.codes.par_chunks(k))
-            .zip(&qx.scales)
-            .map(|((row, codes), &s)| {
-                for (o, &c) in row.iter_mut().zip(codes) {
-                    *o = c as f32 * s;
-                }
-                let v = golden.token_view(codes);
-                (v.spikes, v.flags)
-            })
-            .reduce(
-                || (0, Flags::default()),
-                |a, b| {
-                    (
-                        a.0 + b.0,
-                        Flags {
-                            salient_overflow: a.1.salient_overflow || b.1.salient_overflow,
-                            code_range: a.1.code_range || b.1.code_range,
-                        },
-                    )
-                },
-            );
-        let accumulates = match d.config.pe {
-            PeKind::Spike => spikes * m as u64,
-            PeKind::Mac => (n * k * m) as u64,
-        };
+        xd.par_chunks_mut(k).zip(qx.codes.par_chunks(k)).zip(&qx.scales).for_each(|((row, codes), &s)| {
+            for (o, &c) in row.iter_mut().zip(codes) {
+                *o = c as f32 * s;
+            }
+        });
         // The counters the array would report; outputs are not needed to count a raw call.
-        let run = LayerRun {
-            outputs: Vec::new(),
-            counters: Counters { accumulates, ..Counters::default() },
-            flags,
-            lane_slots: 0,
-        };
-        let job = LayerJob { m, k, weights: &q.codes.codes, thresholds: None, mode: OutputMode::Raw, codes: &qx.codes };
-        self.counts += count_layer(golden, &job, &run, Traffic::default());
-        self.flagged += u64::from(flags.salient_overflow || flags.code_range);
+        let layer = Layer { m, k, weights: &q.codes.codes, thresholds: None, mode: OutputMode::Raw, codes: &qx.codes };
+        let (counters, flags) =
+            self.golden.layer_stats(&layer).map_err(|e| ModelError::Backend(format!("layer {id:?}: {e}")))?;
+        let run = LayerRun::new(self.golden.derived(), Vec::new(), counters, flags);
+        self.counts += count_layer(&self.golden, &layer, &run, Traffic::default());
+        self.flagged += u64::from(flags.any());
         F32Linear.linear(id, &q.dequant, &xd, n, y)
     }
 }
