@@ -203,7 +203,7 @@ mod tests {
         let d = tiny();
         let (m, k, n) = (3usize, 10usize, 4usize);
         let w: Vec<i8> = (0..m * k).map(|i| (i as i8 % 15) - 7).collect();
-        let th = vec![40u64, 1, d.th_max];
+        let th = [40u64, 1, d.th_max];
         let codes: Vec<i8> = (0..n * k).map(|i| [3, -7, 100, 0, 1, 12, -30][i % 7]).collect();
         for (mode, th) in [(OutputMode::Raw, None), (OutputMode::Fire, Some(&th[..]))] {
             let layer = Layer { m, k, weights: &w, thresholds: th, mode, codes: &codes };

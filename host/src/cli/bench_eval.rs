@@ -42,7 +42,7 @@ pub fn run(a: EvalBenchArgs) -> Result<()> {
     let d = config.validate()?;
     let timeout = Duration::from_secs(600);
     let exec_on = |backend: &Backend| -> Result<_> {
-        let acc = Accelerator::connect(&backend, &d, timeout)?;
+        let acc = Accelerator::connect(backend, &d, timeout)?;
         Ok(QuantExec::new(a.scheme, acc, SalientSelector::Mad { tau: 6.0 }, None)?)
     };
 
