@@ -144,58 +144,35 @@ pub fn open_array(
 /// The model, its texts and the array setup of one command.
 #[derive(Debug)]
 pub struct Session {
-    /// The f32 model, smoothed when `smooth` is set.
+    /// The f32 model, smoothed when `inputs.smooth` is set.
     pub model: Llama,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
-    /// The GGUF it was loaded from.
-    pub model_path: PathBuf,
     text: Option<Text>,
     calibration: Option<Text>,
-    /// SmoothQuant strength the model was smoothed with.
-    pub smooth: Option<f32>,
-    /// Windows of the calibration text that smoothing and static scales use.
-    pub calib_windows: usize,
-    /// Base array.
-    pub array: ArrayConfig,
-    /// Salient selector of the schemes.
-    pub selector: SalientSelector,
-    /// Where arrays run.
-    pub backend: Backend,
-    /// How long the driver waits for the device.
-    pub timeout: Duration,
+    /// What the session was opened from: the base array, selector, smoothing, backend.
+    pub inputs: Inputs,
 }
 
 impl Session {
-    /// Loads the model, reads and tokenizes the texts and smooths the model on the calibration
-    /// text.
+    /// Reads the texts, loads the model, tokenizes the texts and smooths the model on the
+    /// calibration text.
     pub fn open(inputs: Inputs) -> Result<Self, SessionError> {
-        let Inputs { model: model_path, text, calibration, smooth, calib_windows, array, selector, backend, timeout } =
-            inputs;
+        // Texts are read (and the calibration text checked) before the model loads.
+        let text = inputs.text.as_deref().map(|p| read_text("text", p)).transpose()?;
+        let calibration = inputs.calibration.as_deref().map(read_calibration_text).transpose()?;
         let (mut model, tokenizer) =
-            model::load(&model_path).map_err(|source| SessionError::Load { path: model_path.clone(), source })?;
+            model::load(&inputs.model).map_err(|source| SessionError::Load { path: inputs.model.clone(), source })?;
         let tokenize = |(text, read): (String, TextRead)| -> Result<Text, SessionError> {
             Ok(Text { tokens: tokenizer.encode(&text)?, read })
         };
-        let text = text.map(|p| tokenize(read_text("text", &p)?)).transpose()?;
-        let calibration = calibration.map(|p| tokenize(read_calibration_text(&p)?)).transpose()?;
-        if let Some(alpha) = smooth {
+        let text = text.map(tokenize).transpose()?;
+        let calibration = calibration.map(tokenize).transpose()?;
+        if let Some(alpha) = inputs.smooth {
             let valid = calibration.as_ref().ok_or(SessionError::Missing("a calibration text to smooth on"))?;
-            smooth_on_valid(&mut model, &valid.tokens, calib_windows, alpha)?;
+            smooth_on_valid(&mut model, &valid.tokens, inputs.calib_windows, alpha)?;
         }
-        Ok(Session {
-            model,
-            tokenizer,
-            model_path,
-            text,
-            calibration,
-            smooth,
-            calib_windows,
-            array,
-            selector,
-            backend,
-            timeout,
-        })
+        Ok(Session { model, tokenizer, text, calibration, inputs })
     }
 
     /// The text the command scores.
@@ -211,13 +188,13 @@ impl Session {
     /// Static scales of `q` on the array `config`, from the first calibration windows.
     pub fn calibrate(&self, q: &Quantization, config: &ArrayConfig) -> Result<Calibration, SessionError> {
         let mut cal = Calibrator::new(q, config);
-        eval::perplexity(&self.model, &mut cal, &self.calibration()?.tokens, Some(self.calib_windows), |_| {})?;
+        eval::perplexity(&self.model, &mut cal, &self.calibration()?.tokens, Some(self.inputs.calib_windows), |_| {})?;
         Ok(cal.finish())
     }
 
     /// An executor for `q` on the array it derives from the base array, through the backend.
     pub fn executor(&self, q: &Quantization) -> Result<QuantExec<Box<dyn Transport>>, SessionError> {
-        self.executor_on(q, &q.array(&self.array)?, &self.backend)
+        self.executor_on(q, &q.array(&self.inputs.array)?, &self.inputs.backend)
     }
 
     /// An executor for `q` on the array `d` through `backend`, with static scales calibrated
@@ -232,7 +209,7 @@ impl Session {
             ScaleKind::Static => Some(self.calibrate(q, &d.config)?),
             ScaleKind::Dynamic => None,
         };
-        let acc = open_array(backend, d, self.timeout)?;
+        let acc = open_array(backend, d, self.inputs.timeout)?;
         Ok(QuantExec::new(q.clone(), acc, calibration)?)
     }
 }

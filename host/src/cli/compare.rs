@@ -118,7 +118,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let sweep = Sweep {
         generator: GENERATOR.into(),
         tokens: tokens.len(),
-        smooth: session.smooth,
+        smooth: session.inputs.smooth,
         tools,
         energy_source: table::SOURCE.into(),
         points,

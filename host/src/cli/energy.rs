@@ -95,7 +95,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     for (r, d) in runs.iter().zip(&arrays) {
         r.quant.precision.check_blocks(session.model.blocks().len())?;
         if r.quant.scales == ScaleKind::Static {
-            bar.set_message(format!("{}: calibrating on {} PTB valid windows", r.what, session.calib_windows));
+            bar.set_message(format!("{}: calibrating on {} PTB valid windows", r.what, session.inputs.calib_windows));
         }
         let mut exec = session.executor_on(&r.quant, d, &Backend::Golden)?.with_tap(Activity::default());
         bar.set_message(format!("{}{}", r.what, if mac_positions.is_none() { " + MAC baseline" } else { "" }));
@@ -112,7 +112,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     bar.finish_and_clear();
     designs.push(DesignReport::new("mac-w4a4", "w4a4", &mac_d, &mac.tap, mac_positions.unwrap_or(0), None, a.dram_pj));
     let mut report = EnergyReport::new(a.windows, a.dram_pj, designs);
-    report.smooth = session.smooth;
+    report.smooth = session.inputs.smooth;
     if let Some(path) = &a.update {
         let cmd = format!(
             "spikeq energy --windows {} --scheme {} --smooth {}",

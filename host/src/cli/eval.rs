@@ -50,8 +50,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
     let array = quant.as_ref().map(|q| q.array(&inputs.array)).transpose()?;
     let session = Session::open(inputs)?;
-    if let Some(alpha) = session.smooth {
-        eprintln!("smoothed (alpha {alpha}) with channel maxima of {} PTB valid windows", session.calib_windows);
+    if let Some(alpha) = session.inputs.smooth {
+        eprintln!("smoothed (alpha {alpha}) with channel maxima of {} PTB valid windows", session.inputs.calib_windows);
     }
     let text = session.text()?;
     let scored: usize = eval::windows(&text.tokens, a.windows).map(<[u32]>::len).sum();
@@ -60,7 +60,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         "{}: {} tokens; evaluating {n_windows} windows ({scored} tokens), {what}, backend {:?}",
         text.read.path.display(),
         text.tokens.len(),
-        session.backend
+        session.inputs.backend
     );
     // f32 is the one run without an array.
     let (Some(q), Some(d)) = (quant, array) else {
@@ -69,9 +69,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         return Ok(());
     };
     q.precision.check_blocks(session.model.blocks().len())?;
-    let mut exec = session.executor_on(&q, &d, &session.backend)?;
+    let mut exec = session.executor_on(&q, &d, &session.inputs.backend)?;
     if q.scales == ScaleKind::Static {
-        eprintln!("calibrated static scales on {} PTB valid windows", session.calib_windows);
+        eprintln!("calibrated static scales on {} PTB valid windows", session.inputs.calib_windows);
     }
     let (total, secs) = score(&session.model, &mut exec, &text.tokens, a.windows, &what)?;
     report(&total, secs);

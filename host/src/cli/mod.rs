@@ -58,8 +58,9 @@ enum Command {
     /// --config with pe = "mac"), from counts of golden-backend runs on PTB text priced with
     /// Horowitz's 45 nm per-op energies.
     Energy(energy::EnergyArgs),
-    /// Spike vs MAC arrays across sizes: area, Fmax, cycles per token, throughput per LUT and
-    /// energy per token; writes JSON, an SVG plot and a table in docs/results.md.
+    /// Spike vs MAC arrays across sizes (--config with rows = lanes and the PE set per point): area,
+    /// Fmax, cycles per token, throughput per LUT and energy per token; writes JSON, an SVG plot and
+    /// a table in docs/results.md.
     Compare(compare::CompareArgs),
 }
 

@@ -82,8 +82,8 @@ pub struct Common {
     /// Folder of the point caches (default: .cache/search under the repository root).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// SmoothQuant is applied to the model before the search, as `spikeq eval --smooth` does, so
-    /// the chosen files reproduce under eval's default.
+    // Smoothing is applied before the search as `spikeq eval --smooth` applies it, so the chosen
+    // files reproduce under eval's default.
     #[command(flatten)]
     smooth: SmoothArgs,
 }
@@ -200,16 +200,16 @@ impl Common {
 
     fn evaluator<'m>(&self, session: &'m Session) -> Result<Evaluator<'m>> {
         let text = session.calibration()?;
-        let model_sha256 =
-            file_sha256(&session.model_path).with_context(|| format!("hashing {}", session.model_path.display()))?;
+        let model_sha256 = file_sha256(&session.inputs.model)
+            .with_context(|| format!("hashing {}", session.inputs.model.display()))?;
         let setup = Setup {
             model: &session.model,
             model_sha256,
-            smooth: session.smooth.map(|a| (a, session.calib_windows)),
+            smooth: session.inputs.smooth.map(|a| (a, session.inputs.calib_windows)),
             segments: search::segments(&text.tokens, self.segment_tokens, self.segments)?,
             text: text.read.clone(),
-            selector: session.selector,
-            base: session.array.clone(),
+            selector: session.inputs.selector,
+            base: session.inputs.array.clone(),
         };
         let cache = paths::or_default(self.cache_dir.clone(), DEFAULT_SEARCH_CACHE);
         Ok(Evaluator::open(setup, &cache, self.max_evals)?)
@@ -386,7 +386,7 @@ fn results(a: ResultsArgs) -> Result<()> {
     let f32_test = eval::perplexity(model, &mut F32Linear, test_tokens, Some(a.windows), |_| {})?.ppl();
     let mut rows = Vec::new();
     for &s in &opts0.ladder {
-        let p = Precision::uniform(s, session.selector);
+        let p = Precision::uniform(s, session.inputs.selector);
         let ppl = golden_ppl(&session, &p, a.windows, &format!("uniform {s}"))?;
         rows.push((
             format!("uniform {s}"),
@@ -409,7 +409,7 @@ fn results(a: ResultsArgs) -> Result<()> {
             rows.push((format!("search ≤ {} MB: nothing feasible", mb(budget)), 0, f64::NAN, None));
             continue;
         };
-        let p = Precision::compact(&r.points[c].assignment, session.selector);
+        let p = Precision::compact(&r.points[c].assignment, session.inputs.selector);
         let ppl = golden_ppl(&session, &p, a.windows, &precision.display().to_string())?;
         rows.push((
             format!("search ≤ {} MB (`{}`)", mb(budget), precision.display()),

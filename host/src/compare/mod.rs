@@ -137,7 +137,7 @@ pub struct Activity {
 
 /// Runs `tokens` (after token 0, as in an evaluation window) through `d` on the golden backend.
 pub fn measure(session: &Session, d: &Derived, tokens: &[u32]) -> Result<Activity, SessionError> {
-    let q = spikequant(session.selector);
+    let q = spikequant(session.inputs.selector);
     let mut exec = session.executor_on(&q, d, &Backend::Golden)?.with_tap(Counts::default());
     let model = &session.model;
     let mut cache = KvCache::new(model.config(), tokens.len() + 1);
