@@ -1,4 +1,5 @@
-//! Quantization schemes for SmolLM2's linear layers and the executor that runs them on an
+//! Quantization of SmolLM2's linear layers, described once ([`Quantization`]: per-layer precision,
+//! output mode, scale kind; [`Scheme`]s are presets of it), and the executor that runs it on an
 //! accelerator: weights quantized once per layer, activations per call, the layer computed by the
 //! array (golden, Verilator or XDMA), results dequantized (raw) or read as fired codes (fire).
 
