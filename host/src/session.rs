@@ -1,9 +1,9 @@
 //! One pipeline setup for every command that runs SmolLM2 through an array (eval, energy,
 //! compare, search, bench): the model, the text it scores, the calibration text, smoothing, the
 //! base array and the backend. [`Inputs`] are checked by the caller before anything heavy happens
-//! (paths exist, the configuration validates, numbers are in range); [`Session::open`] then loads
-//! the model, reads the texts and smooths, in that order, so every command runs the same pipeline
-//! that `spikeq eval` scores.
+//! (paths exist, the configuration validates, numbers are in range); [`Session::open`] then reads
+//! the texts (refusing the PTB test split as calibration text), loads the model and smooths it, so
+//! every command runs the same pipeline that `spikeq eval` scores.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
