@@ -125,7 +125,7 @@ fn parse_alpha(s: &str) -> Result<Smooth, String> {
 pub fn parse_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{s:?} is not a count: give a whole number of at least 1")),
+        _ => Err(format!("{s:?} is not a count: use 1 or more")),
     }
 }
 
