@@ -3,8 +3,6 @@
 //! preceded by token [`WINDOW_PREFIX`] (so a window is 512 positions), every text token is scored
 //! (including those of a shorter last window), and PPL = exp(mean NLL).
 
-use std::path::{Path, PathBuf};
-
 use rayon::prelude::*;
 
 use crate::model::linear::LinearExec;
@@ -19,35 +17,6 @@ pub const WINDOW_PREFIX: u32 = 0;
 /// Logit rows computed at once: bounds the logits buffer (rows × vocab f32, 25 MiB) while keeping
 /// the output-head GEMM large enough to run at full speed (64 rows measured ~15 % slower).
 const LOGIT_ROWS: usize = 128;
-
-/// Default model path, relative to the repository root.
-pub const DEFAULT_MODEL: &str = ".cache/model/SmolLM2-135M-Instruct.Q4_1.gguf";
-/// Default text path (PTB test split), relative to the repository root.
-pub const DEFAULT_TEXT: &str = ".cache/ptb/test.txt";
-
-/// The repository root: the nearest ancestor of `start` holding `scripts/setup.sh`.
-pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find(|d| d.join("scripts/setup.sh").is_file()).map(Path::to_path_buf)
-}
-
-/// `path` if it exists, else the error that tells the user to run the setup script.
-pub fn require_asset(what: &'static str, path: PathBuf) -> Result<PathBuf, ModelError> {
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(ModelError::MissingAsset { what, path })
-    }
-}
-
-/// `given`, or else `default` under the repository root found from the current directory;
-/// checked to exist.
-pub fn asset_path(what: &'static str, given: Option<PathBuf>, default: &str) -> Result<PathBuf, ModelError> {
-    let path = given.unwrap_or_else(|| {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        find_repo_root(&cwd).unwrap_or(cwd).join(default)
-    });
-    require_asset(what, path)
-}
 
 /// Running totals of an evaluation.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -30,7 +30,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 use spikeq_hdl::quant::{ActBits, SalientSelector};
-use spikeq_hdl::{ArrayConfig, Derived, OutputMode, WeightFormat};
+use spikeq_hdl::{Derived, WeightFormat};
 use thiserror::Error;
 
 use crate::model::linear::{LinearId, LinearKind};
@@ -216,21 +216,16 @@ impl Precision {
         s
     }
 
-    /// The array configuration that carries every setting: `base` (rows, lanes, k_max, salient
-    /// budget) with the widest weight format, the largest activation and salient bits, raw output.
-    pub fn array_config(&self, base: &ArrayConfig) -> ArrayConfig {
+    /// The setting of the one array that carries every layer: the widest weight format, the
+    /// largest activation and salient bits the file names ([`crate::quant::Quantization`] derives
+    /// the array configuration from it).
+    pub fn widest(&self) -> LayerSpec {
         let settings = self.settings();
         let weights =
             settings.iter().map(|s| s.weights).max_by_key(|&f| format_width(f)).expect("at least the default");
         let acts = settings.iter().map(|s| s.acts).max().expect("at least the default");
         let salient = settings.iter().map(|s| s.salient).max().expect("at least the default").max(acts);
-        let mut c = base.clone();
-        c.weight_format = weights;
-        c.act_bits = acts;
-        c.salient_bits = salient;
-        c.output_modes = vec![OutputMode::Raw];
-        c.name = format!("{}_mixed", base.name);
-        c
+        LayerSpec { weights, acts, salient }
     }
 
     /// Checks that an opened array carries every setting of the file (weight codes within its
@@ -498,25 +493,24 @@ mod tests {
 
     #[test]
     fn array_covers_the_widest_setting() {
-        let base = ArrayConfig::from_toml(include_str!("../../configs/default.toml")).unwrap();
+        let base = spikeq_hdl::ArrayConfig::from_toml(include_str!("../../configs/default.toml")).unwrap();
+        let array = |p: &Precision| crate::quant::Quantization::mixed(p.clone()).array(&base).unwrap();
         let mut p = Precision::uniform(s("w4a4s8"), DEFAULT_SELECTOR);
         p.blocks.insert(1, s("w6a8"));
         p.layers.insert((2, LinearKind::Q), s("wta4s8"));
-        let c = p.array_config(&base);
-        assert_eq!((c.weight_format, c.act_bits, c.salient_bits), (WeightFormat::Int(6), 8, 8));
-        let d = c.validate().unwrap();
-        p.check_array(&d).unwrap();
+        assert_eq!(p.widest(), s("w6a8"));
+        p.check_array(&array(&p)).unwrap();
         // An int4 array cannot carry the int6 block.
-        let narrow = Precision::uniform(s("w4a8"), DEFAULT_SELECTOR).array_config(&base).validate().unwrap();
+        let narrow = array(&Precision::uniform(s("w4a8"), DEFAULT_SELECTOR));
         assert!(p.check_array(&narrow).unwrap_err().to_string().contains("int6"));
         // Ternary is wider than binary; a binary-only file gets a binary array.
-        assert_eq!(
-            Precision::uniform(s("wba4s8"), DEFAULT_SELECTOR).array_config(&base).weight_format,
-            WeightFormat::Binary
-        );
+        assert_eq!(Precision::uniform(s("wba4s8"), DEFAULT_SELECTOR).widest().weights, WeightFormat::Binary);
         let mut tb = Precision::uniform(s("wba4s8"), DEFAULT_SELECTOR);
         tb.layers.insert((0, LinearKind::K), s("wta4s8"));
-        assert_eq!(tb.array_config(&base).weight_format, WeightFormat::Ternary);
+        assert_eq!(tb.widest().weights, WeightFormat::Ternary);
+        // Salient bits never fall below the activation bits of another layer.
+        tb.blocks.insert(3, s("w4a8"));
+        assert_eq!(tb.widest(), s("w4a8"));
     }
 
     #[test]

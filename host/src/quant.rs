@@ -1,4 +1,5 @@
-//! Quantization schemes for SmolLM2's linear layers and the executor that runs them on an
+//! Quantization of SmolLM2's linear layers, described once ([`Quantization`]: per-layer precision,
+//! output mode, scale kind; [`Scheme`]s are presets of it), and the executor that runs it on an
 //! accelerator: weights quantized once per layer, activations per call, the layer computed by the
 //! array (golden, Verilator or XDMA), results dequantized (raw) or read as fired codes (fire).
 
@@ -11,18 +12,87 @@ use spikeq_hdl::fire::threshold;
 use spikeq_hdl::quant::{
     dynamic_scale, quantize_acts, quantize_weights, select_salient, ActBits, QuantActs, QuantWeights, SalientSelector,
 };
-use spikeq_hdl::{ArrayConfig, Counters, Derived, LayerRun, OutputMode, PeKind, WeightFormat};
+use spikeq_hdl::{ArrayConfig, ConfigError, Counters, Derived, LayerRun, OutputMode, PeKind, WeightFormat};
+use thiserror::Error;
 
 use crate::driver::{Accelerator, Traffic, Transport};
 use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
 use crate::model::ModelError;
-use crate::precision::Precision;
+use crate::precision::{LayerSpec, Precision};
 use spikeq_hdl::Layer;
 
-/// A quantization scheme for all linear layers.
+/// How a layer's activation scale s_x is found (DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScaleKind {
+    /// Per token, from its own values.
+    Dynamic,
+    /// One per layer, calibrated on PTB *valid* text ([`Calibrator`]); fire output needs it,
+    /// since the threshold holds s_x.
+    Static,
+}
+
+/// What the array computes: the precision of every layer, the output mode and how activation
+/// scales are found. It is the one description of a quantization: a [`Scheme`] is a preset of
+/// it (one setting for every layer), a precision file gives it per layer (raw output, dynamic
+/// scales). It also derives the array that carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantization {
+    /// Names the array (`<base>_<name>`): the scheme, or `mixed` for a precision file.
+    pub name: String,
+    /// Weight format and activation bits of each layer, and the salient selector.
+    pub precision: Precision,
+    /// Output of the array.
+    pub mode: OutputMode,
+    /// How activation scales are found.
+    pub scales: ScaleKind,
+}
+
+/// The array a quantization asks for is not a valid configuration.
+#[derive(Debug, Error)]
+#[error("array for {quantization} on {base}: {source}")]
+pub struct QuantError {
+    /// The quantization's name.
+    pub quantization: String,
+    /// The base configuration's name.
+    pub base: String,
+    /// What the configuration check says.
+    pub source: ConfigError,
+}
+
+impl Quantization {
+    /// A precision file: each layer at its own setting, raw output, dynamic scales.
+    pub fn mixed(precision: Precision) -> Self {
+        Quantization { name: "mixed".into(), precision, mode: OutputMode::Raw, scales: ScaleKind::Dynamic }
+    }
+
+    /// The array configuration that carries it: `base` (rows, lanes, k_max, salient budget, fixed
+    /// point, clock) with the widths of the widest setting and this output mode (a MAC array
+    /// has raw output only), named `<base>_<name>` so the configuration hash names the array.
+    pub fn array_config(&self, base: &ArrayConfig) -> ArrayConfig {
+        let widest = self.precision.widest();
+        let mut c = base.clone();
+        c.weight_format = widest.weights;
+        c.act_bits = widest.acts;
+        c.salient_bits = widest.salient;
+        c.output_modes = vec![if c.pe == PeKind::Mac { OutputMode::Raw } else { self.mode }];
+        c.name = format!("{}_{}", base.name, self.name.replace('-', "_"));
+        c
+    }
+
+    /// [`Quantization::array_config`], validated.
+    pub fn array(&self, base: &ArrayConfig) -> Result<Derived, QuantError> {
+        self.array_config(base).validate().map_err(|source| QuantError {
+            quantization: self.name.clone(),
+            base: base.name.clone(),
+            source,
+        })
+    }
+}
+
+/// A quantization preset: one setting for every linear layer, an output mode and a scale kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
-    /// No quantization (the reference).
+    /// No quantization (the reference; no array).
     F32,
     /// Round-to-nearest int8 weights, 8-bit per-token activations, no salient handling.
     W8A8,
@@ -50,38 +120,27 @@ impl Scheme {
         Scheme::Binary,
     ];
 
-    /// Weight format, activation bits (normal, salient), salient use and output mode.
-    fn spec(self) -> Option<(WeightFormat, u32, u32, OutputMode)> {
+    /// The setting of every layer, the output mode and the scale kind; `None` for f32.
+    fn preset(self) -> Option<(LayerSpec, OutputMode, ScaleKind)> {
+        let (raw, dynamic) = (OutputMode::Raw, ScaleKind::Dynamic);
+        let spec = |weights, acts, salient| LayerSpec { weights, acts, salient };
+        let spikequant = |weights| spec(weights, 4, 8);
         Some(match self {
             Scheme::F32 => return None,
-            Scheme::W8A8 => (WeightFormat::Int(8), 8, 8, OutputMode::Raw),
-            Scheme::W4A4 => (WeightFormat::Int(4), 4, 4, OutputMode::Raw),
-            Scheme::SpikeQuant => (WeightFormat::Int(4), 4, 8, OutputMode::Raw),
-            Scheme::SpikeQuantFire => (WeightFormat::Int(4), 4, 8, OutputMode::Fire),
-            Scheme::Ternary => (WeightFormat::Ternary, 4, 8, OutputMode::Raw),
-            Scheme::Binary => (WeightFormat::Binary, 4, 8, OutputMode::Raw),
+            Scheme::W8A8 => (spec(WeightFormat::Int(8), 8, 8), raw, dynamic),
+            Scheme::W4A4 => (spec(WeightFormat::Int(4), 4, 4), raw, dynamic),
+            Scheme::SpikeQuant => (spikequant(WeightFormat::Int(4)), raw, dynamic),
+            Scheme::SpikeQuantFire => (spikequant(WeightFormat::Int(4)), OutputMode::Fire, ScaleKind::Static),
+            Scheme::Ternary => (spikequant(WeightFormat::Ternary), raw, dynamic),
+            Scheme::Binary => (spikequant(WeightFormat::Binary), raw, dynamic),
         })
     }
 
-    /// Output mode of the array for this scheme.
-    pub fn mode(self) -> OutputMode {
-        self.spec().map_or(OutputMode::Raw, |s| s.3)
-    }
-
-    /// The array configuration this scheme needs, derived from a base configuration (rows,
-    /// lanes, k_max, salient budget, fixed point stay; widths follow the scheme). `None` for f32.
-    pub fn array_config(self, base: &ArrayConfig) -> Option<ArrayConfig> {
-        let (wf, ba, bs, mode) = self.spec()?;
-        let mut c = base.clone();
-        c.weight_format = wf;
-        c.act_bits = ba;
-        c.salient_bits = bs;
-        c.output_modes = vec![mode];
-        if c.pe == PeKind::Mac {
-            c.output_modes = vec![OutputMode::Raw];
-        }
-        c.name = format!("{}_{}", base.name, self.to_string().replace('-', "_"));
-        Some(c)
+    /// The quantization this scheme stands for, with `selector` choosing salient values; `None`
+    /// for f32 (no array).
+    pub fn quantization(self, selector: SalientSelector) -> Option<Quantization> {
+        let (spec, mode, scales) = self.preset()?;
+        Some(Quantization { name: self.to_string(), precision: Precision::uniform(spec, selector), mode, scales })
     }
 }
 
@@ -150,16 +209,14 @@ impl LayerTap for () {
     fn layer(&mut self, _: LinearId, _: &Derived, _: &Layer<'_>, _: &LayerRun, _: Traffic) {}
 }
 
-/// Runs every linear layer through an accelerator with a quantization scheme.
+/// Runs every linear layer through an accelerator with a quantization.
 #[derive(Debug)]
 pub struct QuantExec<T, P = ()> {
-    scheme: Scheme,
+    quant: Quantization,
     acc: Accelerator<T>,
-    selector: SalientSelector,
     weights: HashMap<LinearId, QuantWeights>,
+    /// Static scales, when the quantization asks for them.
     calibration: Option<Calibration>,
-    /// Per-layer settings (weight format, activation bits) when not one scheme for all.
-    precision: Option<Precision>,
     /// Statistics so far.
     pub stats: AccelStats,
     /// Observer of every layer call.
@@ -167,43 +224,30 @@ pub struct QuantExec<T, P = ()> {
 }
 
 impl<T: Transport> QuantExec<T> {
-    /// An executor over an opened accelerator whose configuration is `scheme.array_config(..)`.
-    /// Fire needs a calibration.
-    pub fn new(
-        scheme: Scheme,
-        acc: Accelerator<T>,
-        selector: SalientSelector,
-        calibration: Option<Calibration>,
-    ) -> Result<Self, ModelError> {
-        if scheme.mode() == OutputMode::Fire && calibration.is_none() {
-            return Err(ModelError::Backend(format!("scheme {scheme} needs static scales: calibrate first")));
+    /// An executor over an opened accelerator that carries `quant` (checked here; see
+    /// [`Quantization::array`]). Static scales need a calibration, dynamic ones take none.
+    pub fn new(quant: Quantization, acc: Accelerator<T>, calibration: Option<Calibration>) -> Result<Self, ModelError> {
+        quant.precision.check_array(acc.derived()).map_err(|e| ModelError::Backend(e.to_string()))?;
+        let name = &quant.name;
+        match (quant.mode, quant.scales, &calibration) {
+            (OutputMode::Fire, ScaleKind::Dynamic, _) => {
+                return Err(ModelError::Backend(format!("{name}: fire output needs static scales")))
+            }
+            (_, ScaleKind::Static, None) => {
+                return Err(ModelError::Backend(format!("{name} needs static scales: calibrate first")))
+            }
+            (_, ScaleKind::Dynamic, Some(_)) => {
+                return Err(ModelError::Backend(format!("{name} has dynamic scales: it takes no calibration")))
+            }
+            _ => {}
         }
-        Ok(QuantExec {
-            scheme,
-            acc,
-            selector,
-            weights: HashMap::new(),
-            calibration,
-            precision: None,
-            stats: AccelStats::default(),
-            tap: (),
-        })
-    }
-
-    /// An executor that quantizes each layer at its own setting (raw output, dynamic scales) on an
-    /// array that carries them all (`precision.array_config(..)`; checked here).
-    pub fn with_precision(precision: Precision, acc: Accelerator<T>) -> Result<Self, ModelError> {
-        precision.check_array(acc.derived()).map_err(|e| ModelError::Backend(e.to_string()))?;
-        // W8A8 stands for "raw output, dynamic scales"; formats and widths come from `precision`.
-        let mut exec = QuantExec::new(Scheme::W8A8, acc, precision.selector, None)?;
-        exec.precision = Some(precision);
-        Ok(exec)
+        Ok(QuantExec { quant, acc, weights: HashMap::new(), calibration, stats: AccelStats::default(), tap: () })
     }
 
     /// The same executor with an observer of every layer call.
     pub fn with_tap<P: LayerTap>(self, tap: P) -> QuantExec<T, P> {
-        let QuantExec { scheme, acc, selector, weights, calibration, precision, stats, tap: () } = self;
-        QuantExec { scheme, acc, selector, weights, calibration, precision, stats, tap }
+        let QuantExec { quant, acc, weights, calibration, stats, tap: () } = self;
+        QuantExec { quant, acc, weights, calibration, stats, tap }
     }
 }
 
@@ -240,16 +284,14 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         check_linear_shapes(id, w, x, n, y)?;
         let d = self.acc.derived();
         let (m, k) = (w.m(), w.k());
-        let (format, bits) = match &self.precision {
-            Some(p) => (p.spec(id).weights, p.spec(id).bits()),
-            None => (d.config.weight_format, ActBits { normal: d.config.act_bits, salient: d.config.salient_bits }),
-        };
+        let spec = self.quant.precision.spec(id);
+        let (format, bits) = (spec.weights, spec.bits());
         let (max_salient, frac_bits, th_max) = (d.config.max_salient as usize, d.config.frac_bits, d.th_max);
         let qw = self.weights.entry(id).or_insert_with(|| quantize_weights(w.data(), m, k, format));
-        let mode = self.scheme.mode();
+        let mode = self.quant.mode;
         let scales = self.calibration.as_ref().map(|c| c.get(&id).copied()).unwrap_or(None);
         // quantize_acts ignores the selector when salient codes are no wider than normal ones.
-        let qx = quantize_rows(x, k, bits, self.selector, max_salient, scales.map(|s| s.s_x));
+        let qx = quantize_rows(x, k, bits, self.quant.precision.selector, max_salient, scales.map(|s| s.s_x));
         let thresholds: Option<Vec<u64>> = match (mode, scales) {
             (OutputMode::Fire, Some(s)) => {
                 Some(qw.scales.iter().map(|&sw| threshold(s.s_y, s.s_x, sw, frac_bits, th_max)).collect())
@@ -295,21 +337,19 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
 /// Records what static scales a layer needs while the f32 model runs calibration text.
 #[derive(Debug)]
 pub struct Calibrator {
-    bits: ActBits,
+    precision: Precision,
     qy: i32,
-    selector: SalientSelector,
     max_salient: usize,
     /// Per layer: sum of token scales, largest |y|, tokens.
     sums: HashMap<LinearId, (f64, f64, u64)>,
 }
 
 impl Calibrator {
-    /// A calibrator for an array configuration.
-    pub fn new(c: &ArrayConfig, selector: SalientSelector) -> Self {
+    /// A calibrator of `quant`'s layers on the array `c` (output width, salient budget).
+    pub fn new(quant: &Quantization, c: &ArrayConfig) -> Self {
         Calibrator {
-            bits: ActBits { normal: c.act_bits, salient: c.salient_bits },
+            precision: quant.precision.clone(),
             qy: (1 << (c.out_bits - 1)) - 1,
-            selector,
             max_salient: c.max_salient as usize,
             sums: HashMap::new(),
         }
@@ -334,7 +374,7 @@ impl LinearExec for Calibrator {
     fn linear(&mut self, id: LinearId, w: &Weight, x: &[f32], n: usize, y: &mut [f32]) -> Result<(), ModelError> {
         F32Linear.linear(id, w, x, n, y)?;
         let k = w.k();
-        let (bits, sel, ms) = (self.bits, self.selector, self.max_salient);
+        let (bits, sel, ms) = (self.precision.spec(id).bits(), self.precision.selector, self.max_salient);
         let sel = if bits.salient > bits.normal { sel } else { SalientSelector::None };
         let sx: f64 =
             x.par_chunks(k).map(|row| dynamic_scale(row, &select_salient(row, sel, ms), bits.qa()) as f64).sum();

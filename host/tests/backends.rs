@@ -16,10 +16,10 @@ use spikeq_host::quant::{QuantExec, Scheme};
 fn logits(backend: &Backend, tokens: &[u32]) -> (Vec<f32>, u64, u64) {
     let (model, _) = common::model();
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/default.toml")).unwrap();
-    let d = Scheme::SpikeQuant.array_config(&ArrayConfig::from_toml(&text).unwrap()).unwrap().validate().unwrap();
+    let q = Scheme::SpikeQuant.quantization(SalientSelector::Mad { tau: 6.0 }).unwrap();
+    let d = q.array(&ArrayConfig::from_toml(&text).unwrap()).unwrap();
     let timeout = Duration::from_secs(600);
-    let acc = Accelerator::connect(&backend, &d, timeout).unwrap();
-    let mut exec = QuantExec::new(Scheme::SpikeQuant, acc, SalientSelector::Mad { tau: 6.0 }, None).unwrap();
+    let mut exec = QuantExec::new(q, Accelerator::connect(backend, &d, timeout).unwrap(), None).unwrap();
     let mut cache = KvCache::new(model.config(), tokens.len());
     let out = model.forward(&mut exec, tokens, &mut cache).unwrap();
     (out, exec.stats.counters.cycles, exec.stats.calls)

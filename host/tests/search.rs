@@ -13,9 +13,10 @@ use spikeq_host::model::linear::{LinearExec, LinearId, LinearKind, Weight};
 use spikeq_host::model::llama::KvCache;
 use spikeq_host::model::ModelError;
 use spikeq_host::precision::{Assignment, Precision, DEFAULT_SELECTOR};
-use spikeq_host::quant::QuantExec;
+use spikeq_host::quant::{QuantExec, Quantization};
 use spikeq_host::search::fast::{FakeQuant, WeightCache};
 use spikeq_host::search::{self, Constraints, Depth, Evaluator, SearchError, SearchOptions, Setup, Weights};
+use spikeq_host::session::{read_calibration_text, PTB_TEST_SHA256};
 
 fn base() -> ArrayConfig {
     ArrayConfig::from_toml(include_str!("../../configs/default.toml")).unwrap()
@@ -52,10 +53,10 @@ fn fast_path_equals_the_golden_backend_up_to_f32_rounding() {
     a.set(LinearId { block: 0, kind: LinearKind::Down }, "w4a4s8".parse().unwrap());
     a.set(LinearId { block: 2, kind: LinearKind::Q }, "w4a4s8".parse().unwrap());
     a.set(LinearId { block: 3, kind: LinearKind::Up }, "wta4s8".parse().unwrap());
-    let p = Precision::compact(&a, DEFAULT_SELECTOR);
-    let d = p.array_config(&base()).validate().unwrap();
-    let acc = Accelerator::connect(&Backend::Golden, &d, Duration::from_secs(5)).unwrap();
-    let golden = QuantExec::with_precision(p, acc).unwrap();
+    let q = Quantization::mixed(Precision::compact(&a, DEFAULT_SELECTOR));
+    let d = q.array(&base()).unwrap();
+    let golden =
+        QuantExec::new(q, Accelerator::connect(&Backend::Golden, &d, Duration::from_secs(5)).unwrap(), None).unwrap();
     let mut cache = WeightCache::default();
     let fast = FakeQuant::new(&a, DEFAULT_SELECTOR, &d, &mut cache);
     let mut cmp = Compare { golden, fast, worst: 0.0 };
@@ -83,7 +84,7 @@ fn options(max_memory: u64) -> SearchOptions {
 fn evaluator<'m>(cache: &Path, max_new: Option<usize>) -> Evaluator<'m> {
     let (model, tok) = common::model();
     let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/ptb/valid.txt");
-    let (text, read) = search::read_calibration_text(&valid).unwrap();
+    let (text, read) = read_calibration_text(&valid).unwrap();
     let segments = search::segments(&tok.encode(&text[..4000]).unwrap(), 24, 1).unwrap();
     let setup = Setup {
         model,
@@ -199,7 +200,7 @@ fn the_search_never_reads_the_test_split() {
     let read = json["texts_read"].as_array().unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0]["path"], valid.to_str().unwrap());
-    assert_ne!(read[0]["sha256"], search::PTB_TEST_SHA256);
+    assert_ne!(read[0]["sha256"], PTB_TEST_SHA256);
     assert!(std::fs::read_to_string(out.join("precision.toml")).unwrap().contains("default = "));
     assert!(std::fs::read_to_string(out.join("pareto.svg")).unwrap().contains("<svg"));
 

@@ -6,12 +6,12 @@ mod common;
 use std::time::Duration;
 
 use spikeq_hdl::quant::SalientSelector;
-use spikeq_hdl::{ArrayConfig, OutputMode};
+use spikeq_hdl::ArrayConfig;
 use spikeq_host::driver::{Accelerator, Backend};
 use spikeq_host::eval;
 use spikeq_host::model::linear::F32Linear;
 use spikeq_host::model::llama::{KvCache, Llama};
-use spikeq_host::quant::{Calibrator, QuantExec, Scheme};
+use spikeq_host::quant::{Calibrator, QuantExec, ScaleKind, Scheme};
 use spikeq_host::smooth::{smooth, ChannelStats};
 
 fn valid_text() -> String {
@@ -32,20 +32,18 @@ fn smoothed(alpha: f32) -> Llama {
 fn ppl(model: &Llama, scheme: Scheme) -> f64 {
     let tokens = common::model().1.encode(&common::ptb_test()).unwrap();
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/default.toml")).unwrap();
-    let Some(c) = scheme.array_config(&ArrayConfig::from_toml(&text).unwrap()) else {
+    let Some(q) = scheme.quantization(SalientSelector::Mad { tau: 6.0 }) else {
         return eval::perplexity(model, &mut F32Linear, &tokens, Some(1), |_| {}).unwrap().ppl();
     };
-    let d = c.validate().unwrap();
-    let t = Duration::from_secs(5);
-    let acc = Accelerator::connect(&Backend::Golden, &d, t).unwrap();
-    let sel = SalientSelector::Mad { tau: 6.0 };
+    let d = q.array(&ArrayConfig::from_toml(&text).unwrap()).unwrap();
     // Fire needs static scales: calibrated on one PTB valid window, as `spikeq eval` does.
-    let calibration = (scheme.mode() == OutputMode::Fire).then(|| {
-        let mut cal = Calibrator::new(&c, sel);
+    let calibration = (q.scales == ScaleKind::Static).then(|| {
+        let mut cal = Calibrator::new(&q, &d.config);
         eval::perplexity(model, &mut cal, &common::model().1.encode(&valid_text()).unwrap(), Some(1), |_| {}).unwrap();
         cal.finish()
     });
-    let mut exec = QuantExec::new(scheme, acc, sel, calibration).unwrap();
+    let acc = Accelerator::connect(&Backend::Golden, &d, Duration::from_secs(5)).unwrap();
+    let mut exec = QuantExec::new(q, acc, calibration).unwrap();
     eval::perplexity(model, &mut exec, &tokens, Some(1), |_| {}).unwrap().ppl()
 }
 

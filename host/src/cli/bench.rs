@@ -2,15 +2,16 @@
 //! heavy-tailed activations quantized by the numeric contract. Prints ratios and counts measured
 //! in this one run; docs/benchmarks.md records them with this command.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits, SalientSelector};
-use spikeq_hdl::{Derived, Golden, Layer, OutputMode};
+use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits};
+use spikeq_hdl::{Golden, Layer, OutputMode};
+
+use super::args::ArrayArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
@@ -24,9 +25,8 @@ pub enum BenchCmd {
 
 #[derive(Debug, Args)]
 pub struct GoldenArgs {
-    /// Array configuration.
-    #[arg(long, default_value = "configs/default.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    array: ArrayArgs,
     /// Output length M of the benchmark layer.
     #[arg(long, default_value_t = 1536)]
     m: usize,
@@ -36,9 +36,6 @@ pub struct GoldenArgs {
     /// Tokens per call.
     #[arg(long, default_value_t = 64)]
     tokens: usize,
-    /// Salient selector for the activations.
-    #[arg(long, default_value = "mad:6")]
-    salient: String,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -65,16 +62,15 @@ fn activations(rng: &mut StdRng, n: usize, k: usize) -> Vec<f32> {
 }
 
 fn golden(a: GoldenArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
-    let d = Derived::from_toml(&text)?;
+    let d = a.array.config.read()?;
+    let selector = a.array.salient;
     anyhow::ensure!(
         a.k <= d.config.k_max as usize,
         "--k {} exceeds k_max {} of {}",
         a.k,
         d.config.k_max,
-        a.config.display()
+        d.config.name
     );
-    let selector = SalientSelector::parse(&a.salient).map_err(anyhow::Error::msg)?;
     let mut rng = StdRng::seed_from_u64(a.seed);
     let w: Vec<f32> = (0..a.m * a.k).map(|_| rng.gen::<f32>() - 0.5).collect();
     let qw = quantize_weights(&w, a.m, a.k, d.config.weight_format);

@@ -2,56 +2,60 @@
 //! one run, and the simulated speed of the Verilator backend on a short forward. Prints ratios
 //! measured in this run and the machine-independent cycle counts.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spikeq_hdl::quant::SalientSelector;
-use spikeq_hdl::ArrayConfig;
-use spikeq_host::driver::{Accelerator, Backend};
-use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT};
+use spikeq_host::driver::Backend;
+use spikeq_host::eval;
 use spikeq_host::model::linear::F32Linear;
 use spikeq_host::model::llama::KvCache;
-use spikeq_host::quant::{QuantExec, Scheme};
+use spikeq_host::quant::{ScaleKind, Scheme};
+use spikeq_host::session::{Inputs, Session};
+
+use super::args::{parse_count, ArrayArgs, ModelArgs, TextArgs};
 
 #[derive(Debug, Args)]
 pub struct EvalBenchArgs {
     /// PTB test windows evaluated by f32 and by the quantized scheme.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = parse_count)]
     windows: usize,
     /// Quantized scheme compared with f32.
     #[arg(long, default_value = "spikequant")]
     scheme: Scheme,
-    /// Array configuration.
-    #[arg(long, default_value = "configs/default.toml")]
-    config: PathBuf,
     /// Tokens of the forward run on the Verilator backend (0: skip it).
     #[arg(long, default_value_t = 16)]
     verilator_tokens: usize,
+    #[command(flatten)]
+    array: ArrayArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    text: TextArgs,
 }
 
+/// The model is not smoothed: the bench measures the work, which smoothing does not change.
 pub fn run(a: EvalBenchArgs) -> Result<()> {
-    let (model, tok) = spikeq_host::model::load(&eval::asset_path("model", None, DEFAULT_MODEL)?)?;
-    let text = std::fs::read_to_string(eval::asset_path("text", None, DEFAULT_TEXT)?)?;
-    let tokens = tok.encode(&text)?;
-    let base = ArrayConfig::from_toml(
-        &std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?,
-    )?;
-    let config = a.scheme.array_config(&base).context("compare a quantized scheme with f32, not f32 with itself")?;
-    let d = config.validate()?;
-    let timeout = Duration::from_secs(600);
-    let exec_on = |backend: &Backend| -> Result<_> {
-        let acc = Accelerator::connect(backend, &d, timeout)?;
-        Ok(QuantExec::new(a.scheme, acc, SalientSelector::Mad { tau: 6.0 }, None)?)
+    let quant =
+        a.scheme.quantization(a.array.salient).context("compare a quantized scheme with f32, not f32 with itself")?;
+    let static_scales = quant.scales == ScaleKind::Static;
+    let inputs = Inputs {
+        text: Some(a.text.path()?),
+        calibration: if static_scales { Some(a.text.calibration()?) } else { None },
+        timeout: Duration::from_secs(600),
+        ..a.array.inputs(&a.model)?
     };
+    let d = quant.array(&inputs.array)?;
+    let session = Session::open(inputs)?;
+    let (model, tokens) = (&session.model, &session.text()?.tokens);
+    let exec_on = |backend: &Backend| session.executor_on(&quant, &d, backend);
 
     let t = Instant::now();
-    let f = eval::perplexity(&model, &mut F32Linear, &tokens, Some(a.windows), |_| {})?;
+    let f = eval::perplexity(model, &mut F32Linear, tokens, Some(a.windows), |_| {})?;
     let f32_rate = f.scored as f64 / t.elapsed().as_secs_f64();
     let mut exec = exec_on(&Backend::Golden)?;
     let t = Instant::now();
-    let q = eval::perplexity(&model, &mut exec, &tokens, Some(a.windows), |_| {})?;
+    let q = eval::perplexity(model, &mut exec, tokens, Some(a.windows), |_| {})?;
     let q_rate = q.scored as f64 / t.elapsed().as_secs_f64();
     println!("PTB test, {} windows ({} scored tokens), one run:", a.windows, f.scored);
     println!("| path | PPL | tokens/s | vs f32 |\n| --- | ---: | ---: | ---: |");

@@ -7,9 +7,10 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spikeq_hdl::ArrayConfig;
 use spikeq_host::board::{check_mount_point, mount_config, VirtualBoard, DEVICE_FILES};
+use spikeq_host::config_file;
 use spikeq_host::driver::verilator;
+use spikeq_host::precision::DEFAULT_SELECTOR;
 use spikeq_host::quant::Scheme;
 
 #[derive(Debug, Args)]
@@ -27,12 +28,14 @@ pub struct BoardArgs {
 }
 
 pub fn run(a: BoardArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
-    let mut config = ArrayConfig::from_toml(&text).with_context(|| format!("{}", a.config.display()))?;
-    if let Some(s) = a.scheme {
-        config = s.array_config(&config).with_context(|| format!("scheme {s} runs on the host, not on a board"))?;
-    }
-    let derived = config.validate().with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
+    let base = config_file::read(&a.config)?;
+    let derived = match a.scheme {
+        None => base,
+        Some(s) => s
+            .quantization(DEFAULT_SELECTOR)
+            .with_context(|| format!("scheme {s} runs on the host, not on a board"))?
+            .array(&base.config)?,
+    };
     check_mount_point(&a.mount).with_context(|| format!("cannot mount the board on {}", a.mount.display()))?;
     eprintln!("board: building (or loading from the cache) the Verilator model of {}", derived.config.name);
     let (driver, name) = verilator::simulate(&derived)?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -20,9 +20,7 @@ pub enum ConfigCmd {
 pub fn run(cmd: ConfigCmd) -> Result<()> {
     match cmd {
         ConfigCmd::Check { file, json } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let d = spikeq_hdl::Derived::from_toml(&text)
-                .with_context(|| format!("{} is not a usable configuration", file.display()))?;
+            let d = spikeq_host::config_file::read(&file)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {

@@ -8,13 +8,16 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use spikeq_codegen::testbench::TbOptions;
 use spikeq_hdl::Derived;
+use spikeq_host::config_file;
 use spikeq_tb::cosim::CosimOptions;
 use spikeq_tb::{cases, program, BuildOptions, Builder, Cosim, Driver, Sim};
+
+use super::args::ConfigArg;
+use super::progress;
 
 #[derive(Debug, Args)]
 pub struct CosimArgs {
@@ -32,17 +35,12 @@ pub struct CosimArgs {
     trace: Option<PathBuf>,
 }
 
-fn read_config(path: &Path) -> Result<Derived> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Derived::from_toml(&text).with_context(|| format!("invalid configuration {}", path.display()))
-}
-
 pub fn run(a: CosimArgs) -> Result<()> {
     let seed = a.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
     });
     println!("seed {seed} (reproduce with --seed {seed})");
-    let d = read_config(&a.config)?;
+    let d = config_file::read(&a.config)?;
     let builder = Builder::new()?;
     let t0 = Instant::now();
     let opts = CosimOptions { trace: a.trace.clone(), ..Default::default() };
@@ -56,11 +54,7 @@ pub fn run(a: CosimArgs) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         a.layers
     );
-    let bar = ProgressBar::new(a.layers as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} calls {per_sec:.1} {msg}")?
-            .progress_chars("=> "),
-    );
+    let bar = progress::bar(a.layers as u64, "calls");
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut passed, mut failed) = (0usize, 0usize);
     let k_max = d.config.k_max as usize;
@@ -98,9 +92,8 @@ pub fn run(a: CosimArgs) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Array configuration.
-    #[arg(long, default_value = "configs/default.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Random tiles per output mode in the generated testbench program.
     #[arg(long, default_value_t = 4)]
     cases: usize,
@@ -178,7 +171,7 @@ fn icarus_rate(dir: &Path, module: &str) -> Result<(u64, f64)> {
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
-    let d = read_config(&a.config)?;
+    let d = a.config.read()?;
     let mut design = spikeq_codegen::generate(&d)?;
     let tb = spikeq_codegen::testbench::generate(
         &d,

@@ -1,81 +1,82 @@
 //! `spikeq eval`: perplexity on the PTB test split with the DESIGN.md windows protocol, the linear
-//! layers quantized by a scheme and computed by an accelerator backend.
+//! layers quantized by a scheme or a precision file and computed by an accelerator backend.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use spikeq_hdl::quant::SalientSelector;
-use spikeq_hdl::ArrayConfig;
-use spikeq_host::driver::{Accelerator, Backend, Transport};
-use spikeq_host::eval::{self, DEFAULT_MODEL, DEFAULT_TEXT, WINDOW_TEXT_TOKENS};
+use spikeq_host::driver::Transport;
+use spikeq_host::eval::{self, WINDOW_TEXT_TOKENS};
 use spikeq_host::model::linear::{F32Linear, LinearExec};
-use spikeq_host::model::{self, llama::Llama};
+use spikeq_host::model::llama::Llama;
 use spikeq_host::precision::Precision;
-use spikeq_host::quant::{Calibrator, QuantExec, Scheme};
-use spikeq_host::smooth::smooth_on_valid;
+use spikeq_host::quant::{QuantExec, Quantization, ScaleKind, Scheme};
+use spikeq_host::session::{Inputs, Session};
+
+use super::args::{parse_count, BackendArgs, PipelineArgs};
+use super::progress;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Windows of 511 text tokens to evaluate (default: the whole text).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     windows: Option<usize>,
     /// Quantization scheme: f32, w8a8, w4a4, spikequant, spikequant-fire, ternary, binary.
     #[arg(long, default_value = "spikequant")]
     scheme: Scheme,
-    /// Where the array runs: golden, verilator or xdma[:DIR] (DIR holds xdma0_user, xdma0_h2c_0, xdma0_c2h_0).
-    #[arg(long, default_value = "golden")]
-    backend: Backend,
     /// Per-layer precision file (written by `spikeq search run`, format in docs/search.md); replaces
     /// --scheme. The array covers the widest setting the file names.
     #[arg(long, conflicts_with = "scheme")]
     precision: Option<PathBuf>,
-    /// Array configuration; the scheme sets its weight and activation widths.
-    #[arg(long, default_value = "configs/default.toml")]
-    config: PathBuf,
-    /// Salient selector: none, mad:TAU, topk:FRAC.
-    #[arg(long, default_value = "mad:6")]
-    salient: String,
-    /// PTB *valid* windows used to calibrate static scales (spikequant-fire) and smoothing.
-    #[arg(long, default_value_t = 2)]
-    calib_windows: usize,
-    /// SmoothQuant migration strength ALPHA in 0..=1, or `off`: an exact reparametrization of the
-    /// f32 model, calibrated on PTB valid, that moves activation outliers into the weights before
-    /// quantization (docs/host.md). `off` gives the plain round-to-nearest baselines.
-    #[arg(long, default_value = "0.5", value_parser = parse_alpha)]
-    smooth: Smooth,
-    /// Seconds the driver waits for the device before giving up.
-    #[arg(long, default_value_t = 60.0)]
-    timeout: f64,
-    /// GGUF model (default: .cache/model/SmolLM2-135M-Instruct.Q4_1.gguf under the repository root).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Text file evaluated in one piece (default: .cache/ptb/test.txt under the repository root).
-    #[arg(long)]
-    text: Option<PathBuf>,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
 }
 
-/// `--smooth`: a migration strength, or none.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Smooth(pub(crate) Option<f32>);
-
-pub(crate) fn parse_alpha(s: &str) -> Result<Smooth, String> {
-    match s.parse::<f32>() {
-        _ if s == "off" => Ok(Smooth(None)),
-        Ok(a) if (0.0..=1.0).contains(&a) => Ok(Smooth(Some(a))),
-        _ => Err(format!("{s:?} is not a migration strength: give a number from 0 to 1 (e.g. 0.5) or `off`")),
+pub fn run(a: EvalArgs) -> Result<()> {
+    // Everything the flags name is checked before the model loads: the precision file, the
+    // configuration and the array the quantization derives from it.
+    let (quant, what) = match &a.precision {
+        Some(path) => (Some(Quantization::mixed(Precision::load(path)?)), format!("precision {}", path.display())),
+        None => (a.scheme.quantization(a.pipeline.array.salient), format!("scheme {}", a.scheme)),
+    };
+    let static_scales = quant.as_ref().is_some_and(|q| q.scales == ScaleKind::Static);
+    let inputs = Inputs {
+        backend: a.backend.backend.clone(),
+        timeout: a.backend.timeout,
+        ..a.pipeline.inputs(quant.is_some(), static_scales)?
+    };
+    let array = quant.as_ref().map(|q| q.array(&inputs.array)).transpose()?;
+    let session = Session::open(inputs)?;
+    if let Some(alpha) = session.inputs.smooth {
+        eprintln!("smoothed (alpha {alpha}) with channel maxima of {} PTB valid windows", session.inputs.calib_windows);
     }
-}
-
-fn bar(len: u64) -> Result<ProgressBar> {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tokens {per_sec:.1} ETA {eta} {msg}")?
-            .progress_chars("=> "),
+    let text = session.text()?;
+    let scored: usize = eval::windows(&text.tokens, a.windows).map(<[u32]>::len).sum();
+    let n_windows = text.tokens.len().div_ceil(WINDOW_TEXT_TOKENS).min(a.windows.unwrap_or(usize::MAX));
+    eprintln!(
+        "{}: {} tokens; evaluating {n_windows} windows ({scored} tokens), {what}, backend {:?}",
+        text.read.path.display(),
+        text.tokens.len(),
+        session.inputs.backend
     );
-    Ok(bar)
+    // f32 is the one run without an array.
+    let (Some(q), Some(d)) = (quant, array) else {
+        let (total, secs) = score(&session.model, &mut F32Linear, &text.tokens, a.windows, &what)?;
+        report(&total, secs);
+        return Ok(());
+    };
+    q.precision.check_blocks(session.model.blocks().len())?;
+    let mut exec = session.executor_on(&q, &d, &session.inputs.backend)?;
+    if q.scales == ScaleKind::Static {
+        eprintln!("calibrated static scales on {} PTB valid windows", session.inputs.calib_windows);
+    }
+    let (total, secs) = score(&session.model, &mut exec, &text.tokens, a.windows, &what)?;
+    report(&total, secs);
+    array_report(&exec, &total);
+    Ok(())
 }
 
 fn score(
@@ -86,8 +87,7 @@ fn score(
     label: &str,
 ) -> Result<(eval::Perplexity, f64)> {
     let scored: usize = eval::windows(tokens, windows).map(<[u32]>::len).sum();
-    let bar = bar(scored as u64)?;
-    bar.set_prefix(label.to_string());
+    let bar = progress::bar(scored as u64, "tokens");
     let start = Instant::now();
     let mut running = eval::Perplexity::default();
     let total = eval::perplexity(model, exec, tokens, windows, |w| {
@@ -99,78 +99,6 @@ fn score(
     })?;
     bar.finish_and_clear();
     Ok((total, start.elapsed().as_secs_f64()))
-}
-
-pub fn run(args: EvalArgs) -> Result<()> {
-    let model_path = eval::asset_path("model", args.model, DEFAULT_MODEL)?;
-    let text_path = eval::asset_path("text", args.text, DEFAULT_TEXT)?;
-    let (mut model, tokenizer) =
-        model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
-    let text = std::fs::read_to_string(&text_path).with_context(|| format!("reading {}", text_path.display()))?;
-    let tokens = tokenizer.encode(&text)?;
-    let valid_tokens = || -> Result<Vec<u32>> {
-        let valid_path = text_path.with_file_name("valid.txt");
-        let valid = std::fs::read_to_string(&valid_path)
-            .with_context(|| format!("reading calibration text {} (run scripts/setup.sh)", valid_path.display()))?;
-        Ok(tokenizer.encode(&valid)?)
-    };
-    let quantized = args.precision.is_some() || args.scheme != Scheme::F32;
-    if let (Smooth(Some(alpha)), true) = (args.smooth, quantized) {
-        smooth_on_valid(&mut model, &valid_tokens()?, args.calib_windows, alpha)?;
-        eprintln!("smoothed (alpha {alpha}) with channel maxima of {} PTB valid windows", args.calib_windows);
-    }
-    let scored: usize = eval::windows(&tokens, args.windows).map(<[u32]>::len).sum();
-    let n_windows = tokens.len().div_ceil(WINDOW_TEXT_TOKENS).min(args.windows.unwrap_or(usize::MAX));
-    eprintln!(
-        "{}: {} tokens; evaluating {n_windows} windows ({scored} tokens), {}, backend {:?}",
-        text_path.display(),
-        tokens.len(),
-        args.precision.as_ref().map_or(format!("scheme {}", args.scheme), |p| format!("precision {}", p.display())),
-        args.backend
-    );
-
-    let base = {
-        let base_text =
-            std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {}", args.config.display()))?;
-        ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", args.config.display()))?
-    };
-    let timeout = Duration::from_secs_f64(args.timeout);
-    if let Some(path) = &args.precision {
-        let p = Precision::load(path)?;
-        p.check_blocks(model.blocks().len())?;
-        let derived = p
-            .array_config(&base)
-            .validate()
-            .with_context(|| format!("array for {} on {}", path.display(), args.config.display()))?;
-        let acc = Accelerator::connect(&args.backend, &derived, timeout)?;
-        let mut exec = QuantExec::with_precision(p, acc)?;
-        let (total, secs) = score(&model, &mut exec, &tokens, args.windows, &path.display().to_string())?;
-        report(&total, secs);
-        array_report(&exec, &total);
-        return Ok(());
-    }
-    let Some(config) = args.scheme.array_config(&base) else {
-        let (total, secs) = score(&model, &mut F32Linear, &tokens, args.windows, "f32")?;
-        report(&total, secs);
-        return Ok(());
-    };
-    let derived = config.validate().with_context(|| format!("scheme {} on {}", args.scheme, args.config.display()))?;
-    let selector = SalientSelector::parse(&args.salient).map_err(anyhow::Error::msg)?;
-    let calibration = if args.scheme.mode() == spikeq_hdl::OutputMode::Fire {
-        let mut cal = Calibrator::new(&config, selector);
-        eval::perplexity(&model, &mut cal, &valid_tokens()?, Some(args.calib_windows), |_| {})?;
-        eprintln!("calibrated static scales on {} PTB valid windows", args.calib_windows);
-        Some(cal.finish())
-    } else {
-        None
-    };
-    let transport = args.backend.open(&derived, timeout)?;
-    let acc = Accelerator::open(transport, &derived)?;
-    let mut exec = QuantExec::new(args.scheme, acc, selector, calibration)?;
-    let (total, secs) = score(&model, &mut exec, &tokens, args.windows, &args.scheme.to_string())?;
-    report(&total, secs);
-    array_report(&exec, &total);
-    Ok(())
 }
 
 /// Array statistics of an evaluation: salient rate, counters per token, utilisation, traffic.

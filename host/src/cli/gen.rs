@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use spikeq_codegen::testbench::TbOptions;
+use spikeq_host::config_file;
+use spikeq_host::precision::Precision;
+use spikeq_host::quant::Quantization;
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
@@ -34,13 +37,11 @@ pub struct GenArgs {
 }
 
 pub fn run(a: GenArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read {}", a.config.display()))?;
-    let mut config = spikeq_hdl::ArrayConfig::from_toml(&text)
-        .with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
-    if let Some(p) = &a.precision {
-        config = spikeq_host::precision::Precision::load(p)?.array_config(&config);
-    }
-    let d = config.validate().with_context(|| format!("{} is not a usable configuration", a.config.display()))?;
+    let base = config_file::read(&a.config)?;
+    let d = match &a.precision {
+        None => base,
+        Some(p) => Quantization::mixed(Precision::load(p)?).array(&base.config)?,
+    };
     let mut design = spikeq_codegen::generate(&d)?;
     if a.testbench {
         let o = TbOptions { seed: a.seed, k_limit: a.tb_k_limit, ..TbOptions::default() };

@@ -1,12 +1,13 @@
 //! `spikeq generate`: greedy continuation of a prompt with the f32 model.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spikeq_host::eval::{self, DEFAULT_MODEL, WINDOW_PREFIX};
+use spikeq_host::eval::WINDOW_PREFIX;
 use spikeq_host::model::{self, generate::generate_greedy, linear::F32Linear};
+
+use super::args::ModelArgs;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -16,13 +17,12 @@ pub struct GenerateArgs {
     /// Maximum number of new tokens.
     #[arg(long, default_value_t = 32)]
     tokens: usize,
-    /// GGUF model (default: .cache/model/SmolLM2-135M-Instruct.Q4_1.gguf under the repository root).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let model_path = eval::asset_path("model", args.model, DEFAULT_MODEL)?;
+    let model_path = args.model.path()?;
     let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let prompt = tokenizer.encode(&args.prompt)?;
     let mut out = std::io::stdout().lock();

@@ -1,5 +1,6 @@
 //! Argument parsing (clap) and dispatch to one module per subcommand.
 
+mod args;
 mod bench;
 mod bench_eval;
 mod board;
@@ -8,8 +9,10 @@ mod config;
 mod cosim;
 mod energy;
 mod eval;
+mod files;
 mod gen;
 mod generate;
+mod progress;
 mod regmap;
 mod search;
 mod synth;
@@ -51,11 +54,13 @@ enum Command {
     /// Mixed-precision search (global -> block -> module) under memory and perplexity limits.
     #[command(subcommand)]
     Search(search::SearchCmd),
-    /// Energy per token of the spike array (raw, fire) vs a W4A4 MAC accelerator, from counts of
-    /// golden-backend runs on PTB text priced with Horowitz's 45 nm per-op energies.
+    /// Energy per token of the spike array (raw, fire) vs a W4A4 MAC accelerator (the shape of
+    /// --config with pe = "mac"), from counts of golden-backend runs on PTB text priced with
+    /// Horowitz's 45 nm per-op energies.
     Energy(energy::EnergyArgs),
-    /// Spike vs MAC arrays across sizes: area, Fmax, cycles per token, throughput per LUT and
-    /// energy per token; writes JSON, an SVG plot and a table in docs/results.md.
+    /// Spike vs MAC arrays across sizes (--config with rows = lanes and the PE set per point): area,
+    /// Fmax, cycles per token, throughput per LUT and energy per token; writes JSON, an SVG plot and
+    /// a table in docs/results.md.
     Compare(compare::CompareArgs),
 }
 

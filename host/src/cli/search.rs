@@ -3,26 +3,22 @@
 //! perplexities come from the golden backend.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use spikeq_hdl::quant::SalientSelector;
-use spikeq_hdl::ArrayConfig;
-use spikeq_host::driver::{Accelerator, Backend};
-use spikeq_host::eval::{self, find_repo_root, DEFAULT_MODEL};
+use spikeq_host::digest::file_sha256;
+use spikeq_host::eval;
 use spikeq_host::model::linear::F32Linear;
-use spikeq_host::model::{self, llama::Llama, tokenizer::Tokenizer};
+use spikeq_host::model::llama::Llama;
+use spikeq_host::outdir::check_ours;
+use spikeq_host::paths::{self, DEFAULT_SEARCH_CACHE, DEFAULT_TEXT, DEFAULT_VALID};
 use spikeq_host::precision::{f32_memory_bytes, Assignment, LayerSpec, Precision};
-use spikeq_host::quant::QuantExec;
+use spikeq_host::quant::Quantization;
 use spikeq_host::search::{self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, Weights};
-use spikeq_host::smooth::smooth_on_valid;
+use spikeq_host::session::{Inputs, Session};
 
-/// Default calibration text, relative to the repository root.
-const DEFAULT_VALID: &str = ".cache/ptb/valid.txt";
-/// Default cache folder, relative to the repository root.
-const DEFAULT_CACHE: &str = ".cache/search";
+use super::args::{parse_count, ArrayArgs, ModelArgs, SmoothArgs};
+use super::{files, progress};
 
 #[derive(Debug, Subcommand)]
 pub enum SearchCmd {
@@ -67,37 +63,29 @@ pub struct Common {
     #[arg(long, default_value_t = 4)]
     module_blocks: usize,
     /// Calibration segments (each scored after token 0, like a perplexity window).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = parse_count)]
     segments: usize,
     /// Tokens per calibration segment.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = parse_count)]
     segment_tokens: usize,
     /// Stop after this many new (uncached) evaluations; rerun to continue.
     #[arg(long)]
     max_evals: Option<usize>,
-    /// Base array (rows, lanes, k_max, salient budget); widths follow the widest setting used.
-    #[arg(long, default_value = "configs/default.toml")]
-    config: PathBuf,
-    /// Salient selector of settings with salient bits: none, mad:TAU, topk:FRAC.
-    #[arg(long, default_value = "mad:6")]
-    salient: String,
+    #[command(flatten)]
+    array: ArrayArgs,
     /// Calibration text (default: .cache/ptb/valid.txt under the repository root). The PTB test
     /// split is refused.
     #[arg(long)]
     text: Option<PathBuf>,
-    /// GGUF model (default: .cache/model/SmolLM2-135M-Instruct.Q4_1.gguf under the repository root).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Folder of the point caches (default: .cache/search under the repository root).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// SmoothQuant migration strength ALPHA in 0..=1, or `off`, applied to the model before the
-    /// search, as `spikeq eval --smooth` does (the chosen files then reproduce under eval's default).
-    #[arg(long, default_value = "0.5", value_parser = super::eval::parse_alpha)]
-    smooth: super::eval::Smooth,
-    /// Windows of the calibration text whose channel maxima the smoothing uses.
-    #[arg(long, default_value_t = 2)]
-    calib_windows: usize,
+    // Smoothing is applied before the search as `spikeq eval --smooth` applies it, so the chosen
+    // files reproduce under eval's default.
+    #[command(flatten)]
+    smooth: SmoothArgs,
 }
 
 #[derive(Debug, Args)]
@@ -124,7 +112,7 @@ pub struct ResultsArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_bytes, default_value = "90M,70M")]
     budgets: Vec<u64>,
     /// PTB test windows evaluated on the golden backend per configuration.
-    #[arg(long, default_value_t = 11)]
+    #[arg(long, default_value_t = 11, value_parser = parse_count)]
     windows: usize,
     /// PTB test text (read only for the final evaluation, never by the search).
     #[arg(long)]
@@ -171,24 +159,6 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok((v * mult).round() as u64)
 }
 
-fn repo_default(given: Option<PathBuf>, default: &str) -> PathBuf {
-    given.unwrap_or_else(|| {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        find_repo_root(&cwd).unwrap_or(cwd).join(default)
-    })
-}
-
-/// The model, tokenizer and calibration setup of a search.
-struct Loaded {
-    model: Llama,
-    tokenizer: Tokenizer,
-    model_sha256: String,
-    base: ArrayConfig,
-    selector: SalientSelector,
-    /// Smoothing strength and calibration windows, if smoothed.
-    smooth: Option<(f32, usize)>,
-}
-
 impl Common {
     fn options(&self, max_memory: Option<u64>) -> Result<SearchOptions> {
         let ladder = self.ladder.iter().map(|s| s.parse::<LayerSpec>()).collect::<Result<Vec<_>, _>>()?;
@@ -216,61 +186,43 @@ impl Common {
         })
     }
 
-    fn load(&self) -> Result<Loaded> {
-        let model_path = eval::asset_path("model", self.model.clone(), DEFAULT_MODEL)?;
-        let (model, tokenizer) =
-            model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
-        let model_sha256 = search::file_sha256(&model_path)?;
-        let base_text =
-            std::fs::read_to_string(&self.config).with_context(|| format!("cannot read {}", self.config.display()))?;
-        let base = ArrayConfig::from_toml(&base_text).with_context(|| format!("{}", self.config.display()))?;
-        let selector = SalientSelector::parse(&self.salient).map_err(anyhow::Error::msg)?;
-        let mut model = model;
-        if let Some(alpha) = self.smooth.0 {
-            // The same guarded calibration text the search reads (the test split is refused).
-            let (text, _) = search::read_calibration_text(&repo_default(self.text.clone(), DEFAULT_VALID))?;
-            smooth_on_valid(&mut model, &tokenizer.encode(&text)?, self.calib_windows, alpha)?;
-        }
-        Ok(Loaded {
-            model,
-            tokenizer,
-            model_sha256,
-            base,
-            selector,
-            smooth: self.smooth.0.map(|a| (a, self.calib_windows)),
+    /// Session inputs: the model, the calibration text (searched on, and smoothed on), the array;
+    /// `test`: the text scored at the end (`search results`), never read by the search itself.
+    fn inputs(&self, test: Option<PathBuf>) -> Result<Inputs> {
+        Ok(Inputs {
+            text: test,
+            calibration: Some(paths::asset("calibration text", self.text.clone(), DEFAULT_VALID)?),
+            smooth: self.smooth.alpha(),
+            calib_windows: self.smooth.calib_windows,
+            ..self.array.inputs(&self.model)?
         })
     }
 
-    fn evaluator<'m>(&self, l: &'m Loaded) -> Result<Evaluator<'m>> {
-        let path = repo_default(self.text.clone(), DEFAULT_VALID);
-        let (text, read) = search::read_calibration_text(&path)?;
-        let tokens = l.tokenizer.encode(&text)?;
-        let segments = search::segments(&tokens, self.segment_tokens, self.segments)?;
+    fn evaluator<'m>(&self, session: &'m Session) -> Result<Evaluator<'m>> {
+        let text = session.calibration()?;
+        let model_sha256 = file_sha256(&session.inputs.model)
+            .with_context(|| format!("hashing {}", session.inputs.model.display()))?;
         let setup = Setup {
-            model: &l.model,
-            model_sha256: l.model_sha256.clone(),
-            smooth: l.smooth,
-            segments,
-            text: read,
-            selector: l.selector,
-            base: l.base.clone(),
+            model: &session.model,
+            model_sha256,
+            smooth: session.inputs.smooth.map(|a| (a, session.inputs.calib_windows)),
+            segments: search::segments(&text.tokens, self.segment_tokens, self.segments)?,
+            text: text.read.clone(),
+            selector: session.inputs.selector,
+            base: session.inputs.array.clone(),
         };
-        Ok(Evaluator::open(setup, &repo_default(self.cache_dir.clone(), DEFAULT_CACHE), self.max_evals)?)
+        let cache = paths::or_default(self.cache_dir.clone(), DEFAULT_SEARCH_CACHE);
+        Ok(Evaluator::open(setup, &cache, self.max_evals)?)
     }
 }
 
 /// Runs a search with a progress bar.
 fn run_search(ev: &mut Evaluator<'_>, opts: &SearchOptions, what: &str) -> Result<SearchResult> {
-    let bar = ProgressBar::new(opts.ladder.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} points ETA {eta} {msg}")?
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(what.to_string());
+    let bar = progress::bar(opts.ladder.len() as u64, "points");
     let r = search::search(ev, opts, &mut |p| {
         bar.set_length(p.planned as u64);
         bar.set_position(p.done as u64);
-        bar.set_message(format!("{}{}", p.label, if p.cached { " (cached)" } else { "" }));
+        bar.set_message(format!("{what}: {}{}", p.label, if p.cached { " (cached)" } else { "" }));
     });
     bar.finish_and_clear();
     Ok(r?)
@@ -315,27 +267,12 @@ fn pareto_json(ev: &Evaluator<'_>, opts: &SearchOptions, r: &SearchResult) -> se
     })
 }
 
-/// Whether `dir` can be written: missing, empty, or holding an earlier search's pareto.json.
-fn check_out(dir: &Path, force: bool) -> Result<()> {
-    let ours = std::fs::read_to_string(dir.join("pareto.json"))
+/// Whether `dir` holds an earlier search's pareto.json.
+fn ours(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("pareto.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|v| v["tool"] == "spikeq search");
-    let non_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
-    if non_empty && !ours && !force {
-        bail!(
-            "{} holds files that spikeq search did not write: pick another --out or pass --force to overwrite",
-            dir.display()
-        );
-    }
-    Ok(())
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        .is_some_and(|v| v["tool"] == "spikeq search")
 }
 
 fn outputs(
@@ -356,9 +293,9 @@ fn outputs(
             mb(p.memory),
             p.energy_pj / 1e6
         );
-        write(precision, &(header + &Precision::compact(&p.assignment, ev.setup().selector).to_toml()))?;
+        files::write(precision, &(header + &Precision::compact(&p.assignment, ev.setup().selector).to_toml()))?;
     }
-    write(json, &serde_json::to_string_pretty(&pareto_json(ev, opts, r))?)?;
+    files::write(json, &serde_json::to_string_pretty(&pareto_json(ev, opts, r))?)?;
     if let Some(p) = svg.parent() {
         std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
     }
@@ -400,12 +337,12 @@ fn print_summary(r: &SearchResult, model: &Llama) {
 
 fn run(a: RunArgs) -> Result<()> {
     let opts = a.common.options(a.max_memory)?;
-    check_out(&a.out, a.force)?;
-    let loaded = a.common.load()?;
-    let mut ev = a.common.evaluator(&loaded)?;
+    check_ours(&a.out, a.force, "spikeq search", ours)?;
+    let session = Session::open(a.common.inputs(None)?)?;
+    let mut ev = a.common.evaluator(&session)?;
     eprintln!("calibration {}; point cache {}", ev.setup().text.path.display(), ev.cache_path().display());
     let r = run_search(&mut ev, &opts, "search")?;
-    print_summary(&r, &loaded.model);
+    print_summary(&r, &session.model);
     outputs(&ev, &opts, &r, &a.out.join("precision.toml"), &a.out.join("pareto.json"), &a.out.join("pareto.svg"))?;
     eprintln!("{} new evaluations; wrote {}/{{precision.toml,pareto.json,pareto.svg}}", ev.new_evals, a.out.display());
     match r.chosen {
@@ -421,26 +358,13 @@ fn run(a: RunArgs) -> Result<()> {
 }
 
 /// Test-split perplexity of a precision file on the golden backend.
-fn golden_ppl(
-    model: &Llama,
-    tokens: &[u32],
-    base: &ArrayConfig,
-    p: &Precision,
-    windows: usize,
-    what: &str,
-) -> Result<f64> {
-    let d = p.array_config(base).validate().with_context(|| format!("array for {what}"))?;
-    let timeout = Duration::from_secs(60);
-    let acc = Accelerator::connect(&Backend::Golden, &d, timeout)?;
-    let mut exec = QuantExec::with_precision(p.clone(), acc)?;
+fn golden_ppl(session: &Session, p: &Precision, windows: usize, what: &str) -> Result<f64> {
+    let mut exec = session.executor(&Quantization::mixed(p.clone())).with_context(|| format!("array for {what}"))?;
+    let tokens = &session.text()?.tokens;
     let scored: usize = eval::windows(tokens, Some(windows)).map(<[u32]>::len).sum();
-    let bar = ProgressBar::new(scored as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} test tokens {msg}")?
-            .progress_chars("=> "),
-    );
+    let bar = progress::bar(scored as u64, "test tokens");
     bar.set_message(what.to_string());
-    let total = eval::perplexity(model, &mut exec, tokens, Some(windows), |w| bar.inc(w.scored as u64))?;
+    let total = eval::perplexity(&session.model, &mut exec, tokens, Some(windows), |w| bar.inc(w.scored as u64))?;
     bar.finish_and_clear();
     if exec.stats.flagged > 0 {
         bail!("{what}: the array flagged {} calls (salient overflow or code range)", exec.stats.flagged);
@@ -449,25 +373,21 @@ fn golden_ppl(
 }
 
 fn results(a: ResultsArgs) -> Result<()> {
-    let loaded = a.common.load()?;
-    let mut ev = a.common.evaluator(&loaded)?;
-    let model = &loaded.model;
-    let test_path = repo_default(a.test_text.clone(), eval::DEFAULT_TEXT);
-    let test_tokens = {
-        let text = std::fs::read_to_string(&test_path)
-            .with_context(|| format!("reading {} (run scripts/setup.sh)", test_path.display()))?;
-        loaded.tokenizer.encode(&text)?
-    };
+    let opts0 = a.common.options(None)?;
+    let test = paths::asset("text", a.test_text.clone(), DEFAULT_TEXT)?;
+    let session = Session::open(a.common.inputs(Some(test))?)?;
+    let mut ev = a.common.evaluator(&session)?;
+    let model = &session.model;
+    let test_tokens = &session.text()?.tokens;
     let f32_mem = f32_memory_bytes(model);
     let n_blocks = model.blocks().len();
-    let opts0 = a.common.options(None)?;
     let int8 = Assignment::uniform("w8a8".parse()?, n_blocks).memory_bytes(model);
 
-    let f32_test = eval::perplexity(model, &mut F32Linear, &test_tokens, Some(a.windows), |_| {})?.ppl();
+    let f32_test = eval::perplexity(model, &mut F32Linear, test_tokens, Some(a.windows), |_| {})?.ppl();
     let mut rows = Vec::new();
     for &s in &opts0.ladder {
-        let p = Precision::uniform(s, loaded.selector);
-        let ppl = golden_ppl(model, &test_tokens, &loaded.base, &p, a.windows, &format!("uniform {s}"))?;
+        let p = Precision::uniform(s, session.inputs.selector);
+        let ppl = golden_ppl(&session, &p, a.windows, &format!("uniform {s}"))?;
         rows.push((
             format!("uniform {s}"),
             Assignment::uniform(s, n_blocks).memory_bytes(model),
@@ -489,8 +409,8 @@ fn results(a: ResultsArgs) -> Result<()> {
             rows.push((format!("search ≤ {} MB: nothing feasible", mb(budget)), 0, f64::NAN, None));
             continue;
         };
-        let p = Precision::compact(&r.points[c].assignment, loaded.selector);
-        let ppl = golden_ppl(model, &test_tokens, &loaded.base, &p, a.windows, &precision.display().to_string())?;
+        let p = Precision::compact(&r.points[c].assignment, session.inputs.selector);
+        let ppl = golden_ppl(&session, &p, a.windows, &precision.display().to_string())?;
         rows.push((
             format!("search ≤ {} MB (`{}`)", mb(budget), precision.display()),
             r.points[c].memory,
@@ -499,7 +419,7 @@ fn results(a: ResultsArgs) -> Result<()> {
         ));
     }
 
-    let scored: usize = eval::windows(&test_tokens, Some(a.windows)).map(<[u32]>::len).sum();
+    let scored: usize = eval::windows(test_tokens, Some(a.windows)).map(<[u32]>::len).sum();
     let c = &a.common;
     let mut md = format!(
         "Command: `spikeq search results --budgets {} --windows {} --segments {} --segment-tokens {} --ladder {}{}`\n\n\

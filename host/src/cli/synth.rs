@@ -6,11 +6,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use spikeq_hdl::PeKind;
+use spikeq_host::config_file;
+use spikeq_host::outdir::check_ours;
 use spikeq_host::synth::{self, Ice40Device, SynthOptions, Target};
+
+use super::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TargetArg {
@@ -83,9 +86,7 @@ pub struct SynthArgs {
 pub fn run(a: SynthArgs) -> Result<()> {
     let mut arrays = Vec::new();
     for path in &a.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let d = spikeq_hdl::Derived::from_toml(&text)
-            .with_context(|| format!("{} is not a usable configuration", path.display()))?;
+        let d = config_file::read(path)?;
         for pe in &a.pe {
             let pe = match pe {
                 PeArg::Config => d.config.pe,
@@ -104,10 +105,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
         TargetArg::All => vec![Target::Ice40, Target::Xilinx],
     };
     let (json, md) = (a.out.join("synth.json"), a.out.join("synth.md"));
-    let non_empty = std::fs::read_dir(&a.out).map(|mut r| r.next().is_some()).unwrap_or(false);
-    if non_empty && !json.exists() && !a.force {
-        bail!("{} is not empty and holds no synth.json from an earlier spikeq synth; choose another --out or pass --force", a.out.display());
-    }
+    check_ours(&a.out, a.force, "spikeq synth", |d| d.join("synth.json").exists())?;
     let opts = SynthOptions {
         device: a.device,
         package: a.package,
@@ -118,8 +116,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
         cache: a.cache,
     };
     let total = (arrays.len() * targets.len()) as u64;
-    let bar = ProgressBar::new(total)
-        .with_style(ProgressStyle::with_template("{bar:20} {pos}/{len} [{elapsed}] {msg}").expect("style"));
+    let bar = progress::bar(total, "runs");
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut reports = Vec::new();
     for d in &arrays {

@@ -14,12 +14,13 @@ use std::path::Path;
 use serde::Serialize;
 use spikeq_hdl::{ArrayConfig, Derived, PeKind};
 
-use crate::energy::measure::{counting_exec, scheme_array};
+use crate::driver::Backend;
 use crate::energy::report::DesignReport;
-use crate::energy::table;
-use crate::model::llama::{KvCache, Llama};
-use crate::model::ModelError;
-use crate::quant::Scheme;
+use crate::energy::{table, Activity as Counts};
+use crate::model::llama::KvCache;
+use crate::precision::DEFAULT_SELECTOR;
+use crate::quant::{QuantError, Quantization, Scheme};
+use crate::session::{Session, SessionError};
 use crate::synth::{self, SynthError, SynthOptions, SynthReport, Target};
 
 /// Area and speed of one configuration on one target.
@@ -105,15 +106,22 @@ pub struct SweepPoint {
     pub ppl: f64,
 }
 
+/// The quantization every sweep point runs: SpikeQuant with the session's salient selector.
+fn spikequant(selector: spikeq_hdl::quant::SalientSelector) -> Quantization {
+    Scheme::SpikeQuant.quantization(selector).expect("spikequant runs on an array")
+}
+
 /// The configuration of one sweep point: `base`'s k_max, salient budget and clock, `size` rows and
 /// lanes, the SpikeQuant widths, raw output.
-pub fn sweep_array(base: &ArrayConfig, size: u32, pe: PeKind) -> Result<Derived, ModelError> {
-    let kind = match pe {
-        PeKind::Spike => "spike",
-        PeKind::Mac => "mac",
+pub fn sweep_array(base: &ArrayConfig, size: u32, pe: PeKind) -> Result<Derived, QuantError> {
+    let c = ArrayConfig {
+        name: format!("cmp{size}x{size}_{}", synth::pe_name(pe)),
+        rows: size,
+        lanes: size,
+        pe,
+        ..base.clone()
     };
-    let c = ArrayConfig { name: format!("cmp{size}x{size}_{kind}"), rows: size, lanes: size, pe, ..base.clone() };
-    scheme_array(Scheme::SpikeQuant, &c)
+    spikequant(DEFAULT_SELECTOR).array(&c)
 }
 
 /// What the golden backend measured for one array on the first tokens of the text.
@@ -128,13 +136,10 @@ pub struct Activity {
 }
 
 /// Runs `tokens` (after token 0, as in an evaluation window) through `d` on the golden backend.
-pub fn measure(
-    model: &Llama,
-    d: &Derived,
-    tokens: &[u32],
-    selector: spikeq_hdl::quant::SalientSelector,
-) -> Result<Activity, ModelError> {
-    let mut exec = counting_exec(Scheme::SpikeQuant, d, selector, None)?;
+pub fn measure(session: &Session, d: &Derived, tokens: &[u32]) -> Result<Activity, SessionError> {
+    let q = spikequant(session.inputs.selector);
+    let mut exec = session.executor_on(&q, d, &Backend::Golden)?.with_tap(Counts::default());
+    let model = &session.model;
     let mut cache = KvCache::new(model.config(), tokens.len() + 1);
     let mut logits = Vec::new();
     let ppl = crate::eval::eval_window(model, &mut exec, tokens, &mut cache, &mut logits)?;

@@ -1,58 +1,9 @@
-//! Running SmolLM2 on PTB text through golden-backend arrays to count what they do: one scheme's
-//! executor drives the forward, an optional shadow array sees exactly the same layer inputs (the
-//! MAC baseline is measured on the activations the spike array saw).
+//! Measuring a second array on the layer inputs of the first: the MAC baseline is counted on
+//! exactly the activations the spike array saw, not on a forward of its own (whose activations
+//! its own rounding would move).
 
-use std::time::Duration;
-
-use spikeq_hdl::quant::SalientSelector;
-use spikeq_hdl::{ArrayConfig, Derived};
-
-use super::Activity;
-use crate::driver::{Accelerator, Backend, Transport};
-use crate::eval;
 use crate::model::linear::{LinearExec, LinearId, Weight};
-use crate::model::llama::Llama;
 use crate::model::ModelError;
-use crate::quant::{Calibration, Calibrator, QuantExec, Scheme};
-
-/// An executor on the golden backend that counts every layer call.
-pub type CountingExec = QuantExec<Box<dyn Transport>, Activity>;
-
-/// Static scales for a scheme's array, calibrated on `valid_tokens` (PTB *valid*; the test split
-/// is never used for calibration).
-pub fn calibrate(
-    model: &Llama,
-    valid_tokens: &[u32],
-    config: &ArrayConfig,
-    selector: SalientSelector,
-    windows: usize,
-) -> Result<Calibration, ModelError> {
-    let mut cal = Calibrator::new(config, selector);
-    eval::perplexity(model, &mut cal, valid_tokens, Some(windows), |_| {})?;
-    Ok(cal.finish())
-}
-
-/// A counting executor for `scheme` on a golden array of configuration `d`.
-pub fn counting_exec(
-    scheme: Scheme,
-    d: &Derived,
-    selector: SalientSelector,
-    calibration: Option<Calibration>,
-) -> Result<CountingExec, ModelError> {
-    let backend = |e: crate::driver::DriverError| ModelError::Backend(e.to_string());
-    let timeout = Duration::from_secs(60);
-    let transport = Backend::Golden.open(d, timeout).map_err(backend)?;
-    let acc = Accelerator::open(transport, d).map_err(backend)?;
-    Ok(QuantExec::new(scheme, acc, selector, calibration)?.with_tap(Activity::default()))
-}
-
-/// The configuration of `scheme` on `base`, validated; errors say which scheme and base.
-pub fn scheme_array(scheme: Scheme, base: &ArrayConfig) -> Result<Derived, ModelError> {
-    let c = scheme
-        .array_config(base)
-        .ok_or_else(|| ModelError::Backend(format!("scheme {scheme} uses no array: pick a quantized scheme")))?;
-    c.validate().map_err(|e| ModelError::Backend(format!("scheme {scheme} on array {}: {e}", base.name)))
-}
 
 /// Runs `primary` (whose outputs the forward uses) and then `shadow` on the same inputs (its
 /// outputs are discarded).

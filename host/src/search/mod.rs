@@ -2,9 +2,9 @@
 //! a perplexity limit, scored by user-weighted perplexity, memory and energy. docs/search.md
 //! describes the algorithm, the score and the cache.
 //!
-//! **The search only ever reads the calibration text it is given (PTB *valid*)**: it refuses the
-//! PTB test split by content hash, and records the path and hash of every text it read in its
-//! output. Points are measured by the fast path ([`fast`]), which equals the golden backend up to
+//! **The search only ever reads the calibration text it is given (PTB *valid*)**: it is read
+//! through [`crate::session::read_calibration_text`], which refuses the PTB test split by content
+//! hash, and the search records the path and hash of every text it read in its output. Points are measured by the fast path ([`fast`]), which equals the golden backend up to
 //! f32 rounding; final test-split perplexities come from `spikeq eval --precision` on the golden
 //! backend.
 
@@ -15,23 +15,21 @@ pub mod pareto;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::ArrayConfig;
 use thiserror::Error;
 
+use crate::digest::CacheKey;
 use crate::energy::{price, table};
 use crate::eval;
 use crate::model::linear::{F32Linear, LinearId, LinearKind};
 use crate::model::llama::{KvCache, Llama};
 use crate::model::ModelError;
 use crate::precision::{Assignment, LayerSpec, Precision, PrecisionError};
+use crate::quant::{QuantError, Quantization};
+use crate::session::TextRead;
 use cache::{Measured, PointCache};
 use fast::{FakeQuant, WeightCache};
-
-/// SHA-256 of the PTB test split (`.cache/ptb/test.txt`, md5 8b80168b89c18661a38ef683c0dc3721 as
-/// scripts/setup.sh checks): the search refuses to calibrate on it.
-pub const PTB_TEST_SHA256: &str = "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0";
 
 /// Bumped when what a cached point means changes (evaluation path, energy model).
 const CACHE_VERSION: u32 = 1;
@@ -48,11 +46,6 @@ pub enum SearchError {
     /// The cache file belongs to another setup (hash collision or hand-edited).
     #[error("{path} was written for another model, text or setting; delete it to start over")]
     CacheHeader { path: PathBuf },
-    /// The calibration text is the test split.
-    #[error(
-        "{path} is the PTB test split; the search calibrates on PTB valid only (pass --text .cache/ptb/valid.txt)"
-    )]
-    TestSplit { path: PathBuf },
     /// Not enough calibration text.
     #[error("the calibration text has {got} tokens, {need} are needed for {segments} segments of {len}; use fewer or shorter segments")]
     ShortText { got: usize, need: usize, segments: usize, len: usize },
@@ -69,47 +62,11 @@ pub enum SearchError {
     #[error(transparent)]
     Precision(#[from] PrecisionError),
     /// The derived array configuration is invalid.
-    #[error("array for {what}: {why}")]
-    Array { what: String, why: String },
+    #[error(transparent)]
+    Array(#[from] QuantError),
     /// Plotting failed.
     #[error("cannot draw {path}: {why}")]
     Plot { path: PathBuf, why: String },
-}
-
-/// Hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hex SHA-256 of a file, read in chunks.
-pub fn file_sha256(path: &Path) -> Result<String, SearchError> {
-    let mut f = std::fs::File::open(path).map_err(|source| SearchError::Io { path: path.to_path_buf(), source })?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|source| SearchError::Io { path: path.to_path_buf(), source })?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// A text file the search read, as recorded in its output.
-#[derive(Debug, Clone, Serialize)]
-pub struct TextRead {
-    /// Path as given.
-    pub path: PathBuf,
-    /// SHA-256 of its bytes.
-    pub sha256: String,
-}
-
-/// Reads the calibration text, refusing the PTB test split (by content, whatever its name).
-pub fn read_calibration_text(path: &Path) -> Result<(String, TextRead), SearchError> {
-    let bytes = std::fs::read(path).map_err(|source| SearchError::Io { path: path.to_path_buf(), source })?;
-    let sha256 = sha256_hex(&bytes);
-    if sha256 == PTB_TEST_SHA256 {
-        return Err(SearchError::TestSplit { path: path.to_path_buf() });
-    }
-    let text = String::from_utf8(bytes).map_err(|e| SearchError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-    })?;
-    Ok((text, TextRead { path: path.to_path_buf(), sha256 }))
 }
 
 /// The first `count` segments of `len` tokens of a tokenized text.
@@ -143,7 +100,13 @@ pub struct Setup<'m> {
 impl Setup<'_> {
     /// The cache header: every input of a measurement. Its hash names the cache file.
     fn header(&self) -> serde_json::Value {
-        let seg_hash = sha256_hex(&self.segments.iter().flatten().flat_map(|t| t.to_le_bytes()).collect::<Vec<u8>>());
+        let seg_hash = self
+            .segments
+            .iter()
+            .fold(CacheKey::new("spikeq-search-segments"), |key, seg| {
+                key.part("segment", seg.iter().flat_map(|t| t.to_le_bytes()).collect::<Vec<u8>>())
+            })
+            .hex();
         serde_json::json!({
             "spikeq_search_cache": CACHE_VERSION,
             "model_sha256": self.model_sha256,
@@ -178,7 +141,7 @@ impl<'m> Evaluator<'m> {
     /// `max_new` new evaluations.
     pub fn open(setup: Setup<'m>, cache_dir: &Path, max_new: Option<usize>) -> Result<Self, SearchError> {
         let header = setup.header();
-        let id = sha256_hex(header.to_string().as_bytes())[..16].to_string();
+        let id = CacheKey::new("spikeq-search-cache").part("header", header.to_string()).hex()[..16].to_string();
         let cache = PointCache::open(cache_dir, &id, &header)?;
         Ok(Evaluator { setup, weights: WeightCache::default(), cache, new_evals: 0, max_new })
     }
@@ -243,12 +206,9 @@ impl<'m> Evaluator<'m> {
     /// array that carries it.
     pub fn measure(&mut self, a: &Assignment) -> Result<Measured, SearchError> {
         self.run(a.key(), |ev| {
-            let p = Precision::compact(a, ev.setup.selector);
-            let d = p
-                .array_config(&ev.setup.base)
-                .validate()
-                .map_err(|e| SearchError::Array { what: a.key(), why: e.to_string() })?;
-            p.check_array(&d)?;
+            let q = Quantization::mixed(Precision::compact(a, ev.setup.selector));
+            let d = q.array(&ev.setup.base)?;
+            q.precision.check_array(&d)?;
             let mut exec = FakeQuant::new(a, ev.setup.selector, &d, &mut ev.weights);
             let (nll_sum, scored) = Self::nll(ev.setup.model, &ev.setup.segments, &mut exec)?;
             let energy_pj = energy_per_token(&d, &exec.counts, ev.setup.positions());

@@ -19,9 +19,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use spikeq_codegen::flow;
 use spikeq_hdl::{Derived, OutputMode, PeKind};
+
+use crate::digest::CacheKey;
+use crate::outdir::{check_ours, NotOurs};
 
 pub use flow::Family as Target;
 pub use ice40::Ice40Device;
@@ -48,12 +50,9 @@ pub enum SynthError {
         /// Last lines of the log.
         tail: String,
     },
-    /// The output directory holds files spikeq synth did not write.
-    #[error("{dir} is not empty and was not written by spikeq synth (no rtl/manifest.json); choose an empty directory or pass --force")]
-    NotOurs {
-        /// The directory.
-        dir: PathBuf,
-    },
+    /// The output directory holds files spikeq synth did not write (no `rtl/manifest.json`).
+    #[error(transparent)]
+    NotOurs(#[from] NotOurs),
     /// The options cannot work (unreadable PCF, a device the design cannot fit, ...).
     #[error("{0}")]
     Options(String),
@@ -206,7 +205,7 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
         ),
         None => None,
     };
-    check_out_dir(out, opts.force)?;
+    check_ours(out, opts.force, "spikeq synth", |d| spikeq_codegen::is_generated_dir(&d.join("rtl")))?;
     let design = flow::generate_for_synthesis(d)?;
     let rtl = out.join("rtl");
     design.write_to(&rtl, true)?;
@@ -259,15 +258,18 @@ fn cache_key(
     versions: &ToolVersions,
     script: &str,
 ) -> String {
-    let mut h = Sha256::new();
     let (device, package, seed) = (&opts.device, &opts.package, opts.seed);
-    let version = env!("CARGO_PKG_VERSION");
-    h.update(format!("spikeq-synth {CACHE_FORMAT} {version}\n{target}\n{device:?}\n{package:?}\n{pcf:?}\n{freq}\n{seed}\n{versions:?}\n{script}").as_bytes());
-    for f in design.verilog() {
-        h.update(f.path.as_bytes());
-        h.update(f.contents.as_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let key = CacheKey::new(&format!("spikeq-synth {CACHE_FORMAT}"))
+        .part("version", env!("CARGO_PKG_VERSION"))
+        .part("target", target.to_string())
+        .part("device", format!("{device:?}"))
+        .part("package", format!("{package:?}"))
+        .part("pcf", format!("{pcf:?}"))
+        .part("freq", freq.to_string())
+        .part("seed", seed.to_string())
+        .part("tools", format!("{versions:?}"))
+        .part("script", script);
+    design.verilog().fold(key, |key, f| key.part("path", &f.path).part("contents", &f.contents)).hex()
 }
 
 impl SynthReport {
@@ -381,15 +383,6 @@ fn place_and_route(report: &mut SynthReport, dir: &Path, opts: &SynthOptions) ->
         }
         e => Err(e),
     }
-}
-
-/// Refuses an output directory that holds someone else's files (unless `force`).
-fn check_out_dir(out: &Path, force: bool) -> Result<(), SynthError> {
-    let non_empty = std::fs::read_dir(out).map(|mut r| r.next().is_some()).unwrap_or(false);
-    if non_empty && !force && !spikeq_codegen::is_generated_dir(&out.join("rtl")) {
-        return Err(SynthError::NotOurs { dir: out.to_path_buf() });
-    }
-    Ok(())
 }
 
 /// Empties a target directory (an earlier run's netlist or bitstream must not survive a failed run).

@@ -7,8 +7,8 @@ pub mod board;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use spikeq_host::eval::{require_asset, DEFAULT_MODEL, DEFAULT_TEXT};
 use spikeq_host::model::{llama::Llama, tokenizer::Tokenizer};
+use spikeq_host::paths::{require_asset, DEFAULT_MODEL, DEFAULT_TEXT};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

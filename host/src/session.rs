@@ -1,0 +1,206 @@
+//! One pipeline setup for every command that runs SmolLM2 through an array (eval, energy,
+//! compare, search, bench): the model, the text it scores, the calibration text, smoothing, the
+//! base array and the backend. [`Inputs`] are checked by the caller before anything heavy happens
+//! (paths exist, the configuration validates, numbers are in range); [`Session::open`] then reads
+//! the texts (refusing the PTB test split as calibration text), loads the model and smooths it, so
+//! every command runs the same pipeline that `spikeq eval` scores.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use spikeq_hdl::quant::SalientSelector;
+use spikeq_hdl::{ArrayConfig, Derived};
+use thiserror::Error;
+
+use crate::digest::sha256_hex;
+use crate::driver::{Accelerator, Backend, DriverError, Transport};
+use crate::eval;
+use crate::model::llama::Llama;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::{self, ModelError};
+use crate::quant::{Calibration, Calibrator, QuantError, QuantExec, Quantization, ScaleKind};
+use crate::smooth::smooth_on_valid;
+
+/// SHA-256 of the PTB test split (`.cache/ptb/test.txt`, md5 8b80168b89c18661a38ef683c0dc3721 as
+/// scripts/setup.sh checks): calibration refuses it, whatever its file name.
+pub const PTB_TEST_SHA256: &str = "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0";
+
+/// Calibration windows (PTB valid) of smoothing and static scales unless a command says otherwise.
+pub const DEFAULT_CALIB_WINDOWS: usize = 2;
+
+/// Errors setting up or using a session.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// The model file does not load.
+    #[error("loading {}: {source}", path.display())]
+    Load { path: PathBuf, source: ModelError },
+    /// A text file cannot be read.
+    #[error("reading {what} {}: {source}; scripts/setup.sh fetches the PTB texts", path.display())]
+    Read { what: &'static str, path: PathBuf, source: std::io::Error },
+    /// The calibration text is the test split.
+    #[error("{} is the PTB test split; calibration (smoothing, static scales, the search) reads PTB valid only: pass .cache/ptb/valid.txt", path.display())]
+    TestSplit { path: PathBuf },
+    /// The session was set up without a text this use needs (a caller's mistake).
+    #[error("this run was set up without {0}")]
+    Missing(&'static str),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The quantization does not fit the array.
+    #[error(transparent)]
+    Quant(#[from] QuantError),
+    /// The device cannot be opened.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// What a session is set up from, checked by the caller before [`Session::open`].
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// GGUF model.
+    pub model: PathBuf,
+    /// Text the command scores (tokenized in one piece), if it scores one.
+    pub text: Option<PathBuf>,
+    /// Calibration text (PTB valid), if the command smooths, calibrates static scales or searches.
+    pub calibration: Option<PathBuf>,
+    /// SmoothQuant strength applied to the model at open (needs `calibration`).
+    pub smooth: Option<f32>,
+    /// Windows of the calibration text that smoothing and static scales use.
+    pub calib_windows: usize,
+    /// Base array: rows, lanes, k_max, salient budget, fixed point and clock; a quantization sets
+    /// the widths.
+    pub array: ArrayConfig,
+    /// Salient selector of the schemes with salient codes.
+    pub selector: SalientSelector,
+    /// Where arrays run.
+    pub backend: Backend,
+    /// How long the driver waits for the device.
+    pub timeout: Duration,
+}
+
+impl Inputs {
+    /// A model on a base array: no texts, no smoothing, the golden backend with a 60 s deadline;
+    /// commands set what they need on top.
+    pub fn new(model: PathBuf, array: ArrayConfig, selector: SalientSelector) -> Self {
+        Inputs {
+            model,
+            text: None,
+            calibration: None,
+            smooth: None,
+            calib_windows: DEFAULT_CALIB_WINDOWS,
+            array,
+            selector,
+            backend: Backend::Golden,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A text file the pipeline read, as outputs record it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextRead {
+    /// Path as given.
+    pub path: PathBuf,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// A text file and its tokens.
+#[derive(Debug, Clone)]
+pub struct Text {
+    /// Which file it is.
+    pub read: TextRead,
+    /// The whole file tokenized in one piece.
+    pub tokens: Vec<u32>,
+}
+
+fn read_text(what: &'static str, path: &Path) -> Result<(String, TextRead), SessionError> {
+    let err = |source| SessionError::Read { what, path: path.to_path_buf(), source };
+    let bytes = std::fs::read(path).map_err(err)?;
+    let sha256 = sha256_hex(&bytes);
+    let text = String::from_utf8(bytes).map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    Ok((text, TextRead { path: path.to_path_buf(), sha256 }))
+}
+
+/// Reads a calibration text, refusing the PTB test split (by content, whatever its name).
+pub fn read_calibration_text(path: &Path) -> Result<(String, TextRead), SessionError> {
+    let (text, read) = read_text("calibration text", path)?;
+    if read.sha256 == PTB_TEST_SHA256 {
+        return Err(SessionError::TestSplit { path: path.to_path_buf() });
+    }
+    Ok((text, read))
+}
+
+/// The model, its texts and the array setup of one command.
+#[derive(Debug)]
+pub struct Session {
+    /// The f32 model, smoothed when `inputs.smooth` is set.
+    pub model: Llama,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    text: Option<Text>,
+    calibration: Option<Text>,
+    /// What the session was opened from: the base array, selector, smoothing, backend.
+    pub inputs: Inputs,
+}
+
+impl Session {
+    /// Reads the texts, loads the model, tokenizes the texts and smooths the model on the
+    /// calibration text.
+    pub fn open(inputs: Inputs) -> Result<Self, SessionError> {
+        // Texts are read (and the calibration text checked) before the model loads.
+        let text = inputs.text.as_deref().map(|p| read_text("text", p)).transpose()?;
+        let calibration = inputs.calibration.as_deref().map(read_calibration_text).transpose()?;
+        let (mut model, tokenizer) =
+            model::load(&inputs.model).map_err(|source| SessionError::Load { path: inputs.model.clone(), source })?;
+        let tokenize = |(text, read): (String, TextRead)| -> Result<Text, SessionError> {
+            Ok(Text { tokens: tokenizer.encode(&text)?, read })
+        };
+        let text = text.map(tokenize).transpose()?;
+        let calibration = calibration.map(tokenize).transpose()?;
+        if let Some(alpha) = inputs.smooth {
+            let valid = calibration.as_ref().ok_or(SessionError::Missing("a calibration text to smooth on"))?;
+            smooth_on_valid(&mut model, &valid.tokens, inputs.calib_windows, alpha)?;
+        }
+        Ok(Session { model, tokenizer, text, calibration, inputs })
+    }
+
+    /// The text the command scores.
+    pub fn text(&self) -> Result<&Text, SessionError> {
+        self.text.as_ref().ok_or(SessionError::Missing("a text to score"))
+    }
+
+    /// The calibration text.
+    pub fn calibration(&self) -> Result<&Text, SessionError> {
+        self.calibration.as_ref().ok_or(SessionError::Missing("a calibration text"))
+    }
+
+    /// Static scales of `q` on the array `config`, from the first calibration windows.
+    pub fn calibrate(&self, q: &Quantization, config: &ArrayConfig) -> Result<Calibration, SessionError> {
+        let mut cal = Calibrator::new(q, config);
+        eval::perplexity(&self.model, &mut cal, &self.calibration()?.tokens, Some(self.inputs.calib_windows), |_| {})?;
+        Ok(cal.finish())
+    }
+
+    /// An executor for `q` on the array it derives from the base array, through the backend.
+    pub fn executor(&self, q: &Quantization) -> Result<QuantExec<Box<dyn Transport>>, SessionError> {
+        self.executor_on(q, &q.array(&self.inputs.array)?, &self.inputs.backend)
+    }
+
+    /// An executor for `q` on the array `d` through `backend`, with static scales calibrated
+    /// first when `q` asks for them.
+    pub fn executor_on(
+        &self,
+        q: &Quantization,
+        d: &Derived,
+        backend: &Backend,
+    ) -> Result<QuantExec<Box<dyn Transport>>, SessionError> {
+        let calibration = match q.scales {
+            ScaleKind::Static => Some(self.calibrate(q, &d.config)?),
+            ScaleKind::Dynamic => None,
+        };
+        let acc = Accelerator::connect(backend, d, self.inputs.timeout)?;
+        Ok(QuantExec::new(q.clone(), acc, calibration)?)
+    }
+}
