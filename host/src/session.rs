@@ -13,14 +13,14 @@ use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::{ArrayConfig, Derived};
 use thiserror::Error;
 
-use crate::digest::sha256_hex;
-use crate::driver::{Accelerator, Backend, DriverError, Transport};
-use crate::eval;
-use crate::model::llama::Llama;
-use crate::model::tokenizer::Tokenizer;
-use crate::model::{self, ModelError};
-use crate::quant::{Calibration, Calibrator, QuantError, QuantExec, Quantization, ScaleKind};
-use crate::smooth::smooth_on_valid;
+use crate::device::{Accelerator, Backend, DriverError, Transport};
+use crate::files::digest::sha256_hex;
+use crate::llm::eval;
+use crate::llm::model::llama::Llama;
+use crate::llm::model::tokenizer::Tokenizer;
+use crate::llm::model::{self, ModelError};
+use crate::llm::quant::{Calibration, Calibrator, QuantError, QuantExec, Quantization, ScaleKind};
+use crate::llm::smooth::smooth_on_valid;
 
 /// SHA-256 of the PTB test split (`.cache/ptb/test.txt`, md5 8b80168b89c18661a38ef683c0dc3721 as
 /// scripts/setup.sh checks): calibration refuses it, whatever its file name.

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::ArrayConfig;
-use spikeq_host::driver::{Accelerator, Backend};
-use spikeq_host::model::llama::KvCache;
-use spikeq_host::quant::{QuantExec, Scheme};
+use spikeq_host::device::{Accelerator, Backend};
+use spikeq_host::llm::model::llama::KvCache;
+use spikeq_host::llm::quant::{QuantExec, Scheme};
 
 fn logits(backend: &Backend, tokens: &[u32]) -> (Vec<f32>, u64, u64) {
     let (model, _) = common::model();

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use spikeq_host::synth::{SynthReport, Target};
+use spikeq_host::study::synth::{SynthReport, Target};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (run scripts/setup.sh)"));

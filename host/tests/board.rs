@@ -15,9 +15,9 @@ use spikeq_hdl::quant::{quantize_acts, quantize_weights, ActBits, SalientSelecto
 use spikeq_hdl::regmap::{addr, ctrl, op, ID_MAGIC};
 use spikeq_hdl::stream;
 use spikeq_hdl::{ArrayConfig, Case, Derived, OutputMode};
-use spikeq_host::driver::golden::GoldenTransport;
-use spikeq_host::driver::xdma::XdmaTransport;
-use spikeq_host::driver::{Accelerator, DriverError};
+use spikeq_host::device::golden::GoldenTransport;
+use spikeq_host::device::xdma::XdmaTransport;
+use spikeq_host::device::{Accelerator, DriverError};
 
 const BUILD_WAIT: Duration = Duration::from_secs(900);
 

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use serde_json::Value;
-use spikeq_host::energy::table;
+use spikeq_host::study::energy::table;
 
 fn spikeq(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_spikeq"))

@@ -1,8 +1,8 @@
 //! GGUF reader on crafted files: every supported type dequantizes to known values, and every kind
 //! of malformed input gives an error (never a panic or a huge allocation).
 
-use spikeq_host::model::gguf::{GgmlType, Gguf, MetaValue};
-use spikeq_host::model::ModelError;
+use spikeq_host::llm::model::gguf::{GgmlType, Gguf, MetaValue};
+use spikeq_host::llm::model::ModelError;
 
 const ALIGN: usize = 32;
 

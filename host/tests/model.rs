@@ -3,11 +3,11 @@
 
 mod common;
 
-use spikeq_host::eval;
-use spikeq_host::model::generate::{argmax, generate_greedy};
-use spikeq_host::model::linear::{F32Linear, LinearExec, LinearId, LinearKind, Weight};
-use spikeq_host::model::llama::KvCache;
-use spikeq_host::model::ModelError;
+use spikeq_host::llm::eval;
+use spikeq_host::llm::model::generate::{argmax, generate_greedy};
+use spikeq_host::llm::model::linear::{F32Linear, LinearExec, LinearId, LinearKind, Weight};
+use spikeq_host::llm::model::llama::KvCache;
+use spikeq_host::llm::model::ModelError;
 
 fn rel(a: f64, b: f64) -> f64 {
     ((a - b) / b).abs()

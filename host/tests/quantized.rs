@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::{ArrayConfig, OutputMode, PeKind};
-use spikeq_host::driver::golden::GoldenTransport;
-use spikeq_host::driver::{Accelerator, Backend};
-use spikeq_host::eval;
-use spikeq_host::quant::{QuantExec, Quantization, ScaleKind, Scheme};
+use spikeq_host::device::golden::GoldenTransport;
+use spikeq_host::device::{Accelerator, Backend};
+use spikeq_host::llm::eval;
+use spikeq_host::llm::quant::{QuantExec, Quantization, ScaleKind, Scheme};
 
 fn base() -> ArrayConfig {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/default.toml")).unwrap();
@@ -21,7 +21,7 @@ fn quantization(scheme: Scheme) -> Quantization {
     scheme.quantization(SalientSelector::Mad { tau: 6.0 }).unwrap()
 }
 
-fn first_window_ppl(scheme: Scheme) -> (f64, spikeq_host::quant::AccelStats) {
+fn first_window_ppl(scheme: Scheme) -> (f64, spikeq_host::llm::quant::AccelStats) {
     let (model, tok) = common::model();
     let tokens = tok.encode(&common::ptb_test()).unwrap();
     let q = quantization(scheme);

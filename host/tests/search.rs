@@ -8,14 +8,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use spikeq_hdl::ArrayConfig;
-use spikeq_host::driver::{Accelerator, Backend, Transport};
-use spikeq_host::model::linear::{LinearExec, LinearId, LinearKind, Weight};
-use spikeq_host::model::llama::KvCache;
-use spikeq_host::model::ModelError;
-use spikeq_host::precision::{Assignment, Precision, DEFAULT_SELECTOR};
-use spikeq_host::quant::{QuantExec, Quantization};
-use spikeq_host::search::fast::{FakeQuant, WeightCache};
-use spikeq_host::search::{self, Constraints, Depth, Evaluator, SearchError, SearchOptions, Setup, Weights};
+use spikeq_host::device::{Accelerator, Backend, Transport};
+use spikeq_host::llm::model::linear::{LinearExec, LinearId, LinearKind, Weight};
+use spikeq_host::llm::model::llama::KvCache;
+use spikeq_host::llm::model::ModelError;
+use spikeq_host::llm::precision::{Assignment, Precision, DEFAULT_SELECTOR};
+use spikeq_host::llm::quant::{QuantExec, Quantization};
+use spikeq_host::llm::search::fast::{FakeQuant, WeightCache};
+use spikeq_host::llm::search::{self, Constraints, Depth, Evaluator, SearchError, SearchOptions, Setup, Weights};
 use spikeq_host::session::{read_calibration_text, PTB_TEST_SHA256};
 
 fn base() -> ArrayConfig {

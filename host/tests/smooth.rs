@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::ArrayConfig;
-use spikeq_host::driver::{Accelerator, Backend};
-use spikeq_host::eval;
-use spikeq_host::model::linear::F32Linear;
-use spikeq_host::model::llama::{KvCache, Llama};
-use spikeq_host::quant::{Calibrator, QuantExec, ScaleKind, Scheme};
-use spikeq_host::smooth::{smooth, ChannelStats};
+use spikeq_host::device::{Accelerator, Backend};
+use spikeq_host::llm::eval;
+use spikeq_host::llm::model::linear::F32Linear;
+use spikeq_host::llm::model::llama::{KvCache, Llama};
+use spikeq_host::llm::quant::{Calibrator, QuantExec, ScaleKind, Scheme};
+use spikeq_host::llm::smooth::{smooth, ChannelStats};
 
 fn valid_text() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/ptb/valid.txt"))
@@ -20,7 +20,7 @@ fn valid_text() -> String {
 }
 
 fn smoothed(alpha: f32) -> Llama {
-    let (model, tok) = spikeq_host::model::load(&common::model_path()).unwrap();
+    let (model, tok) = spikeq_host::llm::model::load(&common::model_path()).unwrap();
     let valid = valid_text();
     let mut model = model;
     let mut stats = ChannelStats::default();

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use spikeq_hdl::Derived;
-use spikeq_host::synth::{self, SynthError, SynthOptions, SynthReport, Target};
+use spikeq_host::study::synth::{self, SynthError, SynthOptions, SynthReport, Target};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/synth-tests").join(name);

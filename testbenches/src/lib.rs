@@ -8,12 +8,15 @@
 //! - [`cosim`]: the harness that runs tiles through the RTL and the golden model and reports the
 //!   first difference (element, expected, actual, cycle), with an FST of the failing run;
 //! - [`cases`]: random and directed layer cases shared by the suites and `spikeq cosim`;
-//! - [`program`]: replays the generator's Icarus testbench program, for Verilator-vs-Icarus runs.
+//! - [`program`]: replays the generator's Icarus testbench program, for Verilator-vs-Icarus runs;
+//! - [`board`]: the virtual XDMA board, a FUSE filesystem of the XDMA device files over a
+//!   simulated array, that the host's XDMA transport is tested against.
 //!
 //! **The golden model defines the behaviour**: a difference is an RTL bug unless the golden
 //! model is shown wrong.
 
 pub mod axi;
+pub mod board;
 pub mod builder;
 pub mod cases;
 pub mod cosim;

@@ -8,9 +8,9 @@ use anyhow::Result;
 use clap::Args;
 use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::Derived;
-use spikeq_host::config_file;
-use spikeq_host::driver::Backend;
-use spikeq_host::paths::{self, DEFAULT_CONFIG, DEFAULT_MODEL, DEFAULT_TEXT};
+use spikeq_host::device::Backend;
+use spikeq_host::files::config_file;
+use spikeq_host::files::paths::{self, DEFAULT_CONFIG, DEFAULT_MODEL, DEFAULT_TEXT};
 use spikeq_host::session::{Inputs, DEFAULT_CALIB_WINDOWS};
 
 /// The model.

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spikeq_host::driver::Backend;
-use spikeq_host::eval;
-use spikeq_host::model::linear::F32Linear;
-use spikeq_host::model::llama::KvCache;
-use spikeq_host::quant::{ScaleKind, Scheme};
+use spikeq_host::device::Backend;
+use spikeq_host::llm::eval;
+use spikeq_host::llm::model::linear::F32Linear;
+use spikeq_host::llm::model::llama::KvCache;
+use spikeq_host::llm::quant::{ScaleKind, Scheme};
 use spikeq_host::session::{Inputs, Session};
 
 use super::args::{parse_count, ArrayArgs, ModelArgs, TextArgs};

@@ -7,11 +7,11 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spikeq_host::board::{check_mount_point, mount_config, VirtualBoard, DEVICE_FILES};
-use spikeq_host::config_file;
-use spikeq_host::driver::verilator;
-use spikeq_host::precision::DEFAULT_SELECTOR;
-use spikeq_host::quant::Scheme;
+use spikeq_host::device::verilator;
+use spikeq_host::files::config_file;
+use spikeq_host::llm::precision::DEFAULT_SELECTOR;
+use spikeq_host::llm::quant::Scheme;
+use spikeq_tb::board::{check_mount_point, mount, VirtualBoard, DEVICE_FILES};
 
 #[derive(Debug, Args)]
 pub struct BoardArgs {
@@ -48,7 +48,7 @@ pub fn run(a: BoardArgs) -> Result<()> {
     .context("cannot install the Ctrl-C handler")?;
     let board = VirtualBoard::new(driver);
     let stats = board.stats_handle();
-    let session = fuser::spawn_mount(board, &a.mount, &mount_config()).with_context(|| {
+    let session = mount(board, &a.mount).with_context(|| {
         format!(
             "cannot mount FUSE on {} (needs /dev/fuse and fusermount3: scripts/setup.sh installs fuse3)",
             a.mount.display()

@@ -8,12 +8,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use spikeq_hdl::PeKind;
-use spikeq_host::compare::{self, plot, Sweep, GENERATOR};
-use spikeq_host::energy::table;
-use spikeq_host::outdir::check_ours;
-use spikeq_host::paths::{self, DEFAULT_SYNTH_CACHE};
+use spikeq_host::files::outdir::check_ours;
+use spikeq_host::files::paths::{self, DEFAULT_SYNTH_CACHE};
 use spikeq_host::session::Session;
-use spikeq_host::synth::Target;
+use spikeq_host::study::compare::{self, plot, Sweep, GENERATOR};
+use spikeq_host::study::energy::table;
+use spikeq_host::study::synth::Target;
 
 use super::args::{parse_count, PipelineArgs};
 use super::{files, progress};
@@ -134,7 +134,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     files::write(&json_path, &(serde_json::to_string_pretty(&sweep)? + "\n"))?;
     files::write(&svg_path, &plot::svg(&sweep).map_err(anyhow::Error::msg)?)?;
     let results = a.out.join("results.md");
-    spikeq_host::docs::update_file(&results, "compare", &sweep.markdown(&command))
+    spikeq_host::study::docs::update_file(&results, "compare", &sweep.markdown(&command))
         .with_context(|| format!("updating {}", results.display()))?;
     print!("{}", sweep.markdown(&command));
     eprintln!("wrote {}, {} and the table in {}", json_path.display(), svg_path.display(), results.display());

@@ -20,7 +20,7 @@ pub enum ConfigCmd {
 pub fn run(cmd: ConfigCmd) -> Result<()> {
     match cmd {
         ConfigCmd::Check { file, json } => {
-            let d = spikeq_host::config_file::read(&file)?;
+            let d = spikeq_host::files::config_file::read(&file)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use spikeq_codegen::testbench::TbOptions;
 use spikeq_hdl::Derived;
-use spikeq_host::config_file;
+use spikeq_host::files::config_file;
 use spikeq_tb::cosim::CosimOptions;
 use spikeq_tb::{cases, program, BuildOptions, Builder, Cosim, Driver, Sim};
 

@@ -7,15 +7,15 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use spikeq_hdl::{ArrayConfig, PeKind};
-use spikeq_host::driver::Backend;
-use spikeq_host::energy::measure::Tee;
-use spikeq_host::energy::report::{DesignReport, EnergyReport};
-use spikeq_host::energy::table;
-use spikeq_host::energy::Activity;
-use spikeq_host::eval;
-use spikeq_host::precision::Precision;
-use spikeq_host::quant::{Quantization, ScaleKind, Scheme};
+use spikeq_host::device::Backend;
+use spikeq_host::llm::eval;
+use spikeq_host::llm::precision::Precision;
+use spikeq_host::llm::quant::{Quantization, ScaleKind, Scheme};
 use spikeq_host::session::Session;
+use spikeq_host::study::energy::measure::Tee;
+use spikeq_host::study::energy::report::{DesignReport, EnergyReport};
+use spikeq_host::study::energy::table;
+use spikeq_host::study::energy::Activity;
 
 use super::args::{parse_count, PipelineArgs};
 use super::progress;
@@ -121,7 +121,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
             a.pipeline.smooth.text()
         );
         let body = format!("Produced by `{cmd} --update {}`.\n\n{}", path.display(), report.render_markdown());
-        spikeq_host::docs::update_file(path, "energy", &body)
+        spikeq_host::study::docs::update_file(path, "energy", &body)
             .with_context(|| format!("updating {}", path.display()))?;
         eprintln!("wrote the energy tables into {}", path.display());
     }

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use spikeq_host::driver::Transport;
-use spikeq_host::eval::{self, WINDOW_TEXT_TOKENS};
-use spikeq_host::model::linear::{F32Linear, LinearExec};
-use spikeq_host::model::llama::Llama;
-use spikeq_host::precision::Precision;
-use spikeq_host::quant::{QuantExec, Quantization, ScaleKind, Scheme};
+use spikeq_host::device::Transport;
+use spikeq_host::llm::eval::{self, WINDOW_TEXT_TOKENS};
+use spikeq_host::llm::model::linear::{F32Linear, LinearExec};
+use spikeq_host::llm::model::llama::Llama;
+use spikeq_host::llm::precision::Precision;
+use spikeq_host::llm::quant::{QuantExec, Quantization, ScaleKind, Scheme};
 use spikeq_host::session::{Inputs, Session};
 
 use super::args::{parse_count, BackendArgs, PipelineArgs};

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use spikeq_codegen::testbench::TbOptions;
-use spikeq_host::config_file;
-use spikeq_host::precision::Precision;
-use spikeq_host::quant::Quantization;
+use spikeq_host::files::config_file;
+use spikeq_host::llm::precision::Precision;
+use spikeq_host::llm::quant::Quantization;
 
 #[derive(Debug, Args)]
 pub struct GenArgs {

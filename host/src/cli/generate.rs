@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spikeq_host::eval::WINDOW_PREFIX;
-use spikeq_host::model::{self, generate::generate_greedy, linear::F32Linear};
+use spikeq_host::llm::eval::WINDOW_PREFIX;
+use spikeq_host::llm::model::{self, generate::generate_greedy, linear::F32Linear};
 
 use super::args::ModelArgs;
 

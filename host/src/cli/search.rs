@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use spikeq_host::digest::file_sha256;
-use spikeq_host::eval;
-use spikeq_host::model::linear::F32Linear;
-use spikeq_host::model::llama::Llama;
-use spikeq_host::outdir::check_ours;
-use spikeq_host::paths::{self, DEFAULT_SEARCH_CACHE, DEFAULT_TEXT, DEFAULT_VALID};
-use spikeq_host::precision::{f32_memory_bytes, Assignment, LayerSpec, Precision};
-use spikeq_host::quant::Quantization;
-use spikeq_host::search::{self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, Weights};
+use spikeq_host::files::digest::file_sha256;
+use spikeq_host::files::outdir::check_ours;
+use spikeq_host::files::paths::{self, DEFAULT_SEARCH_CACHE, DEFAULT_TEXT, DEFAULT_VALID};
+use spikeq_host::llm::eval;
+use spikeq_host::llm::model::linear::F32Linear;
+use spikeq_host::llm::model::llama::Llama;
+use spikeq_host::llm::precision::{f32_memory_bytes, Assignment, LayerSpec, Precision};
+use spikeq_host::llm::quant::Quantization;
+use spikeq_host::llm::search::{
+    self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, Weights,
+};
 use spikeq_host::session::{Inputs, Session};
 
 use super::args::{parse_count, ArrayArgs, ModelArgs, SmoothArgs};
@@ -460,7 +462,8 @@ fn results(a: ResultsArgs) -> Result<()> {
         let rel = pathdiff(svg, a.docs.parent().unwrap_or(Path::new(".")));
         md += &format!("![Pareto front, budget {} MB]({})\n", mb(*budget), rel.display());
     }
-    spikeq_host::docs::update_file(&a.docs, "search", &md).with_context(|| format!("updating {}", a.docs.display()))?;
+    spikeq_host::study::docs::update_file(&a.docs, "search", &md)
+        .with_context(|| format!("updating {}", a.docs.display()))?;
     println!("{md}");
     eprintln!("updated {}", a.docs.display());
     Ok(())

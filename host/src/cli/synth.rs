@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use spikeq_hdl::PeKind;
-use spikeq_host::config_file;
-use spikeq_host::outdir::check_ours;
-use spikeq_host::synth::{self, Ice40Device, SynthOptions, Target};
+use spikeq_host::files::config_file;
+use spikeq_host::files::outdir::check_ours;
+use spikeq_host::study::synth::{self, Ice40Device, SynthOptions, Target};
 
 use super::progress;
 
@@ -167,7 +167,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
     let table = synth::markdown(&reports);
     std::fs::write(&md, &table).with_context(|| format!("cannot write {}", md.display()))?;
     for doc in &a.update {
-        spikeq_host::docs::update_file(doc, "synth", &table)
+        spikeq_host::study::docs::update_file(doc, "synth", &table)
             .with_context(|| format!("cannot update {}", doc.display()))?;
         println!("updated {}", doc.display());
     }

@@ -7,8 +7,8 @@ pub mod board;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use spikeq_host::model::{llama::Llama, tokenizer::Tokenizer};
-use spikeq_host::paths::{require_asset, DEFAULT_MODEL, DEFAULT_TEXT};
+use spikeq_host::files::paths::{require_asset, DEFAULT_MODEL, DEFAULT_TEXT};
+use spikeq_host::llm::model::{llama::Llama, tokenizer::Tokenizer};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -32,5 +32,5 @@ pub fn ptb_test() -> String {
 #[allow(dead_code)]
 pub fn model() -> &'static (Llama, Tokenizer) {
     static MODEL: OnceLock<(Llama, Tokenizer)> = OnceLock::new();
-    MODEL.get_or_init(|| spikeq_host::model::load(&model_path()).expect("the model loads"))
+    MODEL.get_or_init(|| spikeq_host::llm::model::load(&model_path()).expect("the model loads"))
 }

@@ -15,10 +15,10 @@ use spikeq_hdl::quant::{
 use spikeq_hdl::{ArrayConfig, ConfigError, Counters, Derived, LayerRun, OutputMode, PeKind, WeightFormat};
 use thiserror::Error;
 
-use crate::driver::{Accelerator, Traffic, Transport};
-use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
-use crate::model::ModelError;
-use crate::precision::{LayerSpec, Precision};
+use crate::device::{Accelerator, Traffic, Transport};
+use crate::llm::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
+use crate::llm::model::ModelError;
+use crate::llm::precision::{LayerSpec, Precision};
 use spikeq_hdl::Layer;
 
 /// How a layer's activation scale s_x is found (DESIGN.md).
@@ -197,7 +197,7 @@ pub struct AccelStats {
 }
 
 /// Sees every layer call an executor makes: the job as sent, the device's result and the stream
-/// traffic of the call. Lets reports (energy: `crate::energy::Activity`) count what the array did
+/// traffic of the call. Lets reports (energy: `crate::study::energy::Activity`) count what the array did
 /// from the real calls without a second copy of the executor.
 pub trait LayerTap: fmt::Debug {
     /// Called after each layer call.

@@ -3,11 +3,11 @@
 //!
 //! **Why it equals the golden backend up to f32 rounding.** In raw mode the array returns the exact
 //! integer `V[n,m] = Σ_k q[n,k]·Wq[m,k]` and the host computes `y = s_x[n]·s_w[m]·V[n,m]`
-//! ([`crate::quant::QuantExec`]). Here the weights are stored as `Wq[m,k]·s_w[m]` and the codes
+//! ([`crate::llm::quant::QuantExec`]). Here the weights are stored as `Wq[m,k]·s_w[m]` and the codes
 //! as `q[n,k]·s_x[n]`, and the f32 GEMM computes `Σ_k (q·s_x)(Wq·s_w)`, which is the same real
 //! number; the two differ only by f32 rounding of the products and of the sum (relative
 //! error of order K·2⁻²⁴ of `Σ|terms|`). The codes and scales come from the same quantizers
-//! (`quantize_weights`, [`crate::quant::quantize_rows`]) with the same per-layer setting, so the
+//! (`quantize_weights`, [`crate::llm::quant::quantize_rows`]) with the same per-layer setting, so the
 //! salient choices are identical. `tests/search.rs` checks the agreement on real layers.
 //! Counts (spikes, accumulates, cycles) come from [`Golden::layer_stats`] of the array that carries
 //! the assignment: the same code loader and cycle formula as [`Golden::run_layer`].
@@ -18,12 +18,12 @@ use rayon::prelude::*;
 use spikeq_hdl::quant::{quantize_weights, QuantWeights, SalientSelector};
 use spikeq_hdl::{Derived, Golden, Layer, LayerRun, OutputMode, WeightFormat};
 
-use crate::driver::Traffic;
-use crate::energy::{count_layer, OpCounts};
-use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
-use crate::model::ModelError;
-use crate::precision::Assignment;
-use crate::quant::quantize_rows;
+use crate::device::Traffic;
+use crate::llm::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
+use crate::llm::model::ModelError;
+use crate::llm::precision::Assignment;
+use crate::llm::quant::quantize_rows;
+use crate::study::energy::{count_layer, OpCounts};
 
 /// One layer quantized in one format: the codes (for counting) and the dequantized weights.
 #[derive(Debug)]
@@ -71,7 +71,7 @@ pub struct FakeQuant<'a> {
 
 impl<'a> FakeQuant<'a> {
     /// An executor for `assignment` on the array `d` (which must carry it; see
-    /// [`crate::precision::Precision::check_array`]).
+    /// [`crate::llm::precision::Precision::check_array`]).
     pub fn new(
         assignment: &'a Assignment,
         selector: SalientSelector,

@@ -62,7 +62,7 @@ impl Transport for GoldenTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::Accelerator;
+    use crate::device::Accelerator;
     use spikeq_hdl::{ArrayConfig, Layer, OutputMode};
 
     #[test]

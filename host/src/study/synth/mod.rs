@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use spikeq_codegen::flow;
 use spikeq_hdl::{Derived, OutputMode, PeKind};
 
-use crate::digest::CacheKey;
-use crate::outdir::{check_ours, NotOurs};
+use crate::files::digest::CacheKey;
+use crate::files::outdir::{check_ours, NotOurs};
 
 pub use flow::Family as Target;
 pub use ice40::Ice40Device;

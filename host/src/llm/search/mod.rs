@@ -19,15 +19,15 @@ use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::ArrayConfig;
 use thiserror::Error;
 
-use crate::digest::CacheKey;
-use crate::energy::{price, table};
-use crate::eval;
-use crate::model::linear::{F32Linear, LinearId, LinearKind};
-use crate::model::llama::{KvCache, Llama};
-use crate::model::ModelError;
-use crate::precision::{Assignment, LayerSpec, Precision, PrecisionError};
-use crate::quant::{QuantError, Quantization};
+use crate::files::digest::CacheKey;
+use crate::llm::eval;
+use crate::llm::model::linear::{F32Linear, LinearId, LinearKind};
+use crate::llm::model::llama::{KvCache, Llama};
+use crate::llm::model::ModelError;
+use crate::llm::precision::{Assignment, LayerSpec, Precision, PrecisionError};
+use crate::llm::quant::{QuantError, Quantization};
 use crate::session::TextRead;
+use crate::study::energy::{price, table};
 use cache::{Measured, PointCache};
 use fast::{FakeQuant, WeightCache};
 
@@ -114,7 +114,7 @@ impl Setup<'_> {
             "segments": self.segments.len(),
             "segment_tokens": self.segments.first().map_or(0, Vec::len),
             "segments_sha256": seg_hash,
-            "selector": crate::precision::selector_text(self.selector),
+            "selector": crate::llm::precision::selector_text(self.selector),
             "base_array": self.base.hash(),
         })
     }
@@ -181,7 +181,7 @@ impl<'m> Evaluator<'m> {
     fn nll(
         model: &Llama,
         segments: &[Vec<u32>],
-        exec: &mut dyn crate::model::linear::LinearExec,
+        exec: &mut dyn crate::llm::model::linear::LinearExec,
     ) -> Result<(f64, usize), SearchError> {
         let mut cache = KvCache::new(model.config(), segments.iter().map(Vec::len).max().unwrap_or(0) + 1);
         let mut logits = Vec::new();
@@ -217,10 +217,10 @@ impl<'m> Evaluator<'m> {
     }
 }
 
-/// The energy term of the score: on-chip energy (arithmetic and SRAM reads, `crate::energy`)
+/// The energy term of the score: on-chip energy (arithmetic and SRAM reads, `crate::study::energy`)
 /// per token position. Stream traffic is left out: it depends on how the host schedules tiles,
 /// not on the precision.
-pub fn energy_per_token(d: &spikeq_hdl::Derived, counts: &crate::energy::OpCounts, positions: usize) -> f64 {
+pub fn energy_per_token(d: &spikeq_hdl::Derived, counts: &crate::study::energy::OpCounts, positions: usize) -> f64 {
     price(d, counts, table::dram_64()).on_chip() / positions.max(1) as f64
 }
 
@@ -523,7 +523,7 @@ pub fn search(
             .into_iter()
             .flat_map(|b| {
                 LinearKind::ALL.map(|kind| {
-                    (format!("layer {b}.{}", crate::precision::kind_name(kind)), vec![LinearId { block: b, kind }])
+                    (format!("layer {b}.{}", crate::llm::precision::kind_name(kind)), vec![LinearId { block: b, kind }])
                 })
             })
             .collect();

@@ -5,10 +5,10 @@
 
 use rayon::prelude::*;
 
-use crate::model::linear::LinearExec;
-use crate::model::llama::{KvCache, Llama};
-use crate::model::math::{exp, max, sum};
-use crate::model::ModelError;
+use crate::llm::model::linear::LinearExec;
+use crate::llm::model::llama::{KvCache, Llama};
+use crate::llm::model::math::{exp, max, sum};
+use crate::llm::model::ModelError;
 
 /// Text tokens per window.
 pub const WINDOW_TEXT_TOKENS: usize = 511;

@@ -1,7 +1,7 @@
-//! Spike vs MAC across array sizes: area and Fmax from the synthesis flows (`crate::synth`),
+//! Spike vs MAC across array sizes: area and Fmax from the synthesis flows (`crate::study::synth`),
 //! cycles per SmolLM2 token from the golden cycle model on real activations (a few PTB test
 //! tokens through the golden backend, every linear layer and row tile summed), throughput per LUT
-//! and energy per token (`crate::energy`). `spikeq compare` writes the table, JSON and plots.
+//! and energy per token (`crate::study::energy`). `spikeq compare` writes the table, JSON and plots.
 //!
 //! Both PE kinds get the same widths (int4 weights, 4-bit codes with 8-bit salient codes — the
 //! MAC's lanes multiply the 8-bit codes), the same k_max and salient budget, raw output.
@@ -14,14 +14,14 @@ use std::path::Path;
 use serde::Serialize;
 use spikeq_hdl::{ArrayConfig, Derived, PeKind};
 
-use crate::driver::Backend;
-use crate::energy::report::DesignReport;
-use crate::energy::{table, Activity as Counts};
-use crate::model::llama::KvCache;
-use crate::precision::DEFAULT_SELECTOR;
-use crate::quant::{QuantError, Quantization, Scheme};
+use crate::device::Backend;
+use crate::llm::model::llama::KvCache;
+use crate::llm::precision::DEFAULT_SELECTOR;
+use crate::llm::quant::{QuantError, Quantization, Scheme};
 use crate::session::{Session, SessionError};
-use crate::synth::{self, SynthError, SynthOptions, SynthReport, Target};
+use crate::study::energy::report::DesignReport;
+use crate::study::energy::{table, Activity as Counts};
+use crate::study::synth::{self, SynthError, SynthOptions, SynthReport, Target};
 
 /// Area and speed of one configuration on one target.
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +142,7 @@ pub fn measure(session: &Session, d: &Derived, tokens: &[u32]) -> Result<Activit
     let model = &session.model;
     let mut cache = KvCache::new(model.config(), tokens.len() + 1);
     let mut logits = Vec::new();
-    let ppl = crate::eval::eval_window(model, &mut exec, tokens, &mut cache, &mut logits)?;
+    let ppl = crate::llm::eval::eval_window(model, &mut exec, tokens, &mut cache, &mut logits)?;
     let positions = (tokens.len() + 1) as u64;
     Ok(Activity {
         cycles_per_token: exec.stats.counters.cycles as f64 / positions as f64,

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::ModelError;
+use crate::llm::model::ModelError;
 
 /// Default model, relative to the repository root.
 pub const DEFAULT_MODEL: &str = ".cache/model/SmolLM2-135M-Instruct.Q4_1.gguf";

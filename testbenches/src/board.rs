@@ -24,11 +24,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::{Driver, TbError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner, MountOption,
     OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, ReplyWrite, Request, WriteFlags,
 };
-use spikeq_tb::{Driver, TbError};
 
 /// Size of the register BAR as a file (the register map lives in its first bytes).
 pub const USER_BAR_BYTES: u64 = 64 * 1024;
@@ -288,13 +288,12 @@ impl Filesystem for VirtualBoard {
     }
 }
 
-/// Mount options. No `auto_unmount`: fusermount3's watcher did not unmount after the board was
-/// killed on these machines, so the board unmounts itself on Ctrl-C/SIGTERM, and a board killed
-/// with SIGKILL leaves a stale mount that [`check_mount_point`] recognizes and explains.
-pub fn mount_config() -> fuser::Config {
+/// Mounts the board on `dir` in a background thread; the mount lasts as long as the returned
+/// session (dropping it unmounts).
+pub fn mount(board: VirtualBoard, dir: &Path) -> io::Result<fuser::BackgroundSession> {
     let mut c = fuser::Config::default();
     c.mount_options = vec![MountOption::FSName("spikeq-board".into()), MountOption::Subtype("spikeq".into())];
-    c
+    fuser::spawn_mount(board, dir, &c)
 }
 
 /// Refuses a mount point that would hide files: mounting over a non-empty directory makes its

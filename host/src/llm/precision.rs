@@ -33,8 +33,8 @@ use spikeq_hdl::quant::{ActBits, SalientSelector};
 use spikeq_hdl::{Derived, WeightFormat};
 use thiserror::Error;
 
-use crate::model::linear::{LinearId, LinearKind};
-use crate::model::llama::Llama;
+use crate::llm::model::linear::{LinearId, LinearKind};
+use crate::llm::model::llama::Llama;
 
 /// Errors reading or applying a precision file.
 #[derive(Debug, Error)]
@@ -217,7 +217,7 @@ impl Precision {
     }
 
     /// The setting of the one array that carries every layer: the widest weight format, the
-    /// largest activation and salient bits the file names ([`crate::quant::Quantization`] derives
+    /// largest activation and salient bits the file names ([`crate::llm::quant::Quantization`] derives
     /// the array configuration from it).
     pub fn widest(&self) -> LayerSpec {
         let settings = self.settings();
@@ -493,8 +493,8 @@ mod tests {
 
     #[test]
     fn array_covers_the_widest_setting() {
-        let base = spikeq_hdl::ArrayConfig::from_toml(include_str!("../../configs/default.toml")).unwrap();
-        let array = |p: &Precision| crate::quant::Quantization::mixed(p.clone()).array(&base).unwrap();
+        let base = spikeq_hdl::ArrayConfig::from_toml(include_str!("../../../configs/default.toml")).unwrap();
+        let array = |p: &Precision| crate::llm::quant::Quantization::mixed(p.clone()).array(&base).unwrap();
         let mut p = Precision::uniform(s("w4a4s8"), DEFAULT_SELECTOR);
         p.blocks.insert(1, s("w6a8"));
         p.layers.insert((2, LinearKind::Q), s("wta4s8"));

@@ -19,9 +19,9 @@ use spikeq_hdl::{Derived, Golden, LayerRun, PeKind};
 pub use counts::{count_layer, OpCounts};
 use table::Float;
 
-use crate::driver::Traffic;
-use crate::model::linear::{LinearId, LinearKind};
-use crate::quant::LayerTap;
+use crate::device::Traffic;
+use crate::llm::model::linear::{LinearId, LinearKind};
+use crate::llm::quant::LayerTap;
 use spikeq_hdl::Layer;
 
 /// Energy of some counts, pJ, by part.

@@ -16,10 +16,10 @@
 
 use std::collections::HashMap;
 
-use crate::eval;
-use crate::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, LinearKind, Weight};
-use crate::model::llama::Llama;
-use crate::model::ModelError;
+use crate::llm::eval;
+use crate::llm::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, LinearKind, Weight};
+use crate::llm::model::llama::Llama;
+use crate::llm::model::ModelError;
 
 /// Per-input-channel max |x| of every linear layer, measured while the f32 model runs.
 #[derive(Debug, Default)]

@@ -2,8 +2,8 @@
 //! exactly the activations the spike array saw, not on a forward of its own (whose activations
 //! its own rounding would move).
 
-use crate::model::linear::{LinearExec, LinearId, Weight};
-use crate::model::ModelError;
+use crate::llm::model::linear::{LinearExec, LinearId, Weight};
+use crate::llm::model::ModelError;
 
 /// Runs `primary` (whose outputs the forward uses) and then `shadow` on the same inputs (its
 /// outputs are discarded).

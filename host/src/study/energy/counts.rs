@@ -7,7 +7,7 @@
 use serde::Serialize;
 use spikeq_hdl::{Derived, Golden, LayerRun, OutputMode, PeKind};
 
-use crate::driver::Traffic;
+use crate::device::Traffic;
 use spikeq_hdl::Layer;
 
 /// What one accelerator did, summed over calls. Widths are not stored: they are the array's
@@ -139,8 +139,8 @@ mod tests {
     use spikeq_hdl::{ArrayConfig, PeKind};
 
     use super::*;
-    use crate::driver::golden::GoldenTransport;
-    use crate::driver::Accelerator;
+    use crate::device::golden::GoldenTransport;
+    use crate::device::Accelerator;
 
     fn tiny(pe: PeKind) -> Derived {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();

@@ -15,13 +15,13 @@ use super::SearchError;
 /// What was measured for one assignment on the calibration segments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
-    /// [`crate::precision::Assignment::key`], or `f32`.
+    /// [`crate::llm::precision::Assignment::key`], or `f32`.
     pub key: String,
     /// Summed negative log-likelihood over the scored tokens (nats).
     pub nll_sum: f64,
     /// Scored tokens.
     pub scored: usize,
-    /// On-chip energy per token position, pJ (energy model of `crate::energy`).
+    /// On-chip energy per token position, pJ (energy model of `crate::study::energy`).
     pub energy_pj: f64,
 }
 
