@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use spikeq_hdl::digest::sha256_hex;
 use spikeq_hdl::Derived;
 
 pub mod flow;
@@ -155,10 +155,6 @@ struct Manifest<'a> {
     files: Vec<ManifestFile<'a>>,
 }
 
-fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Generates the RTL of a configuration (plus signature and manifest), in memory.
 pub fn generate(d: &Derived) -> Result<Design, CodegenError> {
     let files = rtl::render(d)?
@@ -210,7 +206,11 @@ impl Design {
             config_hash: &self.derived.hash,
             short_hash: self.derived.short_hash(),
             top: &self.top,
-            files: self.files.iter().map(|f| ManifestFile { path: &f.path, sha256: sha256_hex(&f.contents) }).collect(),
+            files: self
+                .files
+                .iter()
+                .map(|f| ManifestFile { path: &f.path, sha256: sha256_hex(f.contents.as_bytes()) })
+                .collect(),
         };
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
         self.files.push(GenFile { path: MANIFEST.into(), contents: text });

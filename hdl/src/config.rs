@@ -6,7 +6,6 @@
 //! worst case is refused with an error that names the field and a value that would work.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{ConfigError, HdlError};
 use crate::format::WeightFormat;
@@ -193,8 +192,7 @@ impl ArrayConfig {
     /// Canonical hash of the configuration (SHA-256 over its JSON form, fields in declaration order).
     pub fn hash(&self) -> String {
         let json = serde_json::to_string(self).expect("ArrayConfig serializes to JSON");
-        let digest = Sha256::digest(json.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::digest::sha256_hex(json.as_bytes())
     }
 
     /// Checks every field and derives the widths. Each error names its field and a value that works.

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod device;
+pub mod digest;
 pub mod error;
 pub mod fire;
 pub mod format;

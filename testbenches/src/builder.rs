@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
+use spikeq_hdl::digest::CacheKey;
 
 use crate::error::TbError;
 use crate::shim::{self, ShimFn};
@@ -161,25 +161,18 @@ impl Builder {
         let compiler = self.cc(opts.opt_level).try_get_compiler().map_err(|e| TbError::Compile(e.to_string()))?;
         let vflags = self.verilator_args(rtl, &prefix, opts);
 
-        let mut h = Sha256::new();
-        let mut feed = |label: &str, bytes: &[u8]| {
-            h.update(label.as_bytes());
-            h.update((bytes.len() as u64).to_le_bytes());
-            h.update(bytes);
-        };
-        feed("recipe", RECIPE.as_bytes());
-        feed("verilator", self.verilator.version.as_bytes());
-        feed("root", self.verilator.root.as_os_str().as_encoded_bytes());
-        feed("compiler", tool_identity(&compiler).as_bytes());
-        feed("flags", vflags.join(" ").as_bytes());
-        feed("shim", shim_key.as_bytes());
+        let mut key = CacheKey::new(RECIPE)
+            .part("verilator", &self.verilator.version)
+            .part("root", self.verilator.root.as_os_str().as_encoded_bytes())
+            .part("compiler", tool_identity(&compiler))
+            .part("flags", vflags.join(" "))
+            .part("shim", &shim_key);
         let mut files: Vec<&RtlFile> = rtl.files.iter().collect();
         files.sort_by(|a, b| a.name.cmp(&b.name));
         for f in files {
-            feed("file", f.name.as_bytes());
-            feed("text", f.text.as_bytes());
+            key = key.part("file", &f.name).part("text", &f.text);
         }
-        let key = hex(&h.finalize())[..20].to_string();
+        let key = key.hex()[..20].to_string();
 
         let models = self.cache.join("models");
         fs::create_dir_all(&models).map_err(TbError::io("create", &models))?;
@@ -292,12 +285,12 @@ impl Builder {
         let mut build = self.cc(opt_level);
         classes.define(&mut build);
         let compiler = build.try_get_compiler().map_err(|e| TbError::Compile(e.to_string()))?;
-        let mut h = Sha256::new();
-        h.update(RECIPE.as_bytes());
-        h.update(self.verilator.version.as_bytes());
-        h.update(self.verilator.root.as_os_str().as_encoded_bytes());
-        h.update(tool_identity(&compiler).as_bytes());
-        let key = hex(&h.finalize())[..20].to_string();
+        let key = CacheKey::new(RECIPE)
+            .part("verilator", &self.verilator.version)
+            .part("root", self.verilator.root.as_os_str().as_encoded_bytes())
+            .part("compiler", tool_identity(&compiler))
+            .hex()[..20]
+            .to_string();
         let base = self.cache.join("runtime");
         fs::create_dir_all(&base).map_err(TbError::io("create", &base))?;
         let dir = base.join(&key);
@@ -472,10 +465,6 @@ fn tool_identity(t: &cc::Tool) -> String {
         s.push_str(&a.to_string_lossy());
     }
     s
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An exclusive lock held until the returned file is dropped.
