@@ -511,13 +511,11 @@ pub fn default_cache_dir() -> PathBuf {
     home.join(".cache").join("spikeq").join("verilator")
 }
 
-/// The nearest ancestor that is the spikeq workspace: a `Cargo.toml` with `[workspace]` next to a
-/// `testbenches/` folder (a `.git` alone could be any repository).
-fn repo_root(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find_map(|d| {
-        let toml = fs::read_to_string(d.join("Cargo.toml")).ok()?;
-        (toml.contains("[workspace]") && d.join("testbenches").is_dir()).then(|| d.to_path_buf())
-    })
+/// The root of the spikeq checkout that holds `start`: the nearest ancestor with
+/// `scripts/setup.sh` (the script that fetches the assets into `.cache/`). The one rule for
+/// "where is the repository" (the host's default asset paths use it too).
+pub fn repo_root(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find(|d| d.join("scripts/setup.sh").is_file()).map(Path::to_path_buf)
 }
 
 /// Plain function pointers of a loaded shim; valid while the [`Model`]'s library is loaded.

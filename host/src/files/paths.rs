@@ -4,7 +4,7 @@
 //! working directory, so `spikeq` finds them from any folder of the checkout. Outside a checkout
 //! the working directory stands in for the root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::llm::model::ModelError;
 
@@ -21,11 +21,11 @@ pub const DEFAULT_SEARCH_CACHE: &str = ".cache/search";
 /// Default cache of synthesis reports (`spikeq compare`), relative to the repository root.
 pub const DEFAULT_SYNTH_CACHE: &str = ".cache/synth";
 
-/// The repository root: the nearest ancestor of the working directory holding
-/// `scripts/setup.sh` (the script that fetches the assets), else the working directory.
+/// The repository root of the working directory ([`spikeq_tb::builder::repo_root`]), else the
+/// working directory.
 pub fn repo_root() -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_default();
-    cwd.ancestors().find(|d| d.join("scripts/setup.sh").is_file()).map_or(cwd.clone(), Path::to_path_buf)
+    spikeq_tb::builder::repo_root(&cwd).unwrap_or(cwd)
 }
 
 /// `given`, or else `default` under the repository root.

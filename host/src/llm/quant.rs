@@ -329,7 +329,7 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         self.stats.codes += (n * k) as u64;
         self.stats.salient += qx.salient_count as u64;
         self.stats.calls += 1;
-        self.stats.flagged += u64::from(run.flags.salient_overflow || run.flags.code_range);
+        self.stats.flagged += u64::from(run.flags.any());
         Ok(())
     }
 }
