@@ -107,7 +107,7 @@ mod tests {
             let mut c = ArrayConfig::from_toml(&text).unwrap();
             c.weight_format = f;
             let d = c.validate().unwrap();
-            let q = f.qmax() as i8;
+            let q = f.qmax() as i32;
             let (m, k) = (3, 13);
             let w: Vec<i8> = (0..m * k)
                 .map(|i| {
@@ -118,7 +118,7 @@ mod tests {
                             1
                         }
                     } else {
-                        (i as i8 % (2 * q + 1)) - q
+                        ((i as i32 % (2 * q + 1)) - q) as i8
                     }
                 })
                 .collect();
