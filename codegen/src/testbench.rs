@@ -10,7 +10,7 @@
 use spikeq_hdl::config::{OutputMode, PeKind};
 use spikeq_hdl::golden::{Golden, Tile};
 use spikeq_hdl::regmap::{addr, err, op, reset_value, REGISTERS};
-use spikeq_hdl::{Derived, WeightFormat};
+use spikeq_hdl::{stream, Derived, WeightFormat};
 use tera::{Context, Tera};
 
 use crate::{rtl, CodegenError, GenFile};
@@ -245,23 +245,14 @@ fn cases(d: &Derived, o: &TbOptions) -> Vec<Case> {
     out
 }
 
+/// The LOAD packet of a case, in the stream layout of `spikeq_hdl::stream`.
 fn pack_weights(d: &Derived, case: &Case) -> Vec<u32> {
-    let fmt = d.config.weight_format;
-    let (wb, p) = (d.weight_bits, d.weights_per_word as usize);
-    let mut words = Vec::new();
-    for r in 0..case.m {
-        for chunk in case.weights[r * case.k..(r + 1) * case.k].chunks(p) {
-            words.push(chunk.iter().enumerate().fold(0u32, |w, (i, &q)| w | fmt.encode(q) << (i as u32 * wb)));
-        }
-    }
-    if let Some(th) = &case.thresholds {
-        words.extend(th.iter().map(|&t| t as u32));
-    }
-    words
+    stream::pack_load(d, &case.weights, case.m, case.k, case.thresholds.as_deref())
 }
 
+/// Codes or fired outputs, one byte each, in the stream layout of `spikeq_hdl::stream`.
 fn pack_bytes(v: &[i32]) -> Vec<u32> {
-    v.chunks(4).map(|c| c.iter().enumerate().fold(0u32, |w, (i, &x)| w | ((x as u8 as u32) << (8 * i)))).collect()
+    stream::pack_outputs(v, OutputMode::Fire)
 }
 
 fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
