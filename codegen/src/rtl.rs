@@ -66,17 +66,17 @@ pub(crate) fn header(d: &Derived, what: &str) -> String {
     )
 }
 
-/// Tera with templates `templates` and the helpers bound to `d`'s constants.
-pub(crate) fn tera(d: &Derived, k: &Arc<Constants>, templates: &[(&str, &str)]) -> Result<Tera, CodegenError> {
+/// The RTL templates, with the helpers bound to `d`'s constants.
+fn tera(d: &Derived, k: &Arc<Constants>) -> Result<Tera, CodegenError> {
     let mut t = Tera::default();
     t.autoescape_on(vec![]);
-    t.add_raw_templates(templates.to_vec()).map_err(|e| CodegenError::Template(error_chain(&e)))?;
+    t.add_raw_templates(TEMPLATES).map_err(|e| CodegenError::Template(error_chain(&e)))?;
     helpers::register(&mut t, Arc::clone(k), d.config.weight_format);
     Ok(t)
 }
 
 /// Renders one module: the template, then its constants declared, then tidied.
-pub(crate) fn render_module(t: &Tera, k: &Constants, template: &str, ctx: &Context) -> Result<String, CodegenError> {
+fn render_module(t: &Tera, k: &Constants, template: &str, ctx: &Context) -> Result<String, CodegenError> {
     let text =
         t.render(template, ctx).map_err(|e| CodegenError::Template(format!("{template}: {}", error_chain(&e))))?;
     Ok(tidy(&k.declare(&text)?))
@@ -85,7 +85,7 @@ pub(crate) fn render_module(t: &Tera, k: &Constants, template: &str, ctx: &Conte
 /// Renders the RTL files of a configuration: (module name, Verilog), top first.
 pub(crate) fn render(d: &Derived) -> Result<Vec<(String, String)>, CodegenError> {
     let k = Arc::new(Constants::new(d)?);
-    let t = tera(d, &k, &TEMPLATES)?;
+    let t = tera(d, &k)?;
     let mut ctx = Context::new();
     ctx.insert("d", d);
     ctx.insert("v", &Variant::of(d));
