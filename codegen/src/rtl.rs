@@ -114,6 +114,11 @@ pub(crate) fn render(d: &Derived) -> Result<Vec<(String, String)>, CodegenError>
     Ok(out)
 }
 
+/// Declares the named constants another generated module (the testbench) uses.
+pub(crate) fn declare_constants(d: &Derived, text: &str) -> Result<String, CodegenError> {
+    Constants::new(d)?.declare(text)
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -419,6 +419,7 @@ pub fn generate(d: &Derived, o: &TbOptions) -> Result<Vec<GenFile>, CodegenError
     x.insert("timeout", &(cycles_bound * 20));
     x.insert("seed", &(o.seed as u32 & 0x7fff_ffff));
     let sv = t.render("tb", &x).map_err(|e| CodegenError::Template(format!("testbench: {e:?}")))?;
+    let sv = rtl::declare_constants(d, &sv)?;
     let run = format!(
         "#!/bin/sh\n# Runs the self-checking testbench of {} under Icarus Verilog; prints PASS or FAIL <n> mismatches.\nset -e\ncd \"$(dirname \"$0\")/..\"\niverilog -g2012 -o tb/sim -s {module} tb/{module}.sv *.v\nvvp -n tb/sim +dir=tb\n",
         d.config.name

@@ -1,4 +1,4 @@
-//! The register map of the AXI4-Lite control slave, defined once in the [`register_map!`] table
+//! The register map of the AXI4-Lite control slave, defined once in the `register_map!` table
 //! below. The table yields both the data ([`REGISTERS`]) and the constants the host and the
 //! golden device use ([`addr`], [`ctrl`], [`err`]); [`export`] turns it into Markdown
 //! (docs/regmap.md), a C header, JSON and the named Verilog constants of the generated RTL.
