@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use spikeq_hdl::Derived;
 use tera::{Context, Tera};
 
-use crate::{generate, rtl, CodegenError, Design, GenFile, TOP_PORTS};
+use crate::{generate, rtl, CodegenError, Design, Dir, GenFile, TOP_PORTS};
 
 /// The pins of the harness, in declaration order.
 pub const HARNESS_PINS: [&str; 4] = ["clk", "rst_n", "din", "dout"];
@@ -50,7 +50,7 @@ pub fn harness_name(d: &Derived) -> String {
 /// Total width of the top's data inputs (clock and reset excluded) and of its outputs.
 fn io_widths() -> (u32, u32) {
     let data = TOP_PORTS.iter().filter(|p| p.interface != "clock" && p.interface != "reset");
-    data.fold((0, 0), |(i, o), p| if p.dir == "in" { (i + p.width, o) } else { (i, o + p.width) })
+    data.fold((0, 0), |(i, o), p| if p.dir == Dir::In { (i + p.width, o) } else { (i, o + p.width) })
 }
 
 /// Flip-flops of the harness itself (reset synchroniser, input shift register, output register,
@@ -72,7 +72,7 @@ fn port_bits() -> Vec<PortBits> {
     let (mut i, mut o) = (0u32, 0u32);
     let mut out = Vec::new();
     for p in TOP_PORTS.iter().filter(|p| p.interface != "clock" && p.interface != "reset") {
-        let (bus, at) = if p.dir == "in" { ("ins_q", &mut i) } else { ("outs", &mut o) };
+        let (bus, at) = if p.dir == Dir::In { ("ins_q", &mut i) } else { ("outs", &mut o) };
         let bits =
             if p.width == 1 { format!("{bus}[{}]", *at) } else { format!("{bus}[{}:{}]", *at + p.width - 1, *at) };
         *at += p.width;

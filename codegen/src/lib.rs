@@ -13,9 +13,14 @@ use serde::Serialize;
 use spikeq_hdl::digest::sha256_hex;
 use spikeq_hdl::Derived;
 
+mod constants;
 pub mod flow;
+mod helpers;
+pub mod ports;
 mod rtl;
 pub mod testbench;
+
+pub use ports::{Dir, Port, PortId, TOP_PORTS};
 
 /// Version of this generator, recorded in every header and the manifest.
 pub const GENERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,51 +74,6 @@ pub struct Design {
     /// the signature and the manifest come last.
     pub files: Vec<GenFile>,
 }
-
-/// A port of the top module, for the signature.
-#[derive(Debug, Clone, Serialize)]
-pub struct Port {
-    /// Port name.
-    pub name: &'static str,
-    /// `in` or `out`.
-    pub dir: &'static str,
-    /// Width in bits.
-    pub width: u32,
-    /// Interface the port belongs to.
-    pub interface: &'static str,
-}
-
-/// The fixed port list of every top module.
-pub const TOP_PORTS: &[Port] = &[
-    Port { name: "ap_clk", dir: "in", width: 1, interface: "clock" },
-    Port { name: "ap_rst_n", dir: "in", width: 1, interface: "reset" },
-    Port { name: "s_axi_control_awvalid", dir: "in", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_awready", dir: "out", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_awaddr", dir: "in", width: 8, interface: "s_axi_control" },
-    Port { name: "s_axi_control_wvalid", dir: "in", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_wready", dir: "out", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_wdata", dir: "in", width: 32, interface: "s_axi_control" },
-    Port { name: "s_axi_control_wstrb", dir: "in", width: 4, interface: "s_axi_control" },
-    Port { name: "s_axi_control_bvalid", dir: "out", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_bready", dir: "in", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_bresp", dir: "out", width: 2, interface: "s_axi_control" },
-    Port { name: "s_axi_control_arvalid", dir: "in", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_arready", dir: "out", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_araddr", dir: "in", width: 8, interface: "s_axi_control" },
-    Port { name: "s_axi_control_rvalid", dir: "out", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_rready", dir: "in", width: 1, interface: "s_axi_control" },
-    Port { name: "s_axi_control_rdata", dir: "out", width: 32, interface: "s_axi_control" },
-    Port { name: "s_axi_control_rresp", dir: "out", width: 2, interface: "s_axi_control" },
-    Port { name: "s_axis_tdata", dir: "in", width: 32, interface: "s_axis" },
-    Port { name: "s_axis_tvalid", dir: "in", width: 1, interface: "s_axis" },
-    Port { name: "s_axis_tready", dir: "out", width: 1, interface: "s_axis" },
-    Port { name: "s_axis_tlast", dir: "in", width: 1, interface: "s_axis" },
-    Port { name: "m_axis_tdata", dir: "out", width: 32, interface: "m_axis" },
-    Port { name: "m_axis_tvalid", dir: "out", width: 1, interface: "m_axis" },
-    Port { name: "m_axis_tready", dir: "in", width: 1, interface: "m_axis" },
-    Port { name: "m_axis_tlast", dir: "out", width: 1, interface: "m_axis" },
-    Port { name: "interrupt", dir: "out", width: 1, interface: "interrupt" },
-];
 
 /// Machine-readable facts about the generated top (written as signature.json).
 #[derive(Debug, Clone, Serialize)]

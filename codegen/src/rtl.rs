@@ -1,71 +1,59 @@
-//! RTL emission: the template context (every width comes from [`Derived`]) and the tera helpers.
+//! RTL emission: the tera templates, their context and the constants each module declares.
+//!
+//! The context is `d` (the whole [`Derived`], so templates read named fields such as
+//! `d.salient_depth`), `v` (which variant of the hardware to emit), `h` (the short hash of the
+//! module names) and `header`; the top also gets its `ports`. The Verilog itself uses the
+//! constants of [`Constants`] by name, declared per module after rendering.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use spikeq_hdl::config::{ubits, OutputMode, PeKind};
-use spikeq_hdl::regmap::{self, addr, REGISTERS};
-use spikeq_hdl::{Derived, WeightFormat};
-use tera::{Context, Tera, Value};
+use serde::Serialize;
+use spikeq_hdl::config::{OutputMode, PeKind};
+use spikeq_hdl::Derived;
+use tera::{Context, Tera};
 
-use crate::{CodegenError, GENERATOR_VERSION};
+use crate::constants::Constants;
+use crate::{helpers, ports, CodegenError, GENERATOR_VERSION};
 
-/// Index width of a table of `n` entries: max(1, ceil(log2 n)).
-fn iw(n: u64) -> u32 {
-    ubits(n.max(1) - 1)
+/// The RTL templates: one per module, the core's parts imported by the core as macros.
+const TEMPLATES: [(&str, &str); 11] = [
+    ("spikeq_top.v", include_str!("../templates/spikeq_top.v.tera")),
+    ("spikeq_axil.v", include_str!("../templates/spikeq_axil.v.tera")),
+    ("spikeq_core.v", include_str!("../templates/spikeq_core.v.tera")),
+    ("core/loader.v", include_str!("../templates/core/loader.v.tera")),
+    ("core/lane_engine.v", include_str!("../templates/core/lane_engine.v.tera")),
+    ("core/salient_engine.v", include_str!("../templates/core/salient_engine.v.tera")),
+    ("core/code_memory.v", include_str!("../templates/core/code_memory.v.tera")),
+    ("core/output.v", include_str!("../templates/core/output.v.tera")),
+    ("spikeq_row_spike.v", include_str!("../templates/spikeq_row_spike.v.tera")),
+    ("spikeq_row_mac.v", include_str!("../templates/spikeq_row_mac.v.tera")),
+    ("spikeq_neuron.v", include_str!("../templates/spikeq_neuron.v.tera")),
+];
+
+/// Which hardware a configuration needs; the templates' conditionals test these and nothing else.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Variant {
+    /// MAC baseline PE (one multiplier per lane) instead of the spike PE.
+    mac: bool,
+    /// Raw output mode supported (V out).
+    raw: bool,
+    /// Fire output mode supported (IF neurons, thresholds).
+    fire: bool,
+    /// Codes above Qa exist and leave the lanes (spike PE with salient_bits > act_bits).
+    salient_codes: bool,
+    /// A salient queue and engine exist (salient codes and a non-zero budget).
+    salient_queue: bool,
 }
 
-/// The templates, compiled once per call (they are small).
-fn templates() -> Result<Tera, CodegenError> {
-    let mut t = Tera::default();
-    t.autoescape_on(vec![]);
-    t.add_raw_templates(vec![
-        ("spikeq_top.v", include_str!("../templates/spikeq_top.v.tera")),
-        ("spikeq_axil.v", include_str!("../templates/spikeq_axil.v.tera")),
-        ("spikeq_core.v", include_str!("../templates/spikeq_core.v.tera")),
-        ("spikeq_row_spike.v", include_str!("../templates/spikeq_row_spike.v.tera")),
-        ("spikeq_row_mac.v", include_str!("../templates/spikeq_row_mac.v.tera")),
-        ("spikeq_neuron.v", include_str!("../templates/spikeq_neuron.v.tera")),
-    ])
-    .map_err(|e| CodegenError::Template(format!("{e:?}")))?;
-    t.register_function("zext", ext_fn(false));
-    t.register_function("sext", ext_fn(true));
-    Ok(t)
-}
-
-fn arg_u(args: &HashMap<String, Value>, k: &str) -> tera::Result<u64> {
-    args.get(k).and_then(Value::as_u64).ok_or_else(|| tera::Error::msg(format!("missing integer argument {k}")))
-}
-
-fn arg_s(args: &HashMap<String, Value>, k: &str) -> tera::Result<String> {
-    args.get(k)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| tera::Error::msg(format!("missing argument {k}")))
-}
-
-/// `zext(x, from, to)` / `sext(x, from, to)`: resize a `from`-bit expression to `to` bits without
-/// width warnings (no zero-width replications). `sext` needs `x` to be an identifier.
-fn ext_fn(signed: bool) -> impl Fn(&HashMap<String, Value>) -> tera::Result<Value> + Send + Sync {
-    move |args| {
-        let x = arg_s(args, "x")?;
-        let (from, to) = (arg_u(args, "from")?, arg_u(args, "to")?);
-        Ok(Value::String(resize(&x, from, to, signed)))
-    }
-}
-
-/// Verilog for `x` (`from` bits) resized to `to` bits.
-pub(crate) fn resize(x: &str, from: u64, to: u64, signed: bool) -> String {
-    use std::cmp::Ordering::*;
-    match to.cmp(&from) {
-        Equal => x.to_string(),
-        Less => format!("{x}[{}:0]", to - 1),
-        Greater => {
-            let pad = to - from;
-            if signed {
-                format!("{{ {{{pad}{{{x}[{}]}}}}, {x} }}", from - 1)
-            } else {
-                format!("{{ {pad}'d0, {x} }}")
-            }
+impl Variant {
+    fn of(d: &Derived) -> Self {
+        let mac = d.config.pe == PeKind::Mac;
+        Variant {
+            mac,
+            raw: d.supports(OutputMode::Raw),
+            fire: d.supports(OutputMode::Fire),
+            salient_codes: !mac && d.qs > d.qa,
+            salient_queue: d.salient_depth > 0,
         }
     }
 }
@@ -78,115 +66,38 @@ pub(crate) fn header(d: &Derived, what: &str) -> String {
     )
 }
 
-/// Every value the templates use.
-fn context(d: &Derived) -> Context {
-    let c = &d.config;
-    let mac = c.pe == PeKind::Mac;
-    let fire = d.supports(OutputMode::Fire);
-    let raw = d.supports(OutputMode::Raw);
-    let big = !mac && c.salient_bits > c.act_bits;
-    let sal = d.salient_depth > 0;
-    let mw = c.salient_bits - 1;
-    let tb = d.time_bits;
-    let cw = if mac { c.salient_bits } else { c.act_bits };
-    let p = d.weights_per_word;
-    let g = d.groups_max as u64;
-    let gib = iw(g);
-    let wb = d.weight_bits;
-    // MAC: binary weights become +-1 as 2-bit signed numbers before the multiplier
-    let wbx = if c.weight_format == WeightFormat::Binary { 2 } else { wb };
-    let pw = cw + wbx;
-    let fmt_val = |off: u32| {
-        format!("{:08X}", regmap::reset_value(REGISTERS.iter().find(|r| r.offset == off).expect("register"), d))
-    };
-
-    let mut x = Context::new();
-    x.insert("h", d.short_hash());
-    x.insert("name", &c.name);
-    x.insert("pe", if mac { "mac" } else { "spike" });
-    x.insert("format", &c.weight_format.to_string());
-    x.insert("mac", &mac);
-    x.insert("fire", &fire);
-    x.insert("raw", &raw);
-    x.insert("big", &big);
-    x.insert("sal", &sal);
-    x.insert("rows", &c.rows);
-    x.insert("rows4", &c.rows.div_ceil(4).saturating_mul(4));
-    x.insert("lanes", &c.lanes);
-    x.insert("k_max", &c.k_max);
-    x.insert("wb", &wb);
-    x.insert("acc", &d.acc_bits);
-    x.insert("g_size", &(1u64 << gib));
-    x.insert("gib", &gib);
-    x.insert("lib", &iw(c.lanes as u64));
-    x.insert("rib", &iw(c.rows as u64));
-    x.insert("kib", &iw(c.k_max as u64));
-    x.insert("qa", &d.qa);
-    x.insert("qs", &d.qs);
-    x.insert("qy", &d.qy);
-    x.insert("mw", &mw);
-    x.insert("tb", &tb);
-    x.insert("cw", &cw);
-    x.insert("pw", &pw);
-    x.insert("d", &d.salient_digits);
-    x.insert("sh", &d.digit_shift);
-    x.insert("dp", &(d.salient_digits * d.digit_shift));
-    x.insert("depth", &d.salient_depth);
-    x.insert("sqb", &ubits(d.salient_depth as u64));
-    x.insert("sqib", &iw(d.salient_depth as u64));
-    x.insert("sq_size", &(1u64 << iw(d.salient_depth as u64)));
-    x.insert("p", &p);
-    x.insert("ib", &iw(p.max(4) as u64));
-    x.insert("thb", &d.th_bits);
-    x.insert("memb", &d.membrane_bits);
-    x.insert("cmpw", &d.th_bits.max(d.membrane_bits));
-    x.insert("f", &c.frac_bits);
-    x.insert("fcb", &d.fire_count_bits);
-    x.insert("v_max", &d.v_max);
-    x.insert("tsw", &ubits(c.k_max as u64 * d.qs as u64));
-    x.insert("spk_w", &if sal { mw } else { tb });
-    x.insert("cword", &(c.lanes * cw + if mac { 0 } else { tb }));
-    x.insert("regmap_localparams", regmap::to_verilog_localparams().trim_end());
-    x.insert("id_value", &fmt_val(addr::ID));
-    x.insert("version_value", &fmt_val(addr::VERSION));
-    x.insert("cfg_hash_value", &fmt_val(addr::CFG_HASH));
-    x.insert("rows_value", &fmt_val(addr::ROWS));
-    x.insert("lanes_value", &fmt_val(addr::LANES));
-    x.insert("k_max_value", &fmt_val(addr::K_MAX));
-    x.insert("format_value", &fmt_val(addr::FORMAT));
-    x
+/// The RTL templates, with the helpers bound to `d`'s constants.
+fn tera(d: &Derived, k: &Arc<Constants>) -> Result<Tera, CodegenError> {
+    let mut t = Tera::default();
+    t.autoescape_on(vec![]);
+    t.add_raw_templates(TEMPLATES).map_err(|e| CodegenError::Template(error_chain(&e)))?;
+    helpers::register(&mut t, Arc::clone(k), d.config.weight_format);
+    Ok(t)
 }
 
-/// Verilog decoding of a stored weight `x` into a `to`-bit two's-complement number.
-fn weight_decode(format: WeightFormat, wb: u32, x: &str, to: u32) -> String {
-    match format {
-        // stored 1 = +1, 0 = -1: {to-1 copies of ~x, 1}
-        WeightFormat::Binary => format!("{{ {{{}{{~{x}}}}}, 1'b1 }}", to - 1),
-        _ => resize(x, wb as u64, to as u64, true),
-    }
+/// Renders one module: the template, then its constants declared, then tidied.
+fn render_module(t: &Tera, k: &Constants, template: &str, ctx: &Context) -> Result<String, CodegenError> {
+    let text =
+        t.render(template, ctx).map_err(|e| CodegenError::Template(format!("{template}: {}", error_chain(&e))))?;
+    Ok(tidy(&k.declare(&text)?))
 }
 
 /// Renders the RTL files of a configuration: (module name, Verilog), top first.
 pub(crate) fn render(d: &Derived) -> Result<Vec<(String, String)>, CodegenError> {
-    let mut t = templates()?;
-    let c = &d.config;
-    let ctx = context(d);
-    let h = d.short_hash().to_string();
-    let (fmt, wb, acc) = (c.weight_format, d.weight_bits, d.acc_bits);
-    let pw = ctx.get("pw").and_then(Value::as_u64).expect("pw") as u32;
-    t.register_function("decode", move |args: &HashMap<String, Value>| {
-        Ok(Value::String(weight_decode(fmt, wb, &arg_s(args, "x")?, acc)))
-    });
-    t.register_function("mac_decode", move |args: &HashMap<String, Value>| {
-        Ok(Value::String(weight_decode(fmt, wb, &arg_s(args, "x")?, pw)))
-    });
+    let k = Arc::new(Constants::new(d)?);
+    let t = tera(d, &k)?;
+    let mut ctx = Context::new();
+    ctx.insert("d", d);
+    ctx.insert("v", &Variant::of(d));
+    ctx.insert("h", d.short_hash());
+    ctx.insert("ports", &ports::declarations());
 
     let mut parts: Vec<(&str, &str, &str)> = vec![
         ("spikeq_top", "spikeq_top.v", "top: AXI4-Lite control, AXI4-Stream in/out"),
         ("spikeq_axil", "spikeq_axil.v", "AXI4-Lite control slave (register map)"),
         ("spikeq_core", "spikeq_core.v", "controller, loaders, engines, output packer"),
     ];
-    if c.pe == PeKind::Mac {
+    if d.config.pe == PeKind::Mac {
         parts.push(("spikeq_row", "spikeq_row_mac.v", "MAC baseline row: weights, multipliers, row adder"));
     } else {
         parts.push(("spikeq_row", "spikeq_row_spike.v", "spike row: weights, add/subtract/skip lanes, salient digits"));
@@ -195,14 +106,17 @@ pub(crate) fn render(d: &Derived) -> Result<Vec<(String, String)>, CodegenError>
         parts.push(("spikeq_neuron", "spikeq_neuron.v", "IF output neuron: threshold, membrane, spike counter"));
     }
     let mut out = Vec::new();
-    for (base, tpl, what) in parts {
-        let module = format!("{base}_{h}");
-        let mut ctx = ctx.clone();
+    for (base, template, what) in parts {
+        let module = format!("{base}_{}", d.short_hash());
         ctx.insert("header", &header(d, &format!("{module}: {what}")));
-        let text = t.render(tpl, &ctx).map_err(|e| CodegenError::Template(format!("{tpl}: {}", error_chain(&e))))?;
-        out.push((module, tidy(&text)));
+        out.push((module, render_module(&t, &k, template, &ctx)?));
     }
     Ok(out)
+}
+
+/// Declares the named constants another generated module (the testbench) uses.
+pub(crate) fn declare_constants(d: &Derived, text: &str) -> Result<String, CodegenError> {
+    Constants::new(d)?.declare(text)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -9,7 +9,7 @@
 
 use spikeq_hdl::config::{OutputMode, PeKind};
 use spikeq_hdl::device::GoldenDevice;
-use spikeq_hdl::regmap::{addr, ctrl, op};
+use spikeq_hdl::regmap::{addr, ctrl, err, op};
 use spikeq_hdl::{protocol, stream, Bus, Case, Derived, WeightFormat};
 use tera::{Context, Tera};
 
@@ -269,7 +269,7 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
     r.write_reg(addr::CTRL, ctrl::AP_START)?;
     r.wait_done("a bad descriptor")?;
     r.read_reg(addr::ERROR)?;
-    r.write_reg(addr::ERROR, 0xF)?;
+    r.write_reg(addr::ERROR, err::DESCRIPTOR | err::SALIENT_OVERFLOW | err::CODE_RANGE | err::STREAM)?;
     r.read_reg(addr::ERROR)?;
     // ISR saw ap_ready (start accepted) and ap_done; write 1 to clear
     r.read_reg(addr::ISR)?;
@@ -350,6 +350,7 @@ pub fn generate(d: &Derived, o: &TbOptions) -> Result<Vec<GenFile>, CodegenError
     x.insert("timeout", &(cycles_bound * 20));
     x.insert("seed", &(o.seed as u32 & 0x7fff_ffff));
     let sv = t.render("tb", &x).map_err(|e| CodegenError::Template(format!("testbench: {e:?}")))?;
+    let sv = rtl::declare_constants(d, &sv)?;
     let run = format!(
         "#!/bin/sh\n# Runs the self-checking testbench of {} under Icarus Verilog; prints PASS or FAIL <n> mismatches.\nset -e\ncd \"$(dirname \"$0\")/..\"\niverilog -g2012 -o tb/sim -s {module} tb/{module}.sv *.v\nvvp -n tb/sim +dir=tb\n",
         d.config.name

@@ -84,6 +84,38 @@ fn committed_tiny_rtl_is_current() {
     );
 }
 
+/// The RTL with what may depend on the sizes taken out: the module hash, comments, and the
+/// declarations of the named constants.
+fn without_sizes(d: &spikeq_hdl::Derived) -> Vec<String> {
+    let design = generate(d).unwrap();
+    let mut lines = Vec::new();
+    for f in design.verilog() {
+        for line in f.contents.lines() {
+            let code = line.split("//").next().unwrap().trim_end();
+            let decl = ["parameter ", "localparam "].iter().any(|p| code.trim_start().starts_with(p));
+            if !code.is_empty() && !decl {
+                lines.push(code.replace(d.short_hash(), "<h>"));
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn sizes_are_named_constants_not_literals() {
+    // tiny and a larger array of the same kind (rows, lanes, K, weight and threshold widths all
+    // change): once the constants' declarations are set aside, the Verilog is the same text.
+    let small = config("tiny");
+    let mut c = small.config.clone();
+    (c.rows, c.lanes, c.k_max, c.m_max, c.frac_bits) = (8, 8, 128, 128, 5);
+    c.weight_format = "int3".parse().unwrap();
+    let large = c.validate().unwrap();
+    assert_ne!((small.acc_bits, small.k_index_bits), (large.acc_bits, large.k_index_bits));
+    let (a, b) = (without_sizes(&small), without_sizes(&large));
+    let first = a.iter().zip(&b).position(|(x, y)| x != y);
+    assert!(first.is_none() && a.len() == b.len(), "first difference: {:?}", first.map(|i| (&a[i], &b[i])));
+}
+
 #[test]
 fn write_to_refuses_foreign_directories() {
     let d = config("tiny");

@@ -118,6 +118,13 @@ pub fn sbits(v: u64) -> u32 {
     ubits(v) + 1
 }
 
+/// Bits of an index into a table of `n` entries: max(1, ceil(log2 n)).
+pub fn index_bits(n: u32) -> u32 {
+    ubits(n.max(1) as u64 - 1)
+}
+
+/// Codes (and fired output codes) packed in one stream word, one byte each.
+pub const CODES_PER_WORD: u32 = 4;
 /// Largest data word the streams carry, and so the widest raw output and threshold.
 pub const STREAM_BITS: u32 = 32;
 /// Largest weight memory the generator will emit, in bits (64 Mbit: bigger than any FPGA's BRAM).
@@ -164,14 +171,49 @@ pub struct Derived {
     pub membrane_bits: u32,
     /// Width of the spike counter of an output neuron.
     pub fire_count_bits: u32,
-    /// Width of K-sized indices and counters (0..=k_max).
-    pub k_bits: u32,
-    /// Width of the row index of a tile (0..=rows).
-    pub row_bits: u32,
-    /// Width of the lane-group index (0..=groups_max).
-    pub group_bits: u32,
-    /// Width of the spike-time counter inside one group (0..=max(Qa, digit max)).
+    /// Index of one of a layer's K inputs (0..k_max-1, also K-1): the loaders' element counter.
+    pub k_index_bits: u32,
+    /// Index of a row of the tile (0..rows-1, also M-1 and a token's output word).
+    pub row_index_bits: u32,
+    /// Index of a lane (0..lanes-1).
+    pub lane_index_bits: u32,
+    /// Index of a lane group (0..groups_max-1): the address of the weight and code memories.
+    pub group_index_bits: u32,
+    /// Words of each row's weight memory and of the code memory: 2^group_index_bits, so that
+    /// every address is a valid word.
+    pub memory_depth: u32,
+    /// Index of an element inside a stream word (weights_per_word weights, or 4 codes).
+    pub word_index_bits: u32,
+    /// Spike time inside a lane group or salient entry (0..=Qa), and a lane code's magnitude.
     pub time_bits: u32,
+    /// Magnitude of a code after clamping to ±Qs (salient_bits - 1).
+    pub code_mag_bits: u32,
+    /// One lane's code in the code memory: sign and magnitude (spike PE, act_bits), or the
+    /// two's-complement code the multiplier takes (MAC PE, salient_bits).
+    pub lane_code_bits: u32,
+    /// One code memory word: the lane codes of a lane group, plus its length (spike PE).
+    pub code_word_bits: u32,
+    /// MAC PE: one code × weight product (binary weights enter the multiplier as ±1 in 2 bits).
+    pub product_bits: u32,
+    /// A salient magnitude padded to whole digits (salient_digits × digit_shift).
+    pub salient_digit_bits: u32,
+    /// Salient codes held for the current token (0..=salient_depth).
+    pub salient_count_bits: u32,
+    /// Index of a salient queue entry (0..salient_depth-1).
+    pub salient_index_bits: u32,
+    /// Entries of the salient queue memory: 2^salient_index_bits.
+    pub salient_slots: u32,
+    /// One salient queue entry: lane group, lane, magnitude, sign (0 without a salient queue).
+    pub salient_entry_bits: u32,
+    /// Spikes one code adds to SPIKES: |q| of a lane code, the digit sum of a salient code, or
+    /// 1 for a non-zero code (MAC PE).
+    pub code_spike_bits: u32,
+    /// Spikes of one token (at most k_max × Qs), the per-row increment of ACCUMULATES.
+    pub token_spike_bits: u32,
+    /// Fire phase comparison of membrane and threshold: max(th_bits, membrane_bits).
+    pub fire_compare_bits: u32,
+    /// Output words of a token in fire mode at M = rows (four 8-bit codes per word).
+    pub fire_words: u32,
     /// Weights packed in one 32-bit stream word.
     pub weights_per_word: u32,
     /// Weight memory of the array in bits (rows × groups_max × lanes × weight_bits).
@@ -307,6 +349,15 @@ impl ArrayConfig {
         }
 
         let weight_memory_bits = c.rows as u64 * groups_max as u64 * c.lanes as u64 * weight_bits as u64;
+        // Widths of the generated RTL's registers, memories and indices (docs/codegen.md).
+        let mac = c.pe == PeKind::Mac;
+        let weights_per_word = STREAM_BITS / weight_bits;
+        let lane_index_bits = index_bits(c.lanes);
+        let group_index_bits = index_bits(groups_max);
+        let salient_index_bits = index_bits(salient_depth);
+        let time_bits = ubits(qa as u64);
+        let code_mag_bits = c.salient_bits - 1;
+        let lane_code_bits = if mac { c.salient_bits } else { c.act_bits };
         if weight_memory_bits > MAX_WEIGHT_MEMORY_BITS {
             let fit = MAX_WEIGHT_MEMORY_BITS / (c.rows as u64 * weight_bits as u64);
             return Err(bad(
@@ -335,11 +386,35 @@ impl ArrayConfig {
             th_bits,
             membrane_bits,
             fire_count_bits: ubits(qy as u64),
-            k_bits: ubits(c.k_max as u64),
-            row_bits: ubits(c.rows as u64),
-            group_bits: ubits(groups_max as u64),
-            time_bits: ubits(qa as u64),
-            weights_per_word: STREAM_BITS / weight_bits,
+            k_index_bits: index_bits(c.k_max),
+            row_index_bits: index_bits(c.rows),
+            lane_index_bits,
+            group_index_bits,
+            memory_depth: 1 << group_index_bits,
+            word_index_bits: index_bits(weights_per_word.max(CODES_PER_WORD)),
+            time_bits,
+            code_mag_bits,
+            lane_code_bits,
+            code_word_bits: c.lanes * lane_code_bits + if mac { 0 } else { time_bits },
+            product_bits: lane_code_bits + if c.weight_format == WeightFormat::Binary { 2 } else { weight_bits },
+            salient_digit_bits: salient_digits * digit_shift,
+            salient_count_bits: ubits(salient_depth as u64),
+            salient_index_bits,
+            salient_slots: 1 << salient_index_bits,
+            salient_entry_bits: if salient_depth > 0 {
+                group_index_bits + lane_index_bits + code_mag_bits + 1
+            } else {
+                0
+            },
+            code_spike_bits: match (mac, salient_depth > 0) {
+                (true, _) => 1,
+                (false, true) => code_mag_bits,
+                (false, false) => time_bits,
+            },
+            token_spike_bits: ubits(c.k_max as u64 * qs as u64),
+            fire_compare_bits: th_bits.max(membrane_bits),
+            fire_words: c.rows.div_ceil(CODES_PER_WORD),
+            weights_per_word,
             weight_memory_bits,
         })
     }
@@ -386,6 +461,7 @@ impl Derived {
             line("threshold", format!("{} bits, F = {}, max {}", self.th_bits, c.frac_bits, self.th_max));
             line("membrane", format!("{} bits", self.membrane_bits));
             line("fire counter", format!("{} bits (Qy = {})", self.fire_count_bits, self.qy));
+            line("fire compare", format!("{} bits", self.fire_compare_bits));
         }
         line(
             "output modes",
@@ -393,13 +469,71 @@ impl Derived {
         );
         line(
             "index widths",
-            format!("k {}, row {}, group {}, time {}", self.k_bits, self.row_bits, self.group_bits, self.time_bits),
+            format!(
+                "k {}, row {}, lane {}, group {}, word element {}, time {}",
+                self.k_index_bits,
+                self.row_index_bits,
+                self.lane_index_bits,
+                self.group_index_bits,
+                self.word_index_bits,
+                self.time_bits
+            ),
         );
         line(
             "weight memory",
-            format!("{} bits ({} weights per stream word)", self.weight_memory_bits, self.weights_per_word),
+            format!(
+                "{} bits ({} words per row, {} weights per stream word)",
+                self.weight_memory_bits, self.memory_depth, self.weights_per_word
+            ),
+        );
+        line(
+            "code memory",
+            format!(
+                "{} words of {} bits (lane codes of {} bits)",
+                self.memory_depth, self.code_word_bits, self.lane_code_bits
+            ),
+        );
+        if self.salient_depth > 0 {
+            line(
+                "salient queue",
+                format!(
+                    "{} slots of {} bits (count {} bits, index {} bits)",
+                    self.salient_slots, self.salient_entry_bits, self.salient_count_bits, self.salient_index_bits
+                ),
+            );
+        }
+        if self.config.pe == PeKind::Mac {
+            line("multiplier", format!("{} bits product", self.product_bits));
+        }
+        line(
+            "spike counters",
+            format!("{} bits per code, {} bits per token", self.code_spike_bits, self.token_spike_bits),
         );
         line("clock", format!("{} MHz", c.clock_mhz));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_widths_are_the_rtl_widths() {
+        let d = Derived::from_toml(include_str!("../../configs/tiny.toml")).unwrap();
+        // K <= 64 inputs, 4 rows, 4 lanes, 16 lane groups: indices 0..63, 0..3, 0..3, 0..15
+        let idx = (d.k_index_bits, d.row_index_bits, d.lane_index_bits, d.group_index_bits);
+        assert_eq!(idx, (6, 2, 2, 4));
+        assert_eq!((d.memory_depth, d.word_index_bits, d.time_bits), (16, 3, 3));
+        // lane codes of 4 bits, plus a 3-bit group length
+        assert_eq!((d.lane_code_bits, d.code_word_bits), (4, 19));
+        // salient entry: group 4 + lane 2 + magnitude 7 + sign 1
+        assert_eq!((d.salient_entry_bits, d.salient_slots, d.salient_count_bits), (14, 4, 3));
+        assert!(d.report().contains("k 6, row 2, lane 2, group 4, word element 3, time 3"), "{}", d.report());
+    }
+
+    #[test]
+    fn index_bits_of_a_table() {
+        assert_eq!([1, 2, 3, 4, 5, 64, 65].map(index_bits), [1, 1, 2, 2, 3, 6, 7]);
     }
 }

@@ -6,13 +6,17 @@
 
 // AXI4-Lite control slave: the register map of hdl/src/regmap.rs in the Vivado HLS layout.
 // AW and W are accepted independently (same cycle or separately); one write and one read in flight.
-module spikeq_axil_d6f25c47 (
+module spikeq_axil_d6f25c47 #(
+    parameter ADDR_BITS = 8,
+    parameter ERR_BITS = 4,
+    parameter STATUS_PHASE_BITS = 4
+) (
     input  wire        clk,
     input  wire        rst_n,
     // AXI4-Lite slave
     input  wire        awvalid,
     output wire        awready,
-    input  wire [7:0]  awaddr,
+    input  wire [ADDR_BITS-1:0] awaddr,
     input  wire        wvalid,
     output wire        wready,
     input  wire [31:0] wdata,
@@ -22,7 +26,7 @@ module spikeq_axil_d6f25c47 (
     output wire [1:0]  bresp,
     input  wire        arvalid,
     output wire        arready,
-    input  wire [7:0]  araddr,
+    input  wire [ADDR_BITS-1:0] araddr,
     output reg         rvalid,
     input  wire        rready,
     output reg  [31:0] rdata,
@@ -37,74 +41,80 @@ module spikeq_axil_d6f25c47 (
     output reg  [31:0] mode,
     input  wire        busy,
     input  wire        done,
-    input  wire [3:0]  phase,
-    input  wire [3:0]  err_set,
+    input  wire [STATUS_PHASE_BITS-1:0] phase,
+    input  wire [ERR_BITS-1:0] err_set,
     input  wire [63:0] cycles,
     input  wire [63:0] spikes,
     input  wire [63:0] accums
 );
-    // register offsets (from spikeq_hdl::regmap)
-    localparam [7:0] A_CTRL = 8'h00;
-    localparam [7:0] A_GIE = 8'h04;
-    localparam [7:0] A_IER = 8'h08;
-    localparam [7:0] A_ISR = 8'h0C;
-    localparam [7:0] A_ID = 8'h10;
-    localparam [7:0] A_VERSION = 8'h14;
-    localparam [7:0] A_CFG_HASH = 8'h18;
-    localparam [7:0] A_SCRATCH = 8'h1C;
-    localparam [7:0] A_OP = 8'h20;
-    localparam [7:0] A_LAYER_K = 8'h24;
-    localparam [7:0] A_LAYER_M = 8'h28;
-    localparam [7:0] A_LAYER_N = 8'h2C;
-    localparam [7:0] A_MODE = 8'h30;
-    localparam [7:0] A_STATUS = 8'h34;
-    localparam [7:0] A_ERROR = 8'h38;
-    localparam [7:0] A_CYCLES_LO = 8'h40;
-    localparam [7:0] A_CYCLES_HI = 8'h44;
-    localparam [7:0] A_SPIKES_LO = 8'h48;
-    localparam [7:0] A_SPIKES_HI = 8'h4C;
-    localparam [7:0] A_ACCUM_LO = 8'h50;
-    localparam [7:0] A_ACCUM_HI = 8'h54;
-    localparam [7:0] A_ROWS = 8'h58;
-    localparam [7:0] A_LANES = 8'h5C;
-    localparam [7:0] A_K_MAX = 8'h60;
-    localparam [7:0] A_FORMAT = 8'h64;
-    // identification (configuration tiny)
-    localparam [31:0] V_ID       = 32'h53504B51;
-    localparam [31:0] V_VERSION  = 32'h00010000;
-    localparam [31:0] V_CFG_HASH = 32'hD6F25C47;
-    localparam [31:0] V_ROWS     = 32'h00000004;
-    localparam [31:0] V_LANES    = 32'h00000004;
-    localparam [31:0] V_K_MAX    = 32'h00000040;
-    localparam [31:0] V_FORMAT   = 32'h04080404;
+    // named constants of this configuration (docs/codegen.md)
+    localparam [7:0] ADDR_ACCUM_HI = 8'h54;
+    localparam [7:0] ADDR_ACCUM_LO = 8'h50;
+    localparam [7:0] ADDR_CFG_HASH = 8'h18;
+    localparam [7:0] ADDR_CTRL = 8'h00;
+    localparam [7:0] ADDR_CYCLES_HI = 8'h44;
+    localparam [7:0] ADDR_CYCLES_LO = 8'h40;
+    localparam [7:0] ADDR_ERROR = 8'h38;
+    localparam [7:0] ADDR_FORMAT = 8'h64;
+    localparam [7:0] ADDR_GIE = 8'h04;
+    localparam [7:0] ADDR_ID = 8'h10;
+    localparam [7:0] ADDR_IER = 8'h08;
+    localparam [7:0] ADDR_ISR = 8'h0C;
+    localparam [7:0] ADDR_K_MAX = 8'h60;
+    localparam [7:0] ADDR_LANES = 8'h5C;
+    localparam [7:0] ADDR_LAYER_K = 8'h24;
+    localparam [7:0] ADDR_LAYER_M = 8'h28;
+    localparam [7:0] ADDR_LAYER_N = 8'h2C;
+    localparam [7:0] ADDR_MODE = 8'h30;
+    localparam [7:0] ADDR_OP = 8'h20;
+    localparam [7:0] ADDR_ROWS = 8'h58;
+    localparam [7:0] ADDR_SCRATCH = 8'h1C;
+    localparam [7:0] ADDR_SPIKES_HI = 8'h4C;
+    localparam [7:0] ADDR_SPIKES_LO = 8'h48;
+    localparam [7:0] ADDR_STATUS = 8'h34;
+    localparam [7:0] ADDR_VERSION = 8'h14;
+    localparam [31:0] CFG_HASH_VALUE = 32'hD6F25C47;
+    localparam CTRL_AP_START = 0;
+    localparam [31:0] FORMAT_VALUE = 32'h04080404;
+    localparam GIE_ENABLE = 0;
+    localparam [31:0] ID_VALUE = 32'h53504B51;
+    localparam IER_BITS = 2;
+    localparam IER_DONE = 0;
+    localparam IER_READY = 1;
+    localparam ISR_BITS = 2;
+    localparam [31:0] K_MAX_VALUE = 32'h00000040;
+    localparam [31:0] LANES_VALUE = 32'h00000004;
+    localparam [31:0] ROWS_VALUE = 32'h00000004;
+    localparam [31:0] VERSION_VALUE = 32'h00010000;
 
     reg        ap_start;
     reg        ap_done;
     reg        gie;
-    reg  [1:0] ier;
-    reg  [1:0] isr;
+    reg  [IER_BITS-1:0] ier;                  // bit i is IER bit i (ISR, ERROR likewise)
+    reg  [ISR_BITS-1:0] isr;
     reg  [31:0] scratch;
-    reg  [3:0] error;
+    reg  [ERR_BITS-1:0] error;
 
     assign start     = ap_start && !busy;
-    assign interrupt = gie && ((isr & ier) != 2'b00);
+    assign interrupt = gie && ((isr & ier) != 0);
     assign bresp     = 2'b00;
     assign rresp     = 2'b00;
 
     // ---------------------------------------------------------------- write channel
     reg        aw_full;
     reg        w_full;
-    reg  [7:0] aw_q;
+    reg  [ADDR_BITS-1:0] aw_q;
     reg [31:0] w_q;
     reg  [3:0] s_q;
     assign awready = !aw_full;
     assign wready  = !w_full;
     wire        do_write = aw_full && w_full && !bvalid;
     wire [31:0] wmask = { {8{s_q[3]}}, {8{s_q[2]}}, {8{s_q[1]}}, {8{s_q[0]}} };
-    wire  [3:0] wbits = w_q[3:0] & {4{s_q[0]}};           // low bits written as 1 (W1C, ap_start)
-    wire        wr_ctrl  = do_write && (aw_q == A_CTRL);
-    wire        wr_isr   = do_write && (aw_q == A_ISR);
-    wire        wr_error = do_write && (aw_q == A_ERROR);
+    // bits written as 1 (ap_start, W1C); ERROR has the most of them
+    wire [ERR_BITS-1:0] wbits = w_q[ERR_BITS-1:0] & {ERR_BITS{s_q[0]}};
+    wire        wr_ctrl  = do_write && (aw_q == ADDR_CTRL);
+    wire        wr_isr   = do_write && (aw_q == ADDR_ISR);
+    wire        wr_error = do_write && (aw_q == ADDR_ERROR);
 
     function [31:0] merge(input [31:0] old, input [31:0] nw, input [31:0] m);
         merge = (old & ~m) | (nw & m);
@@ -113,35 +123,35 @@ module spikeq_axil_d6f25c47 (
     // ---------------------------------------------------------------- read channel
     assign arready = !rvalid;
     wire rd_fire = arvalid && !rvalid;
-    wire rd_ctrl = rd_fire && (araddr == A_CTRL);
+    wire rd_ctrl = rd_fire && (araddr == ADDR_CTRL);
     reg [31:0] rmux;
     always @* begin
         case (araddr)
-            A_CTRL:      rmux = {28'd0, !busy, !busy, ap_done, ap_start};
-            A_GIE:       rmux = {31'd0, gie};
-            A_IER:       rmux = {30'd0, ier};
-            A_ISR:       rmux = {30'd0, isr};
-            A_ID:        rmux = V_ID;
-            A_VERSION:   rmux = V_VERSION;
-            A_CFG_HASH:  rmux = V_CFG_HASH;
-            A_SCRATCH:   rmux = scratch;
-            A_OP:        rmux = op;
-            A_LAYER_K:   rmux = layer_k;
-            A_LAYER_M:   rmux = layer_m;
-            A_LAYER_N:   rmux = layer_n;
-            A_MODE:      rmux = mode;
-            A_STATUS:    rmux = {24'd0, phase, 3'd0, busy};
-            A_ERROR:     rmux = {28'd0, error};
-            A_CYCLES_LO: rmux = cycles[31:0];
-            A_CYCLES_HI: rmux = cycles[63:32];
-            A_SPIKES_LO: rmux = spikes[31:0];
-            A_SPIKES_HI: rmux = spikes[63:32];
-            A_ACCUM_LO:  rmux = accums[31:0];
-            A_ACCUM_HI:  rmux = accums[63:32];
-            A_ROWS:      rmux = V_ROWS;
-            A_LANES:     rmux = V_LANES;
-            A_K_MAX:     rmux = V_K_MAX;
-            A_FORMAT:    rmux = V_FORMAT;
+            ADDR_CTRL:      rmux = {28'd0, !busy, !busy, ap_done, ap_start};
+            ADDR_GIE:       rmux = {31'd0, gie};
+            ADDR_IER:       rmux = { {(32-IER_BITS){1'b0}}, ier };
+            ADDR_ISR:       rmux = { {(32-ISR_BITS){1'b0}}, isr };
+            ADDR_ID:        rmux = ID_VALUE;
+            ADDR_VERSION:   rmux = VERSION_VALUE;
+            ADDR_CFG_HASH:  rmux = CFG_HASH_VALUE;
+            ADDR_SCRATCH:   rmux = scratch;
+            ADDR_OP:        rmux = op;
+            ADDR_LAYER_K:   rmux = layer_k;
+            ADDR_LAYER_M:   rmux = layer_m;
+            ADDR_LAYER_N:   rmux = layer_n;
+            ADDR_MODE:      rmux = mode;
+            ADDR_STATUS:    rmux = {24'd0, phase, 3'd0, busy};
+            ADDR_ERROR:     rmux = { {(32-ERR_BITS){1'b0}}, error };
+            ADDR_CYCLES_LO: rmux = cycles[31:0];
+            ADDR_CYCLES_HI: rmux = cycles[63:32];
+            ADDR_SPIKES_LO: rmux = spikes[31:0];
+            ADDR_SPIKES_HI: rmux = spikes[63:32];
+            ADDR_ACCUM_LO:  rmux = accums[31:0];
+            ADDR_ACCUM_HI:  rmux = accums[63:32];
+            ADDR_ROWS:      rmux = ROWS_VALUE;
+            ADDR_LANES:     rmux = LANES_VALUE;
+            ADDR_K_MAX:     rmux = K_MAX_VALUE;
+            ADDR_FORMAT:    rmux = FORMAT_VALUE;
             default:     rmux = 32'd0;
         endcase
     end
@@ -150,7 +160,7 @@ module spikeq_axil_d6f25c47 (
         if (!rst_n) begin
             aw_full  <= 1'b0;
             w_full   <= 1'b0;
-            aw_q     <= 8'd0;
+            aw_q     <= 0;
             w_q      <= 32'd0;
             s_q      <= 4'd0;
             bvalid   <= 1'b0;
@@ -159,10 +169,10 @@ module spikeq_axil_d6f25c47 (
             ap_start <= 1'b0;
             ap_done  <= 1'b0;
             gie      <= 1'b0;
-            ier      <= 2'b00;
-            isr      <= 2'b00;
+            ier      <= 0;
+            isr      <= 0;
             scratch  <= 32'd0;
-            error    <= 4'd0;
+            error    <= 0;
             op       <= 32'd0;
             layer_k  <= 32'd0;
             layer_m  <= 32'd0;
@@ -184,14 +194,14 @@ module spikeq_axil_d6f25c47 (
                 w_full  <= 1'b0;
                 bvalid  <= 1'b1;
                 case (aw_q)
-                    A_GIE:     if (s_q[0]) gie <= w_q[0];
-                    A_IER:     if (s_q[0]) ier <= w_q[1:0];
-                    A_SCRATCH: scratch <= merge(scratch, w_q, wmask);
-                    A_OP:      op      <= merge(op, w_q, wmask);
-                    A_LAYER_K: layer_k <= merge(layer_k, w_q, wmask);
-                    A_LAYER_M: layer_m <= merge(layer_m, w_q, wmask);
-                    A_LAYER_N: layer_n <= merge(layer_n, w_q, wmask);
-                    A_MODE:    mode    <= merge(mode, w_q, wmask);
+                    ADDR_GIE:     if (s_q[0]) gie <= w_q[GIE_ENABLE];
+                    ADDR_IER:     if (s_q[0]) ier <= w_q[IER_BITS-1:0];
+                    ADDR_SCRATCH: scratch <= merge(scratch, w_q, wmask);
+                    ADDR_OP:      op      <= merge(op, w_q, wmask);
+                    ADDR_LAYER_K: layer_k <= merge(layer_k, w_q, wmask);
+                    ADDR_LAYER_M: layer_m <= merge(layer_m, w_q, wmask);
+                    ADDR_LAYER_N: layer_n <= merge(layer_n, w_q, wmask);
+                    ADDR_MODE:    mode    <= merge(mode, w_q, wmask);
                     default: ;
                 endcase
             end
@@ -207,11 +217,12 @@ module spikeq_axil_d6f25c47 (
             // HLS control bits
             if (start)
                 ap_start <= 1'b0;
-            else if (wr_ctrl && wbits[0])
+            else if (wr_ctrl && wbits[CTRL_AP_START])
                 ap_start <= 1'b1;
             ap_done <= done || (ap_done && !rd_ctrl);
-            isr <= (isr & ~(wr_isr ? wbits[1:0] : 2'b00)) | {ier[1] && start, ier[0] && done};
-            error <= (error & ~(wr_error ? wbits[3:0] : 4'd0)) | err_set;
+            isr <= (isr & ~(wr_isr ? wbits[ISR_BITS-1:0] : 0))
+                 | {ier[IER_READY] && start, ier[IER_DONE] && done};
+            error <= (error & ~(wr_error ? wbits : 0)) | err_set;
         end
     end
 endmodule

@@ -8,7 +8,10 @@
 // queue, the lane engine and the salient engine (side by side), the fire phase, output packer and
 // performance counters. Cycle behaviour follows hdl/src/golden.rs:
 //   per token: 1 (S_CLR) + max(N_norm, N_sal) (S_ACC) + 2 + max c (S_FLD, S_FIRE).
-module spikeq_core_d6f25c47 (
+module spikeq_core_d6f25c47 #(
+    parameter ERR_BITS = 4,
+    parameter STATUS_PHASE_BITS = 4
+) (
     input  wire        clk,
     input  wire        rst_n,
     // control (from spikeq_axil_d6f25c47)
@@ -20,8 +23,8 @@ module spikeq_core_d6f25c47 (
     input  wire [31:0] mode,
     output wire        busy,
     output wire        done,
-    output wire [3:0]  phase,
-    output reg  [3:0]  err_set,
+    output wire [STATUS_PHASE_BITS-1:0] phase,
+    output reg  [ERR_BITS-1:0] err_set,
     output reg  [63:0] cycles,
     output reg  [63:0] spikes,
     output reg  [63:0] accums,
@@ -36,23 +39,62 @@ module spikeq_core_d6f25c47 (
     input  wire        m_axis_tready,
     output wire        m_axis_tlast
 );
-    // ---------------------------------------------------------------- controller states
-    localparam [3:0] S_IDLE = 4'd0;
-    localparam [3:0] S_LDW  = 4'd1;
-    localparam [3:0] S_LDT  = 4'd2;
-    localparam [3:0] S_RX   = 4'd3;
-    localparam [3:0] S_CLR  = 4'd4;
-    localparam [3:0] S_ACC  = 4'd5;
-    localparam [3:0] S_FLD  = 4'd6;
-    localparam [3:0] S_FIRE = 4'd7;
-    localparam [3:0] S_ACNT = 4'd8;
-    localparam [3:0] S_TX   = 4'd9;
-    localparam [3:0] S_DONE = 4'd10;
+    // named constants of this configuration (docs/codegen.md)
+    localparam ACC_BITS = 14;
+    localparam CODES_PER_WORD = 4;
+    localparam CODE_MAG_BITS = 7;
+    localparam CODE_SPIKE_BITS = 7;
+    localparam CODE_WORD_BITS = 19;
+    localparam DIGIT_SHIFT = 3;
+    localparam ERR_CODE_RANGE = 2;
+    localparam ERR_DESCRIPTOR = 0;
+    localparam ERR_SALIENT_OVERFLOW = 1;
+    localparam ERR_STREAM = 3;
+    localparam FIRE_WORDS = 1;
+    localparam GROUP_INDEX_BITS = 4;
+    localparam K_INDEX_BITS = 6;
+    localparam K_MAX = 64;
+    localparam LANES = 4;
+    localparam LANE_CODE_BITS = 4;
+    localparam LANE_INDEX_BITS = 2;
+    localparam MEMORY_DEPTH = 16;
+    localparam [31:0] MODE_FIRE = 32'h00000001;
+    localparam [31:0] MODE_RAW = 32'h00000000;
+    localparam [31:0] OP_LOAD = 32'h00000000;
+    localparam [31:0] OP_RUN = 32'h00000001;
+    localparam QA = 7;
+    localparam QS = 127;
+    localparam ROWS = 4;
+    localparam ROW_INDEX_BITS = 2;
+    localparam SALIENT_COUNT_BITS = 3;
+    localparam SALIENT_DEPTH = 4;
+    localparam SALIENT_DIGITS = 3;
+    localparam SALIENT_DIGIT_BITS = 9;
+    localparam SALIENT_INDEX_BITS = 2;
+    localparam SALIENT_SLOTS = 4;
+    localparam TH_BITS = 20;
+    localparam TIME_BITS = 3;
+    localparam TOKEN_SPIKE_BITS = 13;
+    localparam WEIGHT_BITS = 4;
+    localparam WORD_INDEX_BITS = 3;
 
-    reg  [3:0]  state;
+    // ---------------------------------------------------------------- controller states
+    localparam [STATUS_PHASE_BITS-1:0] S_IDLE = 0;
+    localparam [STATUS_PHASE_BITS-1:0] S_LDW  = 1;
+    localparam [STATUS_PHASE_BITS-1:0] S_LDT  = 2;
+    localparam [STATUS_PHASE_BITS-1:0] S_RX   = 3;
+    localparam [STATUS_PHASE_BITS-1:0] S_CLR  = 4;
+    localparam [STATUS_PHASE_BITS-1:0] S_ACC  = 5;
+    localparam [STATUS_PHASE_BITS-1:0] S_FLD  = 6;
+    localparam [STATUS_PHASE_BITS-1:0] S_FIRE = 7;
+    localparam [STATUS_PHASE_BITS-1:0] S_ACNT = 8;
+    localparam [STATUS_PHASE_BITS-1:0] S_TX   = 9;
+    localparam [STATUS_PHASE_BITS-1:0] S_DONE = 10;
+
+    reg  [STATUS_PHASE_BITS-1:0]  state;
     reg         fire_m;                  // MODE = fire
-    reg  [5:0]  kk1;                     // K - 1
-    reg  [1:0]  mm1;                     // M - 1
+    reg  [K_INDEX_BITS-1:0]  kk1;                     // K - 1
+    reg  [ROW_INDEX_BITS-1:0]  mm1;                     // M - 1
     reg  [31:0] nn1;                     // N - 1
     reg  [31:0] tok;                     // token of a RUN call
 
@@ -60,12 +102,12 @@ module spikeq_core_d6f25c47 (
     assign done  = (state == S_DONE);
     assign phase = state;
 
-    // descriptor check (K in 1..=64, M in 1..=4, N >= 1 for RUN, MODE supported)
-    wire k_ok    = (layer_k != 32'd0) && (layer_k <= 32'd64);
-    wire m_ok    = (layer_m != 32'd0) && (layer_m <= 32'd4);
-    wire n_ok    = (layer_n != 32'd0) || (op == 32'd0);
-    wire op_ok   = (op == 32'd0) || (op == 32'd1);
-    wire mode_ok = (mode == 32'd0) || (mode == 32'd1);
+    // descriptor check (K in 1..=K_MAX, M in 1..=ROWS, N >= 1 for RUN, MODE supported)
+    wire k_ok    = (layer_k != 32'd0) && (layer_k <= K_MAX);
+    wire m_ok    = (layer_m != 32'd0) && (layer_m <= ROWS);
+    wire n_ok    = (layer_n != 32'd0) || (op == OP_LOAD);
+    wire op_ok   = (op == OP_LOAD) || (op == OP_RUN);
+    wire mode_ok = (mode == MODE_RAW) || (mode == MODE_FIRE);
     wire desc_ok = k_ok && m_ok && n_ok && op_ok && mode_ok;
 
     // ---------------------------------------------------------------- stream unpacker
@@ -73,170 +115,176 @@ module spikeq_core_d6f25c47 (
     reg         have_word;
     reg         wlast;                   // TLAST of the current word
     reg         pkt_end;                 // an early TLAST ended the packet: missing words are zero
-    reg  [2:0]  idx;                     // element of the current word
+    reg  [WORD_INDEX_BITS-1:0]  idx;                     // element of the current word
 
-    reg  [5:0]  k;                       // element of the row / token
+    reg  [K_INDEX_BITS-1:0]  k;                       // element of the row / token
     reg         k_pad;                   // token: past K, zero codes fill the last group
-    reg  [1:0]  lane;
-    reg  [3:0]  grp;
-    reg  [1:0]  row;
+    reg  [LANE_INDEX_BITS-1:0]  lane;
+    reg  [GROUP_INDEX_BITS-1:0]  grp;
+    reg  [ROW_INDEX_BITS-1:0]  row;
+    // the last lane of a group, the last weight and the last code of a stream word
+    localparam [LANE_INDEX_BITS-1:0] LAST_LANE   = 3;
+    localparam [WORD_INDEX_BITS-1:0] LAST_WEIGHT = 7;
+    localparam [WORD_INDEX_BITS-1:0] LAST_CODE   = 3;
     wire        k_last    = (k == kk1);
-    wire        lane_last = (lane == 2'd3);
+    wire        lane_last = (lane == LAST_LANE);
 
     wire fetch = !have_word && (state == S_LDW || state == S_LDT || (state == S_RX && !k_pad));
     assign s_axis_tready = fetch && !pkt_end;
 
     // one-hot decodes of the write row and lane
-    reg  [3:0] row_oh;
-    reg  [3:0] lane_oh;
+    reg  [ROWS-1:0] row_oh;
+    reg  [LANES-1:0] lane_oh;
     integer i_oh;
     always @* begin
-        row_oh  = 4'd0;
-        lane_oh = 4'd0;
-        for (i_oh = 0; i_oh < 4; i_oh = i_oh + 1)
-            if (row == i_oh[1:0]) row_oh[i_oh] = 1'b1;
-        for (i_oh = 0; i_oh < 4; i_oh = i_oh + 1)
-            if (lane == i_oh[1:0]) lane_oh[i_oh] = 1'b1;
+        row_oh  = 0;
+        lane_oh = 0;
+        for (i_oh = 0; i_oh < ROWS; i_oh = i_oh + 1)
+            if (row == i_oh[ROW_INDEX_BITS-1:0]) row_oh[i_oh] = 1'b1;
+        for (i_oh = 0; i_oh < LANES; i_oh = i_oh + 1)
+            if (lane == i_oh[LANE_INDEX_BITS-1:0]) lane_oh[i_oh] = 1'b1;
     end
 
     // ---------------------------------------------------------------- weight / threshold loader
     wire                 w_we = (state == S_LDW) && have_word;
-    wire [3:0]  w_wd = wbuf[3:0];
-    wire                 w_word_end = (idx == 3'd7) || k_last;
+    wire [WEIGHT_BITS-1:0]  w_wd = wbuf[WEIGHT_BITS-1:0];
+    wire                 w_word_end = (idx == LAST_WEIGHT) || k_last;
     // a lane group of weights is assembled here and written to the row's memory in one word
-    reg  [15:0] wacc;
-    wire [15:0] wnext;
+    reg  [LANES*WEIGHT_BITS-1:0] wacc;
+    wire [LANES*WEIGHT_BITS-1:0] wnext;
     wire                 w_grp_we = w_we && (lane_last || k_last);
     wire                 t_we = (state == S_LDT) && have_word;
-    wire [19:0]  t_wd = wbuf[19:0];
+    wire [TH_BITS-1:0]  t_wd = wbuf[TH_BITS-1:0];
 
     // ---------------------------------------------------------------- code loader
     wire        c_el   = (state == S_RX) && (have_word || k_pad);
     wire [7:0]  c_in   = k_pad ? 8'd0 : wbuf[7:0];
     wire        c_neg  = c_in[7];
     wire [7:0]  c_abs  = c_neg ? (8'd0 - c_in) : c_in;
-    wire        c_big  = (c_abs > 8'd127);          // outside -Qs..=Qs: clamp
-    wire [6:0]  c_mag  = c_big ? 7'd127 : c_abs[6:0];
-    wire        c_word_end = (idx == 3'd3) || k_last;
+    wire        c_big  = (c_abs > QS);          // outside -Qs..=Qs: clamp
+    wire [CODE_MAG_BITS-1:0]  c_mag  = c_big ? QS : c_abs[CODE_MAG_BITS-1:0];
+    wire        c_word_end = (idx == LAST_CODE) || k_last;
     wire        rx_end = c_el && lane_last && (k_pad || k_last);
-    wire        c_sal  = (c_mag > 7'd7);           // salient: |q| > Qa
-    wire [2:0]  l_mag  = c_sal ? 3'd0 : c_mag[2:0];
-    wire        l_neg  = c_neg && (l_mag != 3'd0);
-    wire [3:0]  c_wd   = {l_neg, l_mag};              // lane code: sign, magnitude
-    reg  [2:0]  run_max;                             // largest |q| of the group so far
-    wire [2:0]  new_max = (l_mag > run_max) ? l_mag : run_max;
-    wire [2:0]  glen_wd = (new_max == 3'd0) ? 3'd1 : new_max;
+    wire        c_sal  = (c_mag > QA);           // salient: |q| > Qa
+    wire [TIME_BITS-1:0]  l_mag  = c_sal ? 0 : c_mag[TIME_BITS-1:0];
+    wire        l_neg  = c_neg && (l_mag != 0);
+    wire [LANE_CODE_BITS-1:0]  c_wd   = {l_neg, l_mag};              // lane code: sign, magnitude
+    reg  [TIME_BITS-1:0]  run_max;                             // largest |q| of the group so far
+    wire [TIME_BITS-1:0]  new_max = (l_mag > run_max) ? l_mag : run_max;
+    wire [TIME_BITS-1:0]  glen_wd = (new_max == 0) ? 1 : new_max;
     // ------------------------------------------------------------ salient queue
-    reg  [3:0]  sq_grp  [0:3];
-    reg  [1:0]  sq_lane [0:3];
-    reg  [6:0]  sq_mag  [0:3];
-    reg         sq_neg  [0:3];
-    reg  [2:0]  sq_cnt;                     // entries of this token
-    reg  [1:0]  sq_last;                    // index of the last entry
-    wire        sq_full = (sq_cnt == 3'd4);
+    reg  [GROUP_INDEX_BITS-1:0]  sq_grp  [0:SALIENT_SLOTS-1];
+    reg  [LANE_INDEX_BITS-1:0]  sq_lane [0:SALIENT_SLOTS-1];
+    reg  [CODE_MAG_BITS-1:0]  sq_mag  [0:SALIENT_SLOTS-1];
+    reg         sq_neg  [0:SALIENT_SLOTS-1];
+    reg  [SALIENT_COUNT_BITS-1:0]  sq_cnt;                     // entries of this token
+    reg  [SALIENT_INDEX_BITS-1:0]  sq_last;                    // index of the last entry
+    wire        sq_full = (sq_cnt == SALIENT_DEPTH);
     wire        sq_push = c_el && c_sal && !sq_full;
     wire        sq_ovf  = c_el && c_sal && sq_full;
-    wire [1:0]  sq_widx = sq_cnt[1:0];
-    // spikes of a salient code: the sum of its radix-2^3 digits
-    wire [8:0]  c_magp = { 2'd0, c_mag };
-    reg  [6:0]  c_dsum;
+    wire [SALIENT_INDEX_BITS-1:0]  sq_widx = sq_cnt[SALIENT_INDEX_BITS-1:0];
+    // spikes of a salient code: the sum of its radix-2^DIGIT_SHIFT digits
+    wire [SALIENT_DIGIT_BITS-1:0]  c_magp = { {(SALIENT_DIGIT_BITS-CODE_MAG_BITS){1'b0}}, c_mag };
+    reg  [CODE_MAG_BITS-1:0]  c_dsum;
     integer i_ds;
     always @* begin
-        c_dsum = 7'd0;
-        for (i_ds = 0; i_ds < 3; i_ds = i_ds + 1)
-            c_dsum = c_dsum + { 4'd0, c_magp[i_ds*3 +: 3] };
+        c_dsum = 0;
+        for (i_ds = 0; i_ds < SALIENT_DIGITS; i_ds = i_ds + 1)
+            c_dsum = c_dsum + { {(CODE_MAG_BITS-DIGIT_SHIFT){1'b0}}, c_magp[i_ds*DIGIT_SHIFT +: DIGIT_SHIFT] };
     end
-    wire [6:0]  spk_inc = c_sal ? (sq_push ? c_dsum : 7'd0) : { 4'd0, l_mag };
-    wire [12:0] spk_inc_w = { 6'd0, spk_inc };
-    reg  [12:0] tok_spk;                          // spikes of the current token
+    wire [CODE_SPIKE_BITS-1:0]  spk_inc = c_sal ? (sq_push ? c_dsum : 0) : { {(CODE_SPIKE_BITS-TIME_BITS){1'b0}}, l_mag };
+    wire [TOKEN_SPIKE_BITS-1:0] spk_inc_w = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, spk_inc };
+    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token
 
-    // ---------------------------------------------------------------- engines
-    reg  [3:0]  g;                                   // lane group
-    reg  [3:0]  ng1;                                 // last lane group of the token
+    // ---------------------------------------------------------------- lane engine
+    reg  [GROUP_INDEX_BITS-1:0]  g;                                   // lane group
+    reg  [GROUP_INDEX_BITS-1:0]  ng1;                                 // last lane group of the token
     reg         lane_busy;
     wire        lane_on = (state == S_ACC) && lane_busy;
     wire        g_last  = (g == ng1);
-    reg  [2:0]  t;                                   // spike time inside the group
-    wire [2:0]  glen;                                // cycles of group g: max(1, max |q|)
-    wire        g_tlast = (t == glen - 3'd1);
+    reg  [TIME_BITS-1:0]  t;                                   // spike time inside the group
+    wire [TIME_BITS-1:0]  glen;                                // cycles of group g: max(1, max |q|)
+    wire        g_tlast = (t == glen - 1'b1);
     wire        lane_fin = !lane_busy || (g_tlast && g_last); // lanes finish this cycle (or are done)
-    wire [3:0]  ra_lane = (state == S_CLR) ? 4'd0 : ((g_tlast && !g_last) ? g + 4'd1 : g);
-    reg  [1:0]  e;                                  // salient entry
-    reg  [2:0]  ts;                                  // spike time of the entry
+    wire [GROUP_INDEX_BITS-1:0]  ra_lane = (state == S_CLR) ? 0 : ((g_tlast && !g_last) ? g + 1'b1 : g);
+
+    // ---------------------------------------------------------------- salient engine
+    reg  [SALIENT_INDEX_BITS-1:0]  e;                                  // salient entry
+    reg  [TIME_BITS-1:0]  ts;                                  // spike time of the entry
     reg         sal_busy;
     wire        sal_on = (state == S_ACC) && sal_busy;
-    wire [8:0]  s_magp = { 2'd0, sq_mag[e] };
-    reg  [2:0]  slen;                                // cycles of the entry: its largest digit
-    reg  [2:0]  sal_spk;                             // digit j spikes iff ts < digit j
+    wire [SALIENT_DIGIT_BITS-1:0]  s_magp = { {(SALIENT_DIGIT_BITS-CODE_MAG_BITS){1'b0}}, sq_mag[e] };
+    reg  [TIME_BITS-1:0]  slen;                                // cycles of the entry: its largest digit
+    reg  [SALIENT_DIGITS-1:0]  sal_spk;                             // digit j spikes iff ts < digit j
     integer i_sd;
     always @* begin
-        slen = 3'd0;
-        for (i_sd = 0; i_sd < 3; i_sd = i_sd + 1) begin
-            if (s_magp[i_sd*3 +: 3] > slen) slen = s_magp[i_sd*3 +: 3];
-            sal_spk[i_sd] = sal_on && (ts < s_magp[i_sd*3 +: 3]);
+        slen = 0;
+        for (i_sd = 0; i_sd < SALIENT_DIGITS; i_sd = i_sd + 1) begin
+            if (s_magp[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT] > slen) slen = s_magp[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT];
+            sal_spk[i_sd] = sal_on && (ts < s_magp[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT]);
         end
     end
-    wire        s_tlast = (ts == slen - 3'd1);
+    wire        s_tlast = (ts == slen - 1'b1);
     wire        s_last  = (e == sq_last);
     wire        sal_fin = !sal_busy || (s_tlast && s_last);
-    wire [3:0]  ra_sal = (state == S_CLR) ? sq_grp[2'd0]
-                                 : ((s_tlast && !s_last) ? sq_grp[e + 2'd1] : sq_grp[e]);
+    wire [GROUP_INDEX_BITS-1:0]  ra_sal = (state == S_CLR) ? sq_grp[0]
+                                 : ((s_tlast && !s_last) ? sq_grp[e + 1'b1] : sq_grp[e]);
     wire        sal_neg = sq_neg[e];
-    reg  [3:0] sal_oh;
+    reg  [LANES-1:0] sal_oh;
     integer i_so;
     always @* begin
-        sal_oh = 4'd0;
-        for (i_so = 0; i_so < 4; i_so = i_so + 1)
-            if (sq_lane[e] == i_so[1:0]) sal_oh[i_so] = 1'b1;
+        sal_oh = 0;
+        for (i_so = 0; i_so < LANES; i_so = i_so + 1)
+            if (sq_lane[e] == i_so[LANE_INDEX_BITS-1:0]) sal_oh[i_so] = 1'b1;
     end
 
     // ---------------------------------------------------------------- code memory
     // one word per lane group: the lane codes and the group length max(1, max |q|),
     // assembled in cacc while the codes arrive and written when the group is complete
-    reg  [15:0] cacc;
-    wire [15:0] cnext;
+    reg  [LANES*LANE_CODE_BITS-1:0] cacc;
+    wire [LANES*LANE_CODE_BITS-1:0] cnext;
     genvar gl;
     generate
-        for (gl = 0; gl < 4; gl = gl + 1) begin : g_lane
-            assign cnext[gl*4 +: 4] = lane_oh[gl] ? c_wd : cacc[gl*4 +: 4];
-            assign wnext[gl*4 +: 4] = lane_oh[gl] ? w_wd : wacc[gl*4 +: 4];
+        for (gl = 0; gl < LANES; gl = gl + 1) begin : g_lane
+            assign cnext[gl*LANE_CODE_BITS +: LANE_CODE_BITS] = lane_oh[gl] ? c_wd : cacc[gl*LANE_CODE_BITS +: LANE_CODE_BITS];
+            assign wnext[gl*WEIGHT_BITS +: WEIGHT_BITS] = lane_oh[gl] ? w_wd : wacc[gl*WEIGHT_BITS +: WEIGHT_BITS];
         end
     endgenerate
-    reg [18:0] cmem [0:15];
-    reg  [18:0] crd_q;                            // registered read of group ra_lane
+    reg [CODE_WORD_BITS-1:0] cmem [0:MEMORY_DEPTH-1];
+    reg  [CODE_WORD_BITS-1:0] crd_q;                            // registered read of group ra_lane
     always @(posedge clk) begin
         if (c_el) cacc <= cnext;
         if (w_we) wacc <= wnext;
         if (c_el && lane_last) cmem[grp] <= {glen_wd, cnext};
         crd_q <= cmem[ra_lane];
     end
-    wire [15:0] crd = crd_q[15:0];
-    assign glen = crd_q[18:16];
+    wire [LANES*LANE_CODE_BITS-1:0] crd = crd_q[LANES*LANE_CODE_BITS-1:0];
+    assign glen = crd_q[CODE_WORD_BITS-1:LANES*LANE_CODE_BITS];
     // lane spikes: lane l spikes at time t iff t < |q_l|
-    reg [3:0] spk;
-    reg [3:0] neg;
+    reg [LANES-1:0] spk;
+    reg [LANES-1:0] neg;
     integer i_sp;
     always @* begin
-        for (i_sp = 0; i_sp < 4; i_sp = i_sp + 1) begin
-            spk[i_sp] = lane_on && (t < crd[i_sp*4 +: 3]);
-            neg[i_sp] = crd[i_sp*4 + 3];
+        for (i_sp = 0; i_sp < LANES; i_sp = i_sp + 1) begin
+            spk[i_sp] = lane_on && (t < crd[i_sp*LANE_CODE_BITS +: TIME_BITS]);
+            neg[i_sp] = crd[i_sp*LANE_CODE_BITS + TIME_BITS];
         end
     end
 
     // ---------------------------------------------------------------- rows and IF neurons
-    wire [55:0] acc_all;
-    wire [3:0]       fired;
-    wire [31:0]   code_all;
-    reg  [3:0]       row_act;                  // rows of the tile (r <= M - 1)
+    wire [ROWS*ACC_BITS-1:0] acc_all;
+    wire [ROWS-1:0]       fired;
+    wire [ROWS*8-1:0]   code_all;
+    reg  [ROWS-1:0]       row_act;                  // rows of the tile (r <= M - 1)
     integer i_ra;
     always @* begin
-        row_act = 4'd0;
-        for (i_ra = 0; i_ra < 4; i_ra = i_ra + 1)
-            if (i_ra[1:0] <= mm1) row_act[i_ra] = 1'b1;
+        row_act = 0;
+        for (i_ra = 0; i_ra < ROWS; i_ra = i_ra + 1)
+            if (i_ra[ROW_INDEX_BITS-1:0] <= mm1) row_act[i_ra] = 1'b1;
     end
     genvar gr;
     generate
-        for (gr = 0; gr < 4; gr = gr + 1) begin : g_row
+        for (gr = 0; gr < ROWS; gr = gr + 1) begin : g_row
             spikeq_row_d6f25c47 u_row (
                 .clk      (clk),
                 .we       (w_grp_we && row_oh[gr]),
@@ -251,7 +299,7 @@ module spikeq_core_d6f25c47 (
                 .sal_oh   (sal_oh),
                 .sal_spk  (sal_spk),
                 .sal_neg  (sal_neg),
-                .acc      (acc_all[gr*14 +: 14])
+                .acc      (acc_all[gr*ACC_BITS +: ACC_BITS])
             );
             spikeq_neuron_d6f25c47 u_neuron (
                 .clk      (clk),
@@ -260,7 +308,7 @@ module spikeq_core_d6f25c47 (
                 .load     (state == S_FLD),
                 .step     (state == S_FIRE),
                 .active   (row_act[gr]),
-                .v        (acc_all[gr*14 +: 14]),
+                .v        (acc_all[gr*ACC_BITS +: ACC_BITS]),
                 .fired    (fired[gr]),
                 .code     (code_all[gr*8 +: 8])
             );
@@ -268,72 +316,72 @@ module spikeq_core_d6f25c47 (
     endgenerate
 
     // ---------------------------------------------------------------- output packer
-    reg  [1:0]  oi;                                  // output word of the token
-    reg  [1:0]  acnt;                                // S_ACNT: rows accounted
-    reg  [13:0]  acc_sel;
+    reg  [ROW_INDEX_BITS-1:0]  oi;                                  // output word of the token
+    reg  [ROW_INDEX_BITS-1:0]  acnt;                                // S_ACNT: rows accounted
+    reg  [ACC_BITS-1:0]  acc_sel;
     integer i_os;
     always @* begin
-        acc_sel = 14'd0;
-        for (i_os = 0; i_os < 4; i_os = i_os + 1)
-            if (oi == i_os[1:0]) acc_sel = acc_all[i_os*14 +: 14];
+        acc_sel = 0;
+        for (i_os = 0; i_os < ROWS; i_os = i_os + 1)
+            if (oi == i_os[ROW_INDEX_BITS-1:0]) acc_sel = acc_all[i_os*ACC_BITS +: ACC_BITS];
     end
-    wire [31:0] raw_word = { {18{acc_sel[13]}}, acc_sel };
+    wire [31:0] raw_word = { {(32-ACC_BITS){acc_sel[ACC_BITS-1]}}, acc_sel };
     reg  [31:0] fire_word;                                    // 4 codes per word, row 4*oi + b in byte b
-    wire [31:0] code_pad = code_all;
+    wire [FIRE_WORDS*32-1:0] code_pad = code_all;
     integer i_fw;
     integer i_fb;
     always @* begin
         fire_word = 32'd0;
-        for (i_fw = 0; i_fw < 1; i_fw = i_fw + 1)
-            for (i_fb = 0; i_fb < 4; i_fb = i_fb + 1)
-                if (oi == i_fw[1:0]) fire_word[i_fb*8 +: 8] = code_pad[(i_fw*4 + i_fb)*8 +: 8];
+        for (i_fw = 0; i_fw < FIRE_WORDS; i_fw = i_fw + 1)
+            for (i_fb = 0; i_fb < CODES_PER_WORD; i_fb = i_fb + 1)
+                if (oi == i_fw[ROW_INDEX_BITS-1:0]) fire_word[i_fb*8 +: 8] = code_pad[(i_fw*CODES_PER_WORD + i_fb)*8 +: 8];
     end
     always @* begin
         m_axis_tdata = fire_m ? fire_word : raw_word;
     end
-    wire [1:0]  oi_last = fire_m ? (mm1 >> 2) : mm1;
+    wire [ROW_INDEX_BITS-1:0]  oi_last = fire_m ? (mm1 >> 2) : mm1;
     assign m_axis_tvalid = (state == S_TX);
     assign m_axis_tlast  = (oi == oi_last);
-    wire [12:0] tok_inc = tok_spk;                                     // spikes per row
+    wire [TOKEN_SPIKE_BITS-1:0] tok_inc = tok_spk;                                     // spikes per row
 
     // ---------------------------------------------------------------- controller
     always @(posedge clk) begin
         if (!rst_n) begin
             state     <= S_IDLE;
             fire_m    <= 1'b0;
-            kk1       <= 6'd0;
-            mm1       <= 2'd0;
+            kk1       <= 0;
+            mm1       <= 0;
             nn1       <= 32'd0;
             tok       <= 32'd0;
             wbuf      <= 32'd0;
             have_word <= 1'b0;
             wlast     <= 1'b0;
             pkt_end   <= 1'b0;
-            idx       <= 3'd0;
-            k         <= 6'd0;
+            idx       <= 0;
+            k         <= 0;
             k_pad     <= 1'b0;
-            lane      <= 2'd0;
-            grp       <= 4'd0;
-            row       <= 2'd0;
-            tok_spk   <= 13'd0;
-            g         <= 4'd0;
-            ng1       <= 4'd0;
+            lane      <= 0;
+            grp       <= 0;
+            row       <= 0;
+            tok_spk   <= 0;
+            run_max   <= 0;
+            sq_cnt    <= 0;
+            sq_last   <= 0;
+            g         <= 0;
+            ng1       <= 0;
             lane_busy <= 1'b0;
-            t         <= 3'd0;
-            run_max   <= 3'd0;
-            sq_cnt    <= 3'd0;
-            sq_last   <= 2'd0;
-            e         <= 2'd0;
-            ts        <= 3'd0;
+            t         <= 0;
+            e         <= 0;
+            ts        <= 0;
             sal_busy  <= 1'b0;
-            oi        <= 2'd0;
-            acnt      <= 2'd0;
-            err_set   <= 4'd0;
+            oi        <= 0;
+            acnt      <= 0;
+            err_set   <= 0;
             cycles    <= 64'd0;
             spikes    <= 64'd0;
             accums    <= 64'd0;
         end else begin
-            err_set <= 4'd0;
+            err_set <= 0;
             if (state == S_CLR || state == S_ACC || state == S_FLD || state == S_FIRE)
                 cycles <= cycles + 64'd1;
 
@@ -356,55 +404,55 @@ module spikeq_core_d6f25c47 (
                         cycles    <= 64'd0;
                         spikes    <= 64'd0;
                         accums    <= 64'd0;
-                        fire_m    <= mode[0];
-                        kk1       <= layer_k[5:0] - 6'd1;
-                        mm1       <= layer_m[1:0] - 2'd1;
+                        fire_m    <= mode[0];           // MODE_FIRE is 1
+                        kk1       <= layer_k[K_INDEX_BITS-1:0] - 1'b1;
+                        mm1       <= layer_m[ROW_INDEX_BITS-1:0] - 1'b1;
                         nn1       <= layer_n - 32'd1;
                         tok       <= 32'd0;
                         have_word <= 1'b0;
                         pkt_end   <= 1'b0;
-                        idx       <= 3'd0;
-                        k         <= 6'd0;
+                        idx       <= 0;
+                        k         <= 0;
                         k_pad     <= 1'b0;
-                        lane      <= 2'd0;
-                        grp       <= 4'd0;
-                        row       <= 2'd0;
-                        tok_spk   <= 13'd0;
-                        run_max   <= 3'd0;
-                        sq_cnt    <= 3'd0;
+                        lane      <= 0;
+                        grp       <= 0;
+                        row       <= 0;
+                        tok_spk   <= 0;
+                        run_max   <= 0;
+                        sq_cnt    <= 0;
                         if (!desc_ok) begin
-                            err_set[0] <= 1'b1;
+                            err_set[ERR_DESCRIPTOR] <= 1'b1;
                             state      <= S_DONE;
                         end else begin
-                            state      <= op[0] ? S_RX : S_LDW;
+                            state      <= op[0] ? S_RX : S_LDW;   // OP_RUN is 1
                         end
                     end
                 end
 
                 // LOAD: one weight per cycle into row `row`, lane group `grp`, lane `lane`
                 S_LDW: if (have_word) begin
-                    wbuf <= wbuf >> 4;
-                    idx  <= idx + 3'd1;
+                    wbuf <= wbuf >> WEIGHT_BITS;
+                    idx  <= idx + 1'b1;
                     if (w_word_end) begin
                         have_word <= 1'b0;
-                        idx       <= 3'd0;
-                        if (wlast != (k_last && row == mm1 && !fire_m)) err_set[3] <= 1'b1;
+                        idx       <= 0;
+                        if (wlast != (k_last && row == mm1 && !fire_m)) err_set[ERR_STREAM] <= 1'b1;
                         if (wlast && !(k_last && row == mm1 && !fire_m)) pkt_end <= 1'b1;
                     end
                     if (lane_last) begin
-                        lane <= 2'd0;
-                        grp  <= grp + 4'd1;
+                        lane <= 0;
+                        grp  <= grp + 1'b1;
                     end else begin
-                        lane <= lane + 2'd1;
+                        lane <= lane + 1'b1;
                     end
-                    k <= k + 6'd1;
+                    k <= k + 1'b1;
                     if (k_last) begin
-                        k    <= 6'd0;
-                        lane <= 2'd0;
-                        grp  <= 4'd0;
-                        row  <= row + 2'd1;
+                        k    <= 0;
+                        lane <= 0;
+                        grp  <= 0;
+                        row  <= row + 1'b1;
                         if (row == mm1) begin
-                            row   <= 2'd0;
+                            row   <= 0;
                             state <= fire_m ? S_LDT : S_DONE;
                         end
                     end
@@ -413,9 +461,9 @@ module spikeq_core_d6f25c47 (
                 // LOAD, fire mode: one threshold word per row
                 S_LDT: if (have_word) begin
                     have_word <= 1'b0;
-                    if (wlast != (row == mm1)) err_set[3] <= 1'b1;
+                    if (wlast != (row == mm1)) err_set[ERR_STREAM] <= 1'b1;
                     if (wlast && row != mm1) pkt_end <= 1'b1;
-                    row <= row + 2'd1;
+                    row <= row + 1'b1;
                     if (row == mm1) state <= S_DONE;
                 end
 
@@ -423,34 +471,34 @@ module spikeq_core_d6f25c47 (
                 S_RX: if (c_el) begin
                     if (!k_pad) begin
                         wbuf <= wbuf >> 8;
-                        idx  <= idx + 3'd1;
-                        k    <= k + 6'd1;
+                        idx  <= idx + 1'b1;
+                        k    <= k + 1'b1;
                         if (c_word_end) begin
                             have_word <= 1'b0;
-                            idx       <= 3'd0;
-                            if (wlast != k_last) err_set[3] <= 1'b1;
+                            idx       <= 0;
+                            if (wlast != k_last) err_set[ERR_STREAM] <= 1'b1;
                             if (wlast && !k_last) pkt_end <= 1'b1;
                         end
                         if (k_last) k_pad <= 1'b1;
                     end
-                    if (c_big && !k_pad) err_set[2] <= 1'b1;
-                    if (sq_ovf) err_set[1] <= 1'b1;
+                    if (c_big && !k_pad) err_set[ERR_CODE_RANGE] <= 1'b1;
+                    if (sq_ovf) err_set[ERR_SALIENT_OVERFLOW] <= 1'b1;
                     if (sq_push) begin
                         sq_grp[sq_widx]  <= grp;
                         sq_lane[sq_widx] <= lane;
                         sq_mag[sq_widx]  <= c_mag;
                         sq_neg[sq_widx]  <= c_neg;
                         sq_last          <= sq_widx;
-                        sq_cnt           <= sq_cnt + 3'd1;
+                        sq_cnt           <= sq_cnt + 1'b1;
                     end
-                    spikes  <= spikes + { 51'd0, spk_inc_w };
+                    spikes  <= spikes + { {(64-TOKEN_SPIKE_BITS){1'b0}}, spk_inc_w };
                     tok_spk <= tok_spk + spk_inc_w;
-                    run_max <= lane_last ? 3'd0 : new_max;
+                    run_max <= lane_last ? 0 : new_max;
                     if (lane_last) begin
-                        lane <= 2'd0;
-                        grp  <= grp + 4'd1;
+                        lane <= 0;
+                        grp  <= grp + 1'b1;
                     end else begin
-                        lane <= lane + 2'd1;
+                        lane <= lane + 1'b1;
                     end
                     if (rx_end) begin
                         ng1   <= grp;
@@ -460,12 +508,12 @@ module spikeq_core_d6f25c47 (
 
                 // compute: clear the accumulators, start both engines
                 S_CLR: begin
-                    g         <= 4'd0;
+                    g         <= 0;
                     lane_busy <= 1'b1;
-                    t         <= 3'd0;
-                    e         <= 2'd0;
-                    ts        <= 3'd0;
-                    sal_busy  <= (sq_cnt != 3'd0);
+                    t         <= 0;
+                    e         <= 0;
+                    ts        <= 0;
+                    sal_busy  <= (sq_cnt != 0);
                     state     <= S_ACC;
                 end
 
@@ -473,59 +521,59 @@ module spikeq_core_d6f25c47 (
                 S_ACC: begin
                     if (lane_busy) begin
                         if (g_tlast) begin
-                            t <= 3'd0;
-                            g <= g + 4'd1;
+                            t <= 0;
+                            g <= g + 1'b1;
                             if (g_last) lane_busy <= 1'b0;
                         end else begin
-                            t <= t + 3'd1;
+                            t <= t + 1'b1;
                         end
                     end
                     if (sal_busy) begin
                         if (s_tlast) begin
-                            ts <= 3'd0;
-                            e  <= e + 2'd1;
+                            ts <= 0;
+                            e  <= e + 1'b1;
                             if (s_last) sal_busy <= 1'b0;
                         end else begin
-                            ts <= ts + 3'd1;
+                            ts <= ts + 1'b1;
                         end
                     end
                     if (lane_fin && sal_fin) begin
-                        acnt  <= 2'd0;
+                        acnt  <= 0;
                         state <= fire_m ? S_FLD : S_ACNT;
                     end
                 end
 
                 // fire phase: load membranes, then one spike per cycle until no neuron fires
                 S_FLD: state <= S_FIRE;
-                S_FIRE: if (fired == 4'd0) state <= S_ACNT;
+                S_FIRE: if (fired == 0) state <= S_ACNT;
 
                 // account ACCUMULATES (M additions of the token's per-row count; not counted in CYCLES)
                 S_ACNT: begin
-                    accums <= accums + { 51'd0, tok_inc };
-                    acnt   <= acnt + 2'd1;
+                    accums <= accums + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_inc };
+                    acnt   <= acnt + 1'b1;
                     if (acnt == mm1) begin
-                        oi    <= 2'd0;
+                        oi    <= 0;
                         state <= S_TX;
                     end
                 end
 
                 // send the token's outputs
                 S_TX: if (m_axis_tready) begin
-                    oi <= oi + 2'd1;
+                    oi <= oi + 1'b1;
                     if (oi == oi_last) begin
                         if (tok == nn1) begin
                             state <= S_DONE;
                         end else begin
                             tok       <= tok + 32'd1;
-                            k         <= 6'd0;
+                            k         <= 0;
                             k_pad     <= 1'b0;
-                            idx       <= 3'd0;
-                            lane      <= 2'd0;
-                            grp       <= 4'd0;
+                            idx       <= 0;
+                            lane      <= 0;
+                            grp       <= 0;
                             pkt_end   <= 1'b0;
-                            tok_spk   <= 13'd0;
-                            run_max   <= 3'd0;
-                            sq_cnt    <= 3'd0;
+                            tok_spk   <= 0;
+                            run_max   <= 0;
+                            sq_cnt    <= 0;
                             state     <= S_RX;
                         end
                     end

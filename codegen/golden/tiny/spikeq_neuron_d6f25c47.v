@@ -5,48 +5,58 @@
 `default_nettype none
 
 // Integrate-and-fire output neuron of one row (fire mode): threshold register, membrane and spike
-// counter. load: U = |V|*2^6 + floor(th/2), c = 0; step: while U >= th and c < Qy = 7:
+// counter. load: U = |V|*2^FRAC_BITS + floor(th/2), c = 0; step: while U >= th and c < QY:
 // U -= th, c += 1 (one compare-and-subtract per cycle). The output code is sign(V) * c.
-module spikeq_neuron_d6f25c47 (
+module spikeq_neuron_d6f25c47 #(
+    parameter ACC_BITS = 14,
+    parameter TH_BITS = 20
+) (
     input  wire                 clk,
     // threshold write (LOAD)
     input  wire                 th_we,
-    input  wire [19:0]  th_wd,
+    input  wire [TH_BITS-1:0]  th_wd,
     // fire phase
     input  wire                 load,
     input  wire                 step,
     input  wire                 active,
-    input  wire [13:0]  v,
+    input  wire [ACC_BITS-1:0]  v,
     output wire                 fired,
     output wire [7:0]           code
 );
-    reg  [19:0]  th;
-    reg  [19:0]  u;
-    reg  [2:0]  c;
+    // named constants of this configuration (docs/codegen.md)
+    localparam FIRE_COMPARE_BITS = 20;
+    localparam FIRE_COUNT_BITS = 3;
+    localparam FRAC_BITS = 6;
+    localparam MEMBRANE_BITS = 20;
+    localparam QY = 7;
+
+    reg  [TH_BITS-1:0]  th;
+    reg  [MEMBRANE_BITS-1:0]  u;
+    reg  [FIRE_COUNT_BITS-1:0]  c;
     reg                  neg;
     reg                  act;
 
-    wire [12:0]  vlo  = v[12:0];
-    wire [12:0]  vmag = v[13] ? (13'd0 - vlo) : vlo;   // |V| <= 6496 < 2^13
-    wire [18:0]  th_half = th[19:1];
-    wire [19:0]  u0 = ({ 7'd0, vmag } << 6) + { 1'd0, th_half };
-    wire [19:0]  u_w  = u;
-    wire [19:0]  th_w = th;
-    wire [19:0]  u_nx = u - th_w[19:0];   // used only when u >= th
-    assign fired = step && act && (u_w >= th_w) && (c != 3'd7);
-    wire [7:0] c8 = { 5'd0, c };
+    wire [ACC_BITS-2:0]  vlo  = v[ACC_BITS-2:0];
+    wire [ACC_BITS-2:0]  vmag = v[ACC_BITS-1] ? (0 - vlo) : vlo;   // |V| <= V_MAX = 6496 < 2^(ACC_BITS-1)
+    wire [TH_BITS-2:0]  th_half = th[TH_BITS-1:1];
+    wire [MEMBRANE_BITS-1:0]  u0 = ({ {(MEMBRANE_BITS-(ACC_BITS-1)){1'b0}}, vmag } << FRAC_BITS) + { {(MEMBRANE_BITS-(TH_BITS-1)){1'b0}}, th_half };
+    wire [FIRE_COMPARE_BITS-1:0]  u_w  = u;
+    wire [FIRE_COMPARE_BITS-1:0]  th_w = th;
+    wire [MEMBRANE_BITS-1:0]  u_nx = u - th_w[MEMBRANE_BITS-1:0];   // used only when u >= th
+    assign fired = step && act && (u_w >= th_w) && (c != QY);
+    wire [7:0] c8 = { {(8-FIRE_COUNT_BITS){1'b0}}, c };
     assign code = neg ? (8'd0 - c8) : c8;
 
     always @(posedge clk) begin
         if (th_we) th <= th_wd;
         if (load) begin
             u   <= u0;
-            c   <= 3'd0;
-            neg <= v[13];
+            c   <= 0;
+            neg <= v[ACC_BITS-1];
             act <= active;
         end else if (fired) begin
             u   <= u_nx;
-            c   <= c + 3'd1;
+            c   <= c + 1'b1;
         end
     end
 endmodule

@@ -7,31 +7,41 @@
 // One row of the spike array (one output neuron's accumulator): the weights of the row, one small
 // memory word per lane group, and the row adder. Every cycle of the lane engine each lane adds, subtracts or
 // skips its weight (no multipliers); the salient path adds the weight of its current entry shifted
-// by j*3 bits for each spiking digit j (wiring, not a multiplier).
-module spikeq_row_d6f25c47 (
+// by j*DIGIT_SHIFT bits for each spiking digit j (wiring, not a multiplier).
+module spikeq_row_d6f25c47 #(
+    parameter ACC_BITS = 14,
+    parameter GROUP_INDEX_BITS = 4,
+    parameter LANES = 4,
+    parameter SALIENT_DIGITS = 3,
+    parameter WEIGHT_BITS = 4
+) (
     input  wire                  clk,
     // weight write (LOAD)
     input  wire                  we,
-    input  wire [3:0]  wgroup,
-    input  wire [15:0]  wdata,
+    input  wire [GROUP_INDEX_BITS-1:0]  wgroup,
+    input  wire [LANES*WEIGHT_BITS-1:0]  wdata,
     // lane engine
-    input  wire [3:0]  ra_lane,
+    input  wire [GROUP_INDEX_BITS-1:0]  ra_lane,
     input  wire                  clr,
     input  wire                  en,
-    input  wire [3:0]  spk,
-    input  wire [3:0]  neg,
+    input  wire [LANES-1:0]  spk,
+    input  wire [LANES-1:0]  neg,
     // salient path
-    input  wire [3:0]  ra_sal,
-    input  wire [3:0]  sal_oh,
-    input  wire [2:0]  sal_spk,
+    input  wire [GROUP_INDEX_BITS-1:0]  ra_sal,
+    input  wire [LANES-1:0]  sal_oh,
+    input  wire [SALIENT_DIGITS-1:0]  sal_spk,
     input  wire                  sal_neg,
     // membrane potential V
-    output reg  [13:0]  acc
+    output reg  [ACC_BITS-1:0]  acc
 );
-    // weight memory of the row: one word of 4 weights per lane group, registered reads
-    reg [15:0] mem [0:15];
-    reg [15:0] wl;                           // group ra_lane (lane engine)
-    reg [15:0] ws;                           // group ra_sal (salient path)
+    // named constants of this configuration (docs/codegen.md)
+    localparam DIGIT_SHIFT = 3;
+    localparam MEMORY_DEPTH = 16;
+
+    // weight memory of the row: one word of LANES weights per lane group, registered reads
+    reg [LANES*WEIGHT_BITS-1:0] mem [0:MEMORY_DEPTH-1];
+    reg [LANES*WEIGHT_BITS-1:0] wl;                           // group ra_lane (lane engine)
+    reg [LANES*WEIGHT_BITS-1:0] ws;                           // group ra_sal (salient path)
     always @(posedge clk) begin
         if (we) mem[wgroup] <= wdata;
         wl <= mem[ra_lane];
@@ -39,46 +49,46 @@ module spikeq_row_d6f25c47 (
     end
 
     // lanes: add, subtract or skip the weight
-    wire [55:0] term;
+    wire [LANES*ACC_BITS-1:0] term;
     genvar gl;
     generate
-        for (gl = 0; gl < 4; gl = gl + 1) begin : g_lane
-            wire [3:0] rd = wl[gl*4 +: 4];
-            wire [13:0] w = { {10{rd[3]}}, rd };
-            assign term[gl*14 +: 14] = spk[gl] ? (neg[gl] ? (14'd0 - w) : w) : 14'd0;
+        for (gl = 0; gl < LANES; gl = gl + 1) begin : g_lane
+            wire [WEIGHT_BITS-1:0] rd = wl[gl*WEIGHT_BITS +: WEIGHT_BITS];
+            wire [ACC_BITS-1:0] w = { {(ACC_BITS-WEIGHT_BITS){rd[WEIGHT_BITS-1]}}, rd };
+            assign term[gl*ACC_BITS +: ACC_BITS] = spk[gl] ? (neg[gl] ? (0 - w) : w) : 0;
         end
     endgenerate
 
     // row adder: the sum of the lane terms
-    reg [13:0] lsum;
+    reg [ACC_BITS-1:0] lsum;
     integer i_l;
     always @* begin
-        lsum = 14'd0;
-        for (i_l = 0; i_l < 4; i_l = i_l + 1)
-            lsum = lsum + term[i_l*14 +: 14];
+        lsum = 0;
+        for (i_l = 0; i_l < LANES; i_l = i_l + 1)
+            lsum = lsum + term[i_l*ACC_BITS +: ACC_BITS];
     end
 
     // salient path: select the entry's lane, add the weight shifted per spiking digit
-    reg [3:0] wsel;
+    reg [WEIGHT_BITS-1:0] wsel;
     integer i_s;
     always @* begin
-        wsel = 4'd0;
-        for (i_s = 0; i_s < 4; i_s = i_s + 1)
-            if (sal_oh[i_s]) wsel = ws[i_s*4 +: 4];
+        wsel = 0;
+        for (i_s = 0; i_s < LANES; i_s = i_s + 1)
+            if (sal_oh[i_s]) wsel = ws[i_s*WEIGHT_BITS +: WEIGHT_BITS];
     end
-    wire [13:0] wsx = { {10{wsel[3]}}, wsel };
-    wire [13:0] wsn = sal_neg ? (14'd0 - wsx) : wsx;
-    reg  [13:0] ssum;
+    wire [ACC_BITS-1:0] wsx = { {(ACC_BITS-WEIGHT_BITS){wsel[WEIGHT_BITS-1]}}, wsel };
+    wire [ACC_BITS-1:0] wsn = sal_neg ? (0 - wsx) : wsx;
+    reg  [ACC_BITS-1:0] ssum;
     integer i_d;
     always @* begin
-        ssum = 14'd0;
-        for (i_d = 0; i_d < 3; i_d = i_d + 1)
-            if (sal_spk[i_d]) ssum = ssum + (wsn << (i_d * 3));
+        ssum = 0;
+        for (i_d = 0; i_d < SALIENT_DIGITS; i_d = i_d + 1)
+            if (sal_spk[i_d]) ssum = ssum + (wsn << (i_d * DIGIT_SHIFT));
     end
 
     always @(posedge clk) begin
         if (clr)
-            acc <= 14'd0;
+            acc <= 0;
         else if (en)
             acc <= acc + lsum + ssum;
     end

@@ -42,6 +42,10 @@ module spikeq_top_d6f25c47 (
     // interrupt (ISR & IER, gated by GIE)
     output wire        interrupt
 );
+    // named constants of this configuration (docs/codegen.md)
+    localparam ERR_BITS = 4;
+    localparam STATUS_PHASE_BITS = 4;
+
     wire        start;
     wire [31:0] op;
     wire [31:0] layer_k;
@@ -50,8 +54,8 @@ module spikeq_top_d6f25c47 (
     wire [31:0] mode;
     wire        busy;
     wire        done;
-    wire [3:0]  phase;
-    wire [3:0]  err_set;
+    wire [STATUS_PHASE_BITS-1:0] phase;
+    wire [ERR_BITS-1:0] err_set;
     wire [63:0] cycles;
     wire [63:0] spikes;
     wire [63:0] accums;

@@ -60,19 +60,15 @@ impl std::ops::AddAssign for OpCounts {
 }
 
 /// Bits of one lane-group word of the code buffer (lane codes, plus the group length of the spike
-/// PE), as the generated code loader stores it.
+/// PE): the generated code memory's word, [`Derived::code_word_bits`].
 pub fn code_word_bits(d: &Derived) -> u64 {
-    let c = &d.config;
-    match c.pe {
-        PeKind::Spike => (c.lanes * c.act_bits + d.time_bits) as u64,
-        PeKind::Mac => (c.lanes * c.salient_bits) as u64,
-    }
+    d.code_word_bits.into()
 }
 
-/// Bits of one salient queue entry: lane group, lane, magnitude, sign.
+/// Bits of one salient queue entry (lane group, lane, magnitude, sign) as the generated queue
+/// stores them, [`Derived::salient_entry_bits`] (0 for an array without a salient queue).
 pub fn salient_entry_bits(d: &Derived) -> u64 {
-    let lane_bits = spikeq_hdl::config::ubits(d.config.lanes.saturating_sub(1) as u64);
-    (d.group_bits + lane_bits + d.config.salient_bits) as u64
+    d.salient_entry_bits.into()
 }
 
 /// Bytes of the code buffer (one word per lane group of the largest layer).
