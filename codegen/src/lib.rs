@@ -16,6 +16,7 @@ use spikeq_hdl::Derived;
 mod constants;
 pub mod flow;
 mod helpers;
+pub mod outdir;
 pub mod ports;
 mod rtl;
 pub mod testbench;
@@ -43,12 +44,9 @@ pub enum CodegenError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The output directory holds files the generator did not write.
-    #[error("{dir} is not empty and has no spikeq manifest.json; choose an empty directory or pass --force")]
-    NotOurs {
-        /// The directory.
-        dir: PathBuf,
-    },
+    /// The output directory holds files the generator did not write (it has no manifest.json).
+    #[error(transparent)]
+    NotOurs(#[from] outdir::NotOurs),
     /// The testbench program broke the register protocol on the golden device (a generator bug).
     #[error("recording the testbench program: {0}")]
     Protocol(#[from] spikeq_hdl::ProtocolError),
@@ -183,18 +181,12 @@ impl Design {
             let path = path.to_path_buf();
             move |source| CodegenError::Io { path, source }
         };
-        if dir.exists() {
-            let non_empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_some();
-            let ours = is_generated_dir(dir);
-            if non_empty && !ours && !force {
-                return Err(CodegenError::NotOurs { dir: dir.to_path_buf() });
-            }
-            if ours {
-                // remove the files of the previous generation (listed in its manifest)
-                for old in previous_files(dir) {
-                    if !self.files.iter().any(|f| f.path == old) {
-                        let _ = std::fs::remove_file(dir.join(&old));
-                    }
+        outdir::check_ours(dir, force, "spikeq gen", is_generated_dir)?;
+        if is_generated_dir(dir) {
+            // remove the files of the previous generation (listed in its manifest)
+            for old in previous_files(dir) {
+                if !self.files.iter().any(|f| f.path == old) {
+                    let _ = std::fs::remove_file(dir.join(&old));
                 }
             }
         }

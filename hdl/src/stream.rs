@@ -107,7 +107,7 @@ mod tests {
             let mut c = ArrayConfig::from_toml(&text).unwrap();
             c.weight_format = f;
             let d = c.validate().unwrap();
-            let q = f.qmax() as i32;
+            let q = f.qmax();
             let (m, k) = (3, 13);
             let w: Vec<i8> = (0..m * k)
                 .map(|i| {

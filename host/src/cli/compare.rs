@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use spikeq_codegen::outdir::check_ours;
 use spikeq_hdl::PeKind;
-use spikeq_host::files::outdir::check_ours;
 use spikeq_host::files::paths::{self, DEFAULT_SYNTH_CACHE};
 use spikeq_host::session::Session;
 use spikeq_host::study::compare::{self, plot, Sweep, GENERATOR};

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use spikeq_codegen::outdir::check_ours;
 use spikeq_host::files::digest::file_sha256;
-use spikeq_host::files::outdir::check_ours;
 use spikeq_host::files::paths::{self, DEFAULT_SEARCH_CACHE, DEFAULT_TEXT, DEFAULT_VALID};
 use spikeq_host::llm::eval;
 use spikeq_host::llm::model::linear::F32Linear;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use spikeq_codegen::outdir::check_ours;
 use spikeq_hdl::PeKind;
 use spikeq_host::files::config_file;
-use spikeq_host::files::outdir::check_ours;
 use spikeq_host::study::synth::{self, Ice40Device, SynthOptions, Target};
 
 use super::progress;

@@ -23,7 +23,7 @@ use spikeq_codegen::flow;
 use spikeq_hdl::{Derived, OutputMode, PeKind};
 
 use crate::files::digest::CacheKey;
-use crate::files::outdir::{check_ours, NotOurs};
+use spikeq_codegen::outdir::{check_ours, NotOurs};
 
 pub use flow::Family as Target;
 pub use ice40::Ice40Device;

@@ -1,4 +1,5 @@
-//! The check that protects user files from being overwritten: a command writes into a folder (or
+//! The check that protects user files from being overwritten, for every command that writes
+//! (`spikeq gen` here, synth, search and compare in the host): a command writes into a folder (or
 //! file) the user named only if it is missing or empty, holds what an earlier run of the same
 //! command wrote, or the user passed `--force`. Checked before any long work, so a refusal costs
 //! nothing.
