@@ -11,10 +11,9 @@
 pub fn threshold(s_y: f32, s_x: f32, s_w: f32, frac_bits: u32, th_max: u64) -> u64 {
     let theta = s_y / (s_x * s_w);
     let fixed = (theta * (1u64 << frac_bits) as f32).round();
-    if fixed.is_nan() {
-        return th_max.max(1);
-    }
-    if fixed >= th_max as f32 {
+    // Compared with th_max exactly (DESIGN.md: never in f32, where th_max itself may round):
+    // an integer-valued f32 below 2^64 converts to u64 without loss.
+    if fixed.is_nan() || f64::from(fixed) >= 18_446_744_073_709_551_616.0 {
         return th_max.max(1);
     }
     (fixed as u64).clamp(1, th_max.max(1))
@@ -58,6 +57,16 @@ pub fn fire_ref(v: i64, th: u64, frac_bits: u32, qy: i32) -> i32 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn threshold_compares_with_th_max_exactly() {
+        // 231168 · 2^8 = 59,179,008 is exact in f32; th_max = 59,179,010 is not (it rounds to
+        // 59,179,008 in f32), so an f32 comparison replaced the right threshold by th_max.
+        assert_eq!(threshold(231168.0, 1.0, 1.0, 8, 59_179_010), 59_179_008);
+        assert_eq!(threshold(f32::INFINITY, 1.0, 1.0, 8, 1000), 1000);
+        assert_eq!(threshold(f32::NAN, 1.0, 1.0, 8, 1000), 1000);
+        assert_eq!(threshold(-5.0, 1.0, 1.0, 8, 1000), 1);
+    }
 
     proptest! {
         #[test]

@@ -33,6 +33,16 @@ pub fn generate_greedy(
             got: "0".into(),
         });
     }
+    let context = model.config().context_len;
+    if prompt.len() >= context {
+        return Err(ModelError::Mismatch {
+            what: "prompt length".into(),
+            expected: format!("fewer than the model's context length, {context} tokens"),
+            got: prompt.len().to_string(),
+        });
+    }
+    // No more tokens than the context holds, whatever was asked (before anything is allocated).
+    let max_new = max_new.min(context - prompt.len());
     let vocab = model.config().vocab;
     let mut cache = KvCache::new(model.config(), prompt.len() + max_new);
     let mut logits = vec![0f32; vocab];
