@@ -2,8 +2,12 @@
 # Builds llama.cpp's own tools once into .cache/llama.cpp/bin, from the llama.cpp tree vendored in
 # the llama-cpp-python sdist (PyPI is the only source reachable here): llama-quantize and
 # llama-perplexity, plus window-ppl (scripts/peer/window_ppl.c), a small driver over llama.cpp's C
-# API that scores exactly the tokens `spikeq eval` scores. Used to make and check GGUF files of
-# other formats (docs/model.md, "Files made by llama.cpp"); not part of the test suite.
+# API that scores exactly the tokens `spikeq eval` scores, linked twice: window-ppl on the CPU
+# backend alone (quantized weights times 8-bit-quantized activations), window-ppl-blas with the
+# OpenBLAS backend too, which takes the large products, dequantizing the weights with ggml's own
+# `to_float` and multiplying in f32 (f32 activations, as `spikeq eval --scheme f32`). Used to make
+# and check GGUF files of other formats (docs/model.md, "Files made by llama.cpp"); not part of the
+# test suite.
 # CPU only, nice'd, two jobs. Safe to run twice: a finished build is left alone.
 #
 #   scripts/peer/llama_cpp.sh            # prints the bin folder when done
@@ -16,12 +20,13 @@ BIN="$DIR/bin"
 SRC="$DIR/llama_cpp_python-$VERSION/vendor/llama.cpp"
 
 if [ -x "$BIN/llama-quantize" ] && [ -x "$BIN/llama-perplexity" ] && [ -x "$BIN/window-ppl" ] \
-  && [ "$BIN/window-ppl" -nt scripts/peer/window_ppl.c ]; then
+  && [ "$BIN/window-ppl" -nt scripts/peer/window_ppl.c ] && [ "$BIN/window-ppl-blas" -nt scripts/peer/window_ppl.c ]; then
   echo "$BIN"; exit 0
 fi
 need_apt=()
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+[ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] || need_apt+=(libopenblas-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -34,13 +39,22 @@ if [ ! -f "$SRC/CMakeLists.txt" ]; then
   tar -xzf "$DIR/llama_cpp_python-$VERSION.tar.gz" -C "$DIR"
 fi
 # Static libraries, so that the driver links without an rpath; no network, server or tests.
-cmake -S "$SRC" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
-  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_COMMON=ON >&2
+configure() {
+  cmake -S "$SRC" -B "$1" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF "${@:2}" >&2
+}
+# The driver links the static libllama and ggml libraries a build left behind.
+driver() {
+  mapfile -t libs < <(find "$1" -name 'libllama.a' -o -name 'libggml*.a' | sort -r)
+  nice -n 10 g++ -O2 -x c scripts/peer/window_ppl.c -x none -I "$SRC/include" -I "$SRC/ggml/include" \
+    -Wl,--start-group "${libs[@]}" -Wl,--end-group "${@:3}" -fopenmp -lpthread -lm -o "$BIN/$2"
+}
+configure "$DIR/build" -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_COMMON=ON
 nice -n 10 cmake --build "$DIR/build" -j2 --target llama-quantize llama-perplexity llama >&2
 cp "$DIR/build/bin/llama-quantize" "$DIR/build/bin/llama-perplexity" "$BIN/"
-# The driver links the static libllama and ggml libraries the build left behind.
-mapfile -t libs < <(find "$DIR/build" -name 'libllama.a' -o -name 'libggml*.a' | sort -r)
-nice -n 10 g++ -O2 -x c scripts/peer/window_ppl.c -x none -I "$SRC/include" -I "$SRC/ggml/include" \
-  -Wl,--start-group "${libs[@]}" -Wl,--end-group -fopenmp -lpthread -lm -o "$BIN/window-ppl"
+driver "$DIR/build" window-ppl
+configure "$DIR/build-blas" -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_COMMON=OFF -DGGML_BLAS=ON -DGGML_BLAS_VENDOR=OpenBLAS
+nice -n 10 cmake --build "$DIR/build-blas" -j2 --target llama >&2
+driver "$DIR/build-blas" window-ppl-blas -lopenblas
 echo "$BIN"
