@@ -8,11 +8,15 @@
 // is token id 0 followed by text tokens [511 w, 511 w + 511); position i predicts text token i, so
 // every text token is scored; fresh KV cache per window; NLL = logsumexp(logits) - logit[target]
 // in double; PPL = exp(mean NLL). KV cache in f32 and no flash attention, to stay near f32 math.
+// Linked with the BLAS backend, the weights stay in plain host buffers (no CPU repacking of Q4_0,
+// Q4_K, IQ4_NL, ...), so that BLAS takes every large product: weights dequantized by ggml's
+// to_float, activations in f32.
 // Prints the first 12 token ids (to check against spikeq's tokenizer) and "ppl X".
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ggml-backend.h"
 #include "llama.h"
 
 enum { WINDOW = 511 };
@@ -43,6 +47,7 @@ int main(int argc, char ** argv) {
     llama_backend_init();
 
     struct llama_model_params mp = llama_model_default_params();
+    mp.use_extra_bufts = ggml_backend_reg_by_name("BLAS") == NULL;
     struct llama_model * model = llama_model_load_from_file(argv[1], mp);
     if (!model) { fprintf(stderr, "cannot load %s\n", argv[1]); return 1; }
     const struct llama_vocab * vocab = llama_model_get_vocab(model);
