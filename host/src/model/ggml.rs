@@ -9,7 +9,8 @@
 //! reference against the `gguf` Python package's numpy dequantizers (by ggml's authors).
 //!
 //! The f32 arithmetic follows ggml's order of operations exactly and never fuses a multiply-add, so
-//! results are bit-identical to `gguf.quants` (and to ggml's C built without FP contraction).
+//! results are bit-identical to `gguf.quants`, and to llama.cpp's own F32 conversion of real files
+//! (docs/model.md, "Files made by llama.cpp").
 //! Every byte pattern is a valid block (a NaN or infinite f16 scale simply propagates): given whole
 //! blocks, dequantization cannot fail.
 
