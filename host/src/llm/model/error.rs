@@ -24,8 +24,11 @@ pub enum ModelError {
     TooLarge { what: String, got: u64, limit: u64 },
     #[error("GGUF metadata key {key:?}: unknown value type {got}")]
     UnknownValueType { key: String, got: u32 },
-    #[error("GGUF tensor {tensor:?}: unknown or unsupported tensor type {got}")]
-    UnknownTensorType { tensor: String, got: u32 },
+    #[error(
+        "GGUF tensor {tensor:?} has {ty}, which spikeq cannot dequantize; it reads {readable} \
+         (llama.cpp's llama-quantize can convert a file into one of them)"
+    )]
+    UnsupportedTensorType { tensor: String, ty: String, readable: String },
     #[error("GGUF tensor {tensor:?}: {reason}")]
     BadTensor { tensor: String, reason: String },
     #[error("GGUF string at offset {offset} is not UTF-8")]

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::ggml::{self, GgmlType};
 use super::ModelError;
 
 /// "GGUF" read as a little-endian u32.
@@ -29,99 +30,6 @@ const MAX_ARRAY_DEPTH: u32 = 4;
 const MAX_DIMS: u32 = 4;
 /// No tensor has more elements than this (2^40 f32 would be 4 TiB).
 const MAX_ELEMENTS: u64 = 1 << 40;
-
-/// Tensor element types this reader can dequantize (ggml type ids in the comments).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GgmlType {
-    F32,
-    F16,
-    BF16,
-    Q4_0,
-    Q4_1,
-    Q8_0,
-}
-
-impl GgmlType {
-    fn from_id(id: u32) -> Option<Self> {
-        Some(match id {
-            0 => Self::F32,
-            1 => Self::F16,
-            2 => Self::Q4_0,
-            3 => Self::Q4_1,
-            8 => Self::Q8_0,
-            30 => Self::BF16,
-            _ => return None,
-        })
-    }
-
-    /// Elements per block: a row length must be a multiple of it.
-    pub fn block_len(self) -> u64 {
-        match self {
-            Self::F32 | Self::F16 | Self::BF16 => 1,
-            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 => 32,
-        }
-    }
-
-    /// Bytes per block.
-    pub fn block_bytes(self) -> u64 {
-        match self {
-            Self::F32 => 4,
-            Self::F16 | Self::BF16 => 2,
-            Self::Q4_0 => 18,
-            Self::Q4_1 => 20,
-            Self::Q8_0 => 34,
-        }
-    }
-
-    /// Dequantizes whole blocks: `bytes` holds `out.len() / block_len` blocks.
-    fn dequantize(self, bytes: &[u8], out: &mut [f32]) {
-        let f16 = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-        match self {
-            Self::F32 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
-            Self::F16 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                    *o = f16(b);
-                }
-            }
-            Self::BF16 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                    *o = half::bf16::from_le_bytes([b[0], b[1]]).to_f32();
-                }
-            }
-            // Q4 blocks hold the low nibbles of qs for elements 0..16 and the high nibbles for 16..32.
-            Self::Q4_0 => {
-                for (o, b) in out.chunks_exact_mut(32).zip(bytes.chunks_exact(18)) {
-                    let d = f16(b);
-                    for (j, &q) in b[2..18].iter().enumerate() {
-                        o[j] = ((q & 0xF) as i32 - 8) as f32 * d;
-                        o[j + 16] = ((q >> 4) as i32 - 8) as f32 * d;
-                    }
-                }
-            }
-            Self::Q4_1 => {
-                for (o, b) in out.chunks_exact_mut(32).zip(bytes.chunks_exact(20)) {
-                    let (d, m) = (f16(b), f16(&b[2..]));
-                    for (j, &q) in b[4..20].iter().enumerate() {
-                        o[j] = (q & 0xF) as f32 * d + m;
-                        o[j + 16] = (q >> 4) as f32 * d + m;
-                    }
-                }
-            }
-            Self::Q8_0 => {
-                for (o, b) in out.chunks_exact_mut(32).zip(bytes.chunks_exact(34)) {
-                    let d = f16(b);
-                    for (x, &q) in o.iter_mut().zip(&b[2..34]) {
-                        *x = q as i8 as f32 * d;
-                    }
-                }
-            }
-        }
-    }
-}
 
 /// A metadata value. Arrays keep their values; the GGUF element type is implied by them.
 #[derive(Debug, Clone, PartialEq)]
@@ -401,8 +309,8 @@ impl Gguf {
         let mut out = vec![0f32; t.n_elements() as usize];
         // Chunks of whole blocks, large enough to amortize the parallel split.
         let blocks_per_chunk = 4096;
-        let chunk_elems = (blocks_per_chunk * t.ty.block_len()) as usize;
-        let chunk_bytes = (blocks_per_chunk * t.ty.block_bytes()) as usize;
+        let chunk_elems = blocks_per_chunk * t.ty.block_len();
+        let chunk_bytes = blocks_per_chunk * t.ty.block_bytes();
         out.par_chunks_mut(chunk_elems).zip(bytes.par_chunks(chunk_bytes)).for_each(|(o, b)| t.ty.dequantize(b, o));
         Ok((t.dims.clone(), out))
     }
@@ -549,20 +457,23 @@ impl<'a> Reader<'a> {
             return Err(bad(format!("empty shape {dims:?}")));
         }
         let ty_id = self.u32("tensor type")?;
-        let ty = GgmlType::from_id(ty_id)
-            .ok_or_else(|| ModelError::UnknownTensorType { tensor: name.clone(), got: ty_id })?;
-        if dims[0] % ty.block_len() != 0 {
-            return Err(bad(format!(
-                "row length {} is not a multiple of the block length {}",
-                dims[0],
-                ty.block_len()
-            )));
+        let ty = GgmlType::from_id(ty_id).ok_or_else(|| ModelError::UnsupportedTensorType {
+            tensor: name.clone(),
+            ty: match ggml::type_name(ty_id) {
+                Some(known) => format!("type {known} (ggml id {ty_id})"),
+                None => format!("unknown ggml type id {ty_id}"),
+            },
+            readable: ggml::readable_names(),
+        })?;
+        let block_len = ty.block_len() as u64;
+        if dims[0] % block_len != 0 {
+            return Err(bad(format!("row length {} is not a multiple of the block length {}", dims[0], block_len)));
         }
         let offset = self.u64("tensor offset")?;
         if offset % alignment != 0 {
             return Err(bad(format!("offset {offset} is not a multiple of the alignment {alignment}")));
         }
-        let n_bytes = n_elements / ty.block_len() * ty.block_bytes();
+        let n_bytes = n_elements / block_len * ty.block_bytes() as u64;
         Ok(TensorInfo { name, dims, ty, offset, n_bytes })
     }
 }

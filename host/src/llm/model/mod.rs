@@ -4,6 +4,7 @@
 mod error;
 pub mod gemm;
 pub mod generate;
+pub mod ggml;
 pub mod gguf;
 pub mod linear;
 pub mod llama;
