@@ -113,6 +113,11 @@ pub fn ubits(v: u64) -> u32 {
     (64 - v.leading_zeros()).max(1)
 }
 
+/// Bits of an unsigned number that holds `v` (at least 1), for widths computed in u128.
+fn ubits128(v: u128) -> u32 {
+    (128 - v.leading_zeros()).max(1)
+}
+
 /// Bits of a two's-complement number that holds every value in `-v..=v`.
 pub fn sbits(v: u64) -> u32 {
     ubits(v) + 1
@@ -330,22 +335,29 @@ impl ArrayConfig {
         let mut th_bits = 1;
         let mut membrane_bits = 1;
         if c.output_modes.contains(&OutputMode::Fire) {
-            th_max = (v_max << (c.frac_bits + 1)) + 2;
-            th_bits = ubits(th_max);
-            membrane_bits = ubits((v_max << c.frac_bits) + th_max / 2);
-            if th_bits > STREAM_BITS || membrane_bits > 48 {
-                let mut f = c.frac_bits;
-                while f > 0 && ubits((v_max << (f + 1)) + 2) > STREAM_BITS {
-                    f -= 1;
+            // In u128 with F capped at 64 (a larger F only widens the threshold further), so no
+            // shift can drop bits: every F the check accepts gives the widths the RTL declares.
+            let threshold_max = |f: u32| (u128::from(v_max) << (f.min(64) + 1)) + 2;
+            let f = c.frac_bits.min(64);
+            let th = threshold_max(f);
+            let th_need = ubits128(th);
+            let membrane_need = ubits128((u128::from(v_max) << f) + th / 2);
+            if th_need > STREAM_BITS || membrane_need > 48 {
+                let mut fit = f;
+                while fit > 0 && ubits128(threshold_max(fit)) > STREAM_BITS {
+                    fit -= 1;
                 }
                 return Err(bad(
                     "frac_bits",
                     c.frac_bits.to_string(),
                     format!(
-                        "thresholds need {th_bits} bits (> {STREAM_BITS}); use frac_bits <= {f} or a smaller k_max"
+                        "thresholds need at least {th_need} bits (> {STREAM_BITS}); use frac_bits <= {fit} or a smaller k_max"
                     ),
                 ));
             }
+            th_max = u64::try_from(th).expect("checked: at most 32 bits");
+            th_bits = th_need;
+            membrane_bits = membrane_need;
         }
 
         let weight_memory_bits = c.rows as u64 * groups_max as u64 * c.lanes as u64 * weight_bits as u64;

@@ -71,6 +71,17 @@ fn threshold_width_names_the_largest_frac_bits() {
 }
 
 #[test]
+fn frac_bits_too_large_for_any_shift_are_refused_not_wrapped() {
+    // A shift in u64 used to drop the high bits: F = 57..=65 or 2^32-1 passed with a 2-bit
+    // threshold and the RTL computed garbage. Each must be refused, naming the largest F that fits.
+    for f in [31u64, 57, 60, 63, 64, 65, 4_294_967_295] {
+        let (field, msg) = error_of(&with(&format!("frac_bits = {f}")));
+        assert_eq!(field, "frac_bits", "F = {f}");
+        assert!(msg.contains("frac_bits <= 14") && !msg.contains("frac_bits <= 4294967295"), "F = {f}: {msg}");
+    }
+}
+
+#[test]
 fn mac_baseline_is_raw_only() {
     let (f, msg) = error_of(&with("pe = \"mac\""));
     assert_eq!(f, "output_modes");
