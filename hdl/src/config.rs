@@ -432,6 +432,12 @@ impl ArrayConfig {
     }
 }
 
+/// The tiny reference array (`configs/tiny.toml`): the one fixture of hdl's unit tests.
+#[cfg(test)]
+pub(crate) fn tiny() -> Derived {
+    Derived::from_toml(include_str!("../../configs/tiny.toml")).expect("configs/tiny.toml is valid")
+}
+
 impl Derived {
     /// Parses and validates TOML text in one step.
     pub fn from_toml(text: &str) -> Result<Self, HdlError> {
@@ -532,7 +538,7 @@ mod tests {
 
     #[test]
     fn tiny_widths_are_the_rtl_widths() {
-        let d = Derived::from_toml(include_str!("../../configs/tiny.toml")).unwrap();
+        let d = tiny();
         // K <= 64 inputs, 4 rows, 4 lanes, 16 lane groups: indices 0..63, 0..3, 0..3, 0..15
         let idx = (d.k_index_bits, d.row_index_bits, d.lane_index_bits, d.group_index_bits);
         assert_eq!(idx, (6, 2, 2, 4));

@@ -262,12 +262,7 @@ impl Bus for GoldenDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ArrayConfig;
-
-    fn tiny() -> Derived {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
-        ArrayConfig::from_toml(&text).unwrap().validate().unwrap()
-    }
+    use crate::config::tiny;
 
     #[test]
     fn bad_descriptor_and_framing_are_flagged() {

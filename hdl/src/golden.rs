@@ -413,7 +413,9 @@ impl Golden {
     /// One RUN call on a loaded tile: N tokens of K codes each (`codes` is `n * k`).
     pub fn run_tile(&self, t: &Tile<'_>, codes: &[i8]) -> Result<LayerRun, LayerError> {
         self.check_tile(t)?;
-        self.run_layer(&t.layer(codes))
+        let layer = t.layer(codes);
+        layer.check_shape()?;
+        Ok(self.run_checked(&layer))
     }
 
     /// A whole M×K layer: row tiles of `rows` outputs each, the same N tokens through every tile.
@@ -421,10 +423,15 @@ impl Golden {
     /// counters, flags) with one exact integer product for the whole layer.
     pub fn run_layer(&self, layer: &Layer<'_>) -> Result<LayerRun, LayerError> {
         layer.check_shape()?;
-        let rows = self.d.config.rows as usize;
-        for (_, tile) in layer.tiles(rows) {
+        for (_, tile) in layer.tiles(self.d.config.rows as usize) {
             self.check_tile(&tile)?;
         }
+        Ok(self.run_checked(layer))
+    }
+
+    /// [`Golden::run_layer`] of a layer whose shape and tiles are checked.
+    fn run_checked(&self, layer: &Layer<'_>) -> LayerRun {
+        let rows = self.d.config.rows as usize;
         let (m, k, n) = (layer.m, layer.k, layer.n());
         let tiles = m.div_ceil(rows) as u64;
         let (effective, mut counters, flags) = self.integrate_stats(layer, tiles);
@@ -438,7 +445,7 @@ impl Golden {
                 }
             }
             OutputMode::Fire => {
-                let th = layer.thresholds.ok_or(LayerError::MissingThresholds)?;
+                let th = layer.thresholds.expect("check_tile: fire tiles carry thresholds");
                 for (vrow, orow) in v.chunks_exact(m).zip(outputs.chunks_exact_mut(m)) {
                     for (r, _) in layer.tiles(rows) {
                         counters.cycles += self.fire_tile(&vrow[r.clone()], &th[r.clone()], &mut orow[r]);
@@ -446,7 +453,7 @@ impl Golden {
                 }
             }
         }
-        Ok(LayerRun::new(&self.d, outputs, counters, flags))
+        LayerRun::new(&self.d, outputs, counters, flags)
     }
 
     /// The fire phase of one token on one tile: writes the output codes of the integrated

@@ -189,14 +189,9 @@ pub fn mode_of(code: u32) -> Option<OutputMode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ArrayConfig;
+    use crate::config::tiny;
     use crate::device::GoldenDevice;
     use crate::golden::{Golden, Layer};
-
-    fn tiny() -> Derived {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
-        ArrayConfig::from_toml(&text).unwrap().validate().unwrap()
-    }
 
     #[test]
     fn protocol_steps_on_the_device_equal_the_golden_layer() {

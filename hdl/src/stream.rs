@@ -97,14 +97,12 @@ const _: () = assert!(STREAM_BITS == 32, "packing assumes 32-bit stream words");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ArrayConfig;
     use crate::format::ALL_FORMATS;
 
     #[test]
     fn weights_round_trip_for_every_format() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
         for f in ALL_FORMATS {
-            let mut c = ArrayConfig::from_toml(&text).unwrap();
+            let mut c = crate::config::tiny().config;
             c.weight_format = f;
             let d = c.validate().unwrap();
             let q = f.qmax();

@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn format_packs_the_widths_bytewise() {
-        let d = crate::ArrayConfig::from_toml(include_str!("../../../configs/tiny.toml")).unwrap().validate().unwrap();
+        let d = crate::config::tiny();
         let c = &d.config;
         let want = d.weight_bits | c.act_bits << 8 | c.salient_bits << 16 | c.out_bits << 24;
         assert_eq!(reset_value(register("FORMAT").unwrap(), &d), want);
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn verilog_names_are_unique() {
-        let d = crate::ArrayConfig::from_toml(include_str!("../../../configs/tiny.toml")).unwrap().validate().unwrap();
+        let d = crate::config::tiny();
         let consts = verilog_consts(&d);
         let names: std::collections::BTreeSet<_> = consts.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names.len(), consts.len());

@@ -157,14 +157,14 @@ impl<T: Transport> Accelerator<T> {
             return Ok(model.run_layer(layer)?);
         }
         let (m, n) = (layer.m, layer.n());
-        let d = self.golden.derived().clone();
+        let d = self.golden.derived();
         let mut outputs = vec![0i32; n * m];
         let mut counters = Counters::default();
         let mut flags = Flags::default();
         for (rows, tile) in layer.tiles(d.config.rows as usize) {
             // Validate before the device sees it: the same checks the golden model applies.
             self.golden.check_tile(&tile)?;
-            protocol::load(&mut self.transport, &d, &tile)?;
+            protocol::load(&mut self.transport, d, &tile)?;
             protocol::run(&mut self.transport, &tile, layer.codes, |t, out| {
                 outputs[t * m + rows.start..t * m + rows.end].copy_from_slice(out)
             })?;
@@ -176,7 +176,7 @@ impl<T: Transport> Accelerator<T> {
             counters += status.counters;
             flags |= Flags::from_error_bits(status.error);
         }
-        Ok(LayerRun::new(&d, outputs, counters, flags))
+        Ok(LayerRun::new(d, outputs, counters, flags))
     }
 
     fn account(&mut self, layer: &Layer<'_>) {
