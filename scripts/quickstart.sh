@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian machine and runs the main job: SmolLM2-135M's linear layers
-# quantized with SpikeQuant and computed by the golden model of the default array, scored on a few
-# PTB test windows. Extra arguments go to `spikeq eval` (e.g. --windows 11 --backend verilator).
+# quantized with SpikeQuant (the host's default recipe: rotation, GPTQ, activation clip; docs/host.md)
+# and computed by the golden model of the default array, scored on a few PTB test windows beside
+# the f32 model on the same windows. The first run computes GPTQ (a few minutes, then cached).
+# Extra arguments go to `spikeq eval` (e.g. --windows 11 --backend verilator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -176,29 +176,63 @@ impl Design {
 
     /// Writes every file under `dir`. Refuses a non-empty directory without a spikeq manifest
     /// unless `force`; files of an earlier generation that are no longer produced are removed.
+    ///
+    /// All-or-nothing: the files are first written to a staging folder beside `dir`; only when
+    /// every one is on disk are they moved in (renames, which need no space), the manifest last.
+    /// A run that fails (a full disk, a quota) leaves `dir` as it was, so a retry is accepted.
     pub fn write_to(&self, dir: &Path, force: bool) -> Result<(), CodegenError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| CodegenError::Io { path, source }
-        };
         outdir::check_ours(dir, force, "spikeq gen", is_generated_dir)?;
-        if is_generated_dir(dir) {
-            // remove the files of the previous generation (listed in its manifest)
-            for old in previous_files(dir) {
-                if !self.files.iter().any(|f| f.path == old) {
-                    let _ = std::fs::remove_file(dir.join(&old));
-                }
-            }
+        let staging = staging_dir(dir);
+        if staging.exists() {
+            // Left by a run that was killed; the name is ours alone.
+            std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
         }
+        if let Err(e) = self.write_all(&staging) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        let previous = if is_generated_dir(dir) { previous_files(dir) } else { Vec::new() };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         for f in &self.files {
-            let path = dir.join(&f.path);
+            let (from, to) = (staging.join(&f.path), dir.join(&f.path));
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::rename(&from, &to).map_err(io(&to))?;
+        }
+        for old in previous {
+            if !self.files.iter().any(|f| f.path == old) {
+                let _ = std::fs::remove_file(dir.join(&old));
+            }
+        }
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))
+    }
+
+    /// Writes every file under `root` (a fresh folder).
+    fn write_all(&self, root: &Path) -> Result<(), CodegenError> {
+        for f in &self.files {
+            let path = root.join(&f.path);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io(parent))?;
             }
             std::fs::write(&path, &f.contents).map_err(io(&path))?;
         }
         Ok(())
+    }
+}
+
+/// The error of an IO step on `path`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CodegenError {
+    let path = path.to_path_buf();
+    move |source| CodegenError::Io { path, source }
+}
+
+/// Where [`Design::write_to`] stages a generation: a hidden sibling of `dir` (same file system,
+/// so files move in by rename).
+fn staging_dir(dir: &Path) -> std::path::PathBuf {
+    match dir.file_name() {
+        Some(name) => dir.with_file_name(format!(".{}.spikeq-partial", name.to_string_lossy())),
+        None => dir.join(".spikeq-partial"),
     }
 }
 

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::config::{Derived, OutputMode, PeKind};
 use crate::error::LayerError;
 use crate::fire::fire;
+use crate::igemm::{igemm, PackedWeights};
 use crate::regmap::err;
 
 /// One layer call: `y = W x` for N tokens, `W` as M×K weight codes, `x` as N×K activation codes.
@@ -282,6 +283,12 @@ impl Golden {
 
     /// Checks a tile against the array's limits (what the RTL flags as a bad descriptor).
     pub fn check_tile(&self, t: &Tile<'_>) -> Result<(), LayerError> {
+        self.check_tile_shape(t)?;
+        self.check_weights(t.weights)
+    }
+
+    /// [`Golden::check_tile`] without the weight codes' range (checked once by [`Golden::pack`]).
+    fn check_tile_shape(&self, t: &Tile<'_>) -> Result<(), LayerError> {
         let c = &self.d.config;
         if t.k == 0 || t.k > c.k_max as usize {
             return Err(LayerError::Descriptor { field: "K", got: t.k, limit: format!("1..={}", c.k_max) });
@@ -295,16 +302,6 @@ impl Golden {
         if t.weights.len() != t.m * t.k {
             return Err(LayerError::Shape { what: "weights", expected: t.m * t.k, got: t.weights.len() });
         }
-        let q = self.d.qw as i8;
-        if let Some(pos) =
-            t.weights.iter().position(|&w| w < -q || w > q || (w == 0 && self.d.qw == 1 && is_binary(&self.d)))
-        {
-            return Err(LayerError::WeightRange {
-                index: pos,
-                code: t.weights[pos],
-                format: c.weight_format.to_string(),
-            });
-        }
         if t.mode == OutputMode::Fire {
             let th = t.thresholds.ok_or(LayerError::MissingThresholds)?;
             if th.len() != t.m {
@@ -317,52 +314,95 @@ impl Golden {
         Ok(())
     }
 
+    /// Checks that every weight code is in the format's range.
+    fn check_weights(&self, weights: &[i8]) -> Result<(), LayerError> {
+        let q = self.d.qw as i8;
+        if let Some(pos) =
+            weights.iter().position(|&w| w < -q || w > q || (w == 0 && self.d.qw == 1 && is_binary(&self.d)))
+        {
+            return Err(LayerError::WeightRange {
+                index: pos,
+                code: weights[pos],
+                format: self.d.config.weight_format.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A layer's M×K weight codes, checked against the format's range and packed for the exact
+    /// product: done once per layer, then every call of [`Golden::run_layer_packed`] uses it.
+    pub fn pack(&self, weights: &[i8], m: usize, k: usize) -> Result<PackedWeights, LayerError> {
+        if weights.len() != m * k {
+            return Err(LayerError::Shape { what: "weights", expected: m * k, got: weights.len() });
+        }
+        self.check_weights(weights)?;
+        Ok(PackedWeights::new(weights, m, k))
+    }
+
     /// What the array integrates for one token and what it costs, without the weights: the codes
     /// after range clamping and salient-queue overflow (`V = effective · W` exactly), the raw-mode
     /// cycles and the spikes of one tile. This is the code loader and the cycle formula.
     pub fn token_view(&self, codes: &[i8]) -> TokenView {
+        let mut effective = vec![0; codes.len()];
+        let (cycles, spikes, flags) = self.token_view_into(codes, &mut effective);
+        TokenView { effective, cycles, spikes, flags }
+    }
+
+    /// [`Golden::token_view`] writing the effective codes to `effective` (same length as
+    /// `codes`), returning cycles, spikes and flags: the layer path's allocation-free form.
+    fn token_view_into(&self, codes: &[i8], effective: &mut [i8]) -> (u64, u64, Flags) {
         let (qa, qs) = (self.d.qa, self.d.qs);
         let spike_pe = self.d.config.pe == PeKind::Spike;
         let mut flags = Flags::default();
-        let mut effective = Vec::with_capacity(codes.len());
         let (mut spikes, mut n_sal, mut queued) = (0u64, 0u64, 0usize);
         // Normal engine: lane groups in lock step, each as long as its largest lane code.
         let mut n_norm = 0u64;
-        let mut group_max = 0u64;
         let lanes = self.d.config.lanes as usize;
-        for (k, &c) in codes.iter().enumerate() {
-            let mut q = c as i32;
-            if q.abs() > qs {
-                flags.code_range = true;
-                q = q.clamp(-qs, qs);
+        // A group of codes that are all normal and in range passes unchanged: its spikes are the
+        // code magnitudes, its length the largest (the common case, counted without the salient
+        // queue's bookkeeping).
+        let plain = qa.min(qs).unsigned_abs();
+        for (group, dst) in codes.chunks(lanes).zip(effective.chunks_mut(lanes)) {
+            if spike_pe && group.iter().all(|c| u32::from(c.unsigned_abs()) <= plain) {
+                dst.copy_from_slice(group);
+                let (sum, max) =
+                    group.iter().map(|c| u64::from(c.unsigned_abs())).fold((0, 0), |(s, m), a| (s + a, m.max(a)));
+                spikes += sum;
+                n_norm += max.max(1);
+                continue;
             }
-            let mut lane = q;
-            if spike_pe && q.abs() > qa {
-                // Salient: the lane sees 0; the salient path takes it while it has room.
-                lane = 0;
-                if queued < self.d.salient_depth as usize {
-                    queued += 1;
-                    spikes += digit_sum(q.unsigned_abs(), self.d.digit_shift) as u64;
-                    n_sal += digit_max(q.unsigned_abs(), self.d.digit_shift) as u64;
-                    effective.push(q as i8);
-                } else {
-                    flags.salient_overflow = true;
-                    effective.push(0);
+            let mut group_max = 0u64;
+            for (&c, e) in group.iter().zip(dst) {
+                let mut q = c as i32;
+                if q.abs() > qs {
+                    flags.code_range = true;
+                    q = q.clamp(-qs, qs);
                 }
-            } else {
-                spikes += if spike_pe { q.unsigned_abs() as u64 } else { u64::from(q != 0) };
-                effective.push(q as i8);
+                let mut lane = q;
+                if spike_pe && q.abs() > qa {
+                    // Salient: the lane sees 0; the salient path takes it while it has room.
+                    lane = 0;
+                    if queued < self.d.salient_depth as usize {
+                        queued += 1;
+                        spikes += digit_sum(q.unsigned_abs(), self.d.digit_shift) as u64;
+                        n_sal += digit_max(q.unsigned_abs(), self.d.digit_shift) as u64;
+                        *e = q as i8;
+                    } else {
+                        flags.salient_overflow = true;
+                        *e = 0;
+                    }
+                } else {
+                    spikes += if spike_pe { q.unsigned_abs() as u64 } else { u64::from(q != 0) };
+                    *e = q as i8;
+                }
+                group_max = group_max.max(lane.unsigned_abs() as u64);
             }
-            group_max = group_max.max(lane.unsigned_abs() as u64);
-            if (k + 1) % lanes == 0 || k + 1 == codes.len() {
-                n_norm += group_max.max(1);
-                group_max = 0;
-            }
+            n_norm += group_max.max(1);
         }
         if !spike_pe {
             n_norm = codes.len().div_ceil(lanes) as u64;
         }
-        TokenView { effective, cycles: 1 + n_norm.max(n_sal), spikes, flags }
+        (1 + n_norm.max(n_sal), spikes, flags)
     }
 
     /// Cycles of one token in raw mode (they do not depend on the weights): the cycle model alone.
@@ -382,14 +422,13 @@ impl Golden {
             .par_chunks_exact(k)
             .zip(effective.par_chunks_exact_mut(k))
             .map(|(tok, dst)| {
-                let view = self.token_view(tok);
-                dst.copy_from_slice(&view.effective);
+                let (cycles, spikes, flags) = self.token_view_into(tok, dst);
                 let c = Counters {
-                    cycles: view.cycles * tiles,
-                    spikes: view.spikes * tiles,
-                    accumulates: self.accumulates(view.spikes, layer.m, k),
+                    cycles: cycles * tiles,
+                    spikes: spikes * tiles,
+                    accumulates: self.accumulates(spikes, layer.m, k),
                 };
-                (c, view.flags)
+                (c, flags)
             })
             .reduce(
                 || (Counters::default(), Flags::default()),
@@ -415,7 +454,7 @@ impl Golden {
         self.check_tile(t)?;
         let layer = t.layer(codes);
         layer.check_shape()?;
-        Ok(self.run_checked(&layer))
+        Ok(self.run_checked(&layer, &PackedWeights::new(t.weights, t.m, t.k)))
     }
 
     /// A whole M×K layer: row tiles of `rows` outputs each, the same N tokens through every tile.
@@ -426,23 +465,45 @@ impl Golden {
         for (_, tile) in layer.tiles(self.d.config.rows as usize) {
             self.check_tile(&tile)?;
         }
-        Ok(self.run_checked(layer))
+        Ok(self.run_checked(layer, &PackedWeights::new(layer.weights, layer.m, layer.k)))
     }
 
-    /// [`Golden::run_layer`] of a layer whose shape and tiles are checked.
-    fn run_checked(&self, layer: &Layer<'_>) -> LayerRun {
+    /// [`Golden::run_layer`] with the layer's weights packed once by [`Golden::pack`] (the
+    /// quantized forward's path: `packed` must hold `layer.weights`, whose range `pack` checked).
+    pub fn run_layer_packed(&self, layer: &Layer<'_>, packed: &PackedWeights) -> Result<LayerRun, LayerError> {
+        layer.check_shape()?;
+        if (packed.m(), packed.k()) != (layer.m, layer.k) {
+            return Err(LayerError::Shape {
+                what: "packed weights",
+                expected: layer.m * layer.k,
+                got: packed.m() * packed.k(),
+            });
+        }
+        for (_, tile) in layer.tiles(self.d.config.rows as usize) {
+            self.check_tile_shape(&tile)?;
+        }
+        Ok(self.run_checked(layer, packed))
+    }
+
+    /// [`Golden::run_layer`] of a layer whose shape and tiles are checked, `packed` its weights.
+    fn run_checked(&self, layer: &Layer<'_>, packed: &PackedWeights) -> LayerRun {
         let rows = self.d.config.rows as usize;
-        let (m, k, n) = (layer.m, layer.k, layer.n());
+        let (m, n) = (layer.m, layer.n());
         let tiles = m.div_ceil(rows) as u64;
         let (effective, mut counters, flags) = self.integrate_stats(layer, tiles);
-        let max_product = self.d.qs.max(self.d.qa) as u64 * self.d.qw as u64;
-        let v = exact_product(&effective, layer.weights, n, m, k, max_product);
+        // Codes beyond Qa are salient (at most salient_depth per token) when the array has a
+        // salient path: the exact product takes them aside.
+        let dense_max = if self.d.salient_depth > 0 { self.d.qa } else { self.d.qa.max(self.d.qs) };
+        let mut v = vec![0i64; n * m];
+        igemm(&effective, n, packed, dense_max as u32, &mut v);
         let mut outputs = vec![0i32; n * m];
         match layer.mode {
             OutputMode::Raw => {
-                for (o, &x) in outputs.iter_mut().zip(&v) {
-                    *o = i32::try_from(x).expect("validated widths hold every raw output");
-                }
+                outputs.par_chunks_mut(m).zip(v.par_chunks(m)).for_each(|(orow, vrow)| {
+                    for (o, &x) in orow.iter_mut().zip(vrow) {
+                        *o = i32::try_from(x).expect("validated widths hold every raw output");
+                    }
+                });
             }
             OutputMode::Fire => {
                 let th = layer.thresholds.expect("check_tile: fire tiles carry thresholds");
@@ -477,56 +538,6 @@ impl Golden {
             PeKind::Mac => (k * m) as u64,
         }
     }
-}
-
-/// `V[n, m] = Σ_k x[n, k] · w[m, k]` exactly, for codes with |x · w| <= `max_product`.
-///
-/// Exactness: the codes are integers below 2^8, so every product is exact in f32; K is cut into
-/// chunks whose largest possible |partial sum| stays below 2^24, where f32 addition of integers
-/// is exact in any order (so the GEMM kernel's blocking and threading cannot change a bit); chunk
-/// results are summed in i64.
-fn exact_product(x: &[i8], w: &[i8], n: usize, m: usize, k: usize, max_product: u64) -> Vec<i64> {
-    let xf: Vec<f32> = x.par_iter().map(|&c| c as f32).collect();
-    let wf: Vec<f32> = w.par_iter().map(|&c| c as f32).collect();
-    let chunk = ((1u64 << 24) / max_product.max(1)).clamp(1, k as u64) as usize;
-    let mut v = vec![0i64; n * m];
-    let mut part = vec![0f32; n * m];
-    if n == 0 || m == 0 {
-        return v;
-    }
-    for k0 in (0..k).step_by(chunk) {
-        let kc = chunk.min(k - k0);
-        // SAFETY: `xf` is n×k row-major and `wf` m×k row-major; the chunk reads columns
-        // k0..k0+kc of both (in bounds as k0 + kc <= k); `part` is n×m, borrowed mutably and
-        // distinct from the operands.
-        unsafe {
-            gemm::gemm(
-                n,
-                m,
-                kc,
-                part.as_mut_ptr(),
-                1,
-                m as isize,
-                false,
-                xf[k0..].as_ptr(),
-                1,
-                k as isize,
-                wf[k0..].as_ptr(),
-                k as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(0),
-            );
-        }
-        for (acc, &p) in v.iter_mut().zip(&part) {
-            *acc += p as i64;
-        }
-    }
-    v
 }
 
 fn is_binary(d: &Derived) -> bool {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fire;
 pub mod format;
 pub mod golden;
+pub mod igemm;
 pub mod protocol;
 pub mod quant;
 pub mod regmap;

@@ -1,6 +1,9 @@
 //! The numeric contract's quantizers (DESIGN.md v1): weights per output row, activations per token
 //! with salient selection. One implementation, used by the golden model and by the host.
 
+use std::cell::RefCell;
+
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::format::WeightFormat;
@@ -99,36 +102,94 @@ pub fn median(values: &mut [f32]) -> f32 {
 }
 
 /// Salient indices of one token row, ascending. At most `max_salient` are kept: largest
-/// |x_k - med| first, ties by lower k.
+/// |x_k - med| first, ties by lower k. A NaN is never salient (the MAD test's comparison is false
+/// for it, and top-k ranks it last), so it cannot take the place of a real outlier.
 pub fn select_salient(x: &[f32], selector: SalientSelector, max_salient: usize) -> Vec<usize> {
-    if matches!(selector, SalientSelector::None) || max_salient == 0 || x.is_empty() {
-        return Vec::new();
+    let mut scratch = SalientScratch::default();
+    select_salient_into(x, selector, max_salient, &mut scratch);
+    scratch.chosen
+}
+
+/// Working memory of [`select_salient_into`], reused from row to row so selecting allocates
+/// nothing once it has grown to the row length.
+#[derive(Debug, Default)]
+pub struct SalientScratch {
+    keys: Vec<i32>,
+    dev: Vec<f32>,
+    chosen: Vec<usize>,
+}
+
+/// An integer whose order is `f32::total_cmp`'s: selecting on these is selecting on the values,
+/// with plain integer comparisons.
+fn order_key(v: f32) -> i32 {
+    let b = v.to_bits() as i32;
+    b ^ (((b >> 31) as u32) >> 1) as i32
+}
+
+/// The inverse of [`order_key`] (the map is an involution).
+fn from_order_key(k: i32) -> f32 {
+    f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
+}
+
+/// [`median`] of the values behind `keys` (reordered): the same order statistics, so the same
+/// value for finite inputs.
+fn median_of_keys(keys: &mut [i32]) -> f32 {
+    let n = keys.len();
+    let (below, &mut upper, _) = keys.select_nth_unstable(n / 2);
+    let upper = from_order_key(upper);
+    if n % 2 == 1 {
+        upper
+    } else {
+        let lower = from_order_key(below.iter().copied().max().expect("an even count of at least 2"));
+        (lower + upper) / 2.0
     }
-    let mut scratch = x.to_vec();
-    let med = median(&mut scratch);
-    let dev: Vec<f32> = x.iter().map(|v| (v - med).abs()).collect();
-    let mut chosen: Vec<usize> = match selector {
+}
+
+/// [`select_salient`] into `scratch` (the indices it returns live there).
+pub fn select_salient_into<'s>(
+    x: &[f32],
+    selector: SalientSelector,
+    max_salient: usize,
+    scratch: &'s mut SalientScratch,
+) -> &'s [usize] {
+    let SalientScratch { keys, dev, chosen } = scratch;
+    chosen.clear();
+    if matches!(selector, SalientSelector::None) || max_salient == 0 || x.is_empty() {
+        return chosen;
+    }
+    keys.clear();
+    keys.extend(x.iter().map(|&v| order_key(v)));
+    let med = median_of_keys(keys);
+    dev.clear();
+    dev.extend(x.iter().map(|v| (v - med).abs()));
+    match selector {
         SalientSelector::Mad { tau } => {
-            scratch.copy_from_slice(&dev);
-            let mad = median(&mut scratch);
-            let limit = tau * mad;
-            (0..x.len()).filter(|&k| dev[k] > limit).collect()
+            keys.clear();
+            keys.extend(dev.iter().map(|&v| order_key(v)));
+            let limit = tau * median_of_keys(keys);
+            chosen.extend((0..x.len()).filter(|&k| dev[k] > limit));
         }
         SalientSelector::Topk { frac } => {
             let n = (frac * x.len() as f32).round() as usize;
-            let mut idx: Vec<usize> = (0..x.len()).collect();
-            idx.sort_by(|&a, &b| dev[b].total_cmp(&dev[a]).then(a.cmp(&b)));
-            idx.truncate(n);
-            idx
+            chosen.extend(0..x.len());
+            chosen.sort_by(|&a, &b| by_deviation(dev, a, b));
+            chosen.truncate(n);
+            chosen.retain(|&k| !dev[k].is_nan());
         }
         SalientSelector::None => unreachable!(),
-    };
+    }
     if chosen.len() > max_salient {
-        chosen.sort_by(|&a, &b| dev[b].total_cmp(&dev[a]).then(a.cmp(&b)));
+        chosen.sort_by(|&a, &b| by_deviation(dev, a, b));
         chosen.truncate(max_salient);
     }
     chosen.sort_unstable();
     chosen
+}
+
+/// Largest deviation first, NaN last, ties by lower index.
+fn by_deviation(dev: &[f32], a: usize, b: usize) -> std::cmp::Ordering {
+    let key = |k: usize| if dev[k].is_nan() { f32::NEG_INFINITY } else { dev[k] };
+    key(b).total_cmp(&key(a)).then(a.cmp(&b))
 }
 
 /// Activation code widths of a scheme.
@@ -154,14 +215,13 @@ impl ActBits {
 /// Dynamic per-token scale: max |x_k| over non-salient k, divided by Qa; zero becomes 1.
 /// `salient` must be ascending (as [`select_salient`] returns it).
 pub fn dynamic_scale(x: &[f32], salient: &[usize], qa: i32) -> f32 {
+    // The maximum of the runs between salient indices: a maximum of finite values does not
+    // depend on the order it is taken in, and whole runs vectorize.
     let mut max = 0f32;
-    let mut next = salient.iter().peekable();
-    for (k, v) in x.iter().enumerate() {
-        if next.peek() == Some(&&k) {
-            next.next();
-            continue;
-        }
-        max = max.max(v.abs());
+    let mut start = 0;
+    for &k in salient.iter().chain(std::iter::once(&x.len())) {
+        max = x[start..k.max(start)].iter().fold(max, |m, v| m.max(v.abs()));
+        start = k + 1;
     }
     let s = max / qa as f32;
     if s == 0.0 || !s.is_finite() {
@@ -173,13 +233,47 @@ pub fn dynamic_scale(x: &[f32], salient: &[usize], qa: i32) -> f32 {
 
 /// Codes of one token row given its scale: normal codes clamp at Qa, salient codes at Qs.
 pub fn quantize_codes(x: &[f32], scale: f32, salient: &[usize], bits: ActBits, out: &mut [i8]) {
-    let (qa, qs) = (bits.qa() as f32, bits.qs() as f32);
-    for (o, v) in out.iter_mut().zip(x) {
-        *o = (v / scale).round().clamp(-qa, qa) as i8;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present.
+        unsafe { round_row_avx2(x, scale, bits.qa() as f32, out) };
+    } else {
+        round_row(x, scale, bits.qa() as f32, out);
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    round_row(x, scale, bits.qa() as f32, out);
+    let qs = bits.qs() as f32;
     for &k in salient {
-        out[k] = (x[k] / scale).round().clamp(-qs, qs) as i8;
+        out[k] = round_code(x[k] / scale, qs);
     }
+}
+
+/// Every code of a row clamped at `limit`: the loop the quantizer spends its time in.
+#[inline(always)]
+fn round_row(x: &[f32], scale: f32, limit: f32, out: &mut [i8]) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = round_code(v / scale, limit);
+    }
+}
+
+/// [`round_row`] compiled for AVX2 (the same IEEE operations, eight lanes at a time).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn round_row_avx2(x: &[f32], scale: f32, limit: f32, out: &mut [i8]) {
+    round_row(x, scale, limit, out);
+}
+
+/// `q.round().clamp(-limit, limit) as i8` for `limit` <= 127, inline: `f32::round` is a libm
+/// call on baseline x86-64. Within ±256 truncation is exact (`as i32`) and so is the fraction
+/// `c - trunc(c)`; a fraction of at least one half rounds away from zero. NaN gives 0, as the
+/// cast does.
+#[inline]
+fn round_code(q: f32, limit: f32) -> i8 {
+    let c = q.clamp(-256.0, 256.0);
+    let t = c as i32;
+    let f = c - t as f32;
+    let r = t + i32::from(f >= 0.5) - i32::from(f <= -0.5);
+    (r as f32).clamp(-limit, limit) as i8
 }
 
 /// Quantization of a batch of token rows.
@@ -207,23 +301,46 @@ pub fn quantize_acts(
     max_salient: usize,
     static_scale: Option<f32>,
 ) -> QuantActs {
+    quantize_acts_by(x, k, bits, selector, max_salient, |row, salient| match static_scale {
+        Some(s) if s > 0.0 && s.is_finite() => s,
+        Some(_) => 1.0,
+        None => dynamic_scale(row, salient, bits.qa()),
+    })
+}
+
+/// Quantizes N token rows of length K with the scale `scale(row, salient indices)` gives each row
+/// (the host's clipped scales are one such rule). Rows are independent, so they are quantized in
+/// parallel, each thread with its own reused [`SalientScratch`].
+pub fn quantize_acts_by(
+    x: &[f32],
+    k: usize,
+    bits: ActBits,
+    selector: SalientSelector,
+    max_salient: usize,
+    scale: impl Fn(&[f32], &[usize]) -> f32 + Sync,
+) -> QuantActs {
+    thread_local! {
+        static SCRATCH: RefCell<SalientScratch> = RefCell::default();
+    }
     assert!(k > 0 && x.len().is_multiple_of(k), "activation length {} is not a multiple of K = {k}", x.len());
     let n = x.len() / k;
     let mut codes = vec![0i8; n * k];
-    let mut scales = Vec::with_capacity(n);
-    let mut salient_count = 0;
+    let mut scales = vec![0f32; n];
     let selector = if bits.salient > bits.normal { selector } else { SalientSelector::None };
-    for (row, out) in x.chunks_exact(k).zip(codes.chunks_exact_mut(k)) {
-        let salient = select_salient(row, selector, max_salient);
-        let s = match static_scale {
-            Some(s) if s > 0.0 && s.is_finite() => s,
-            Some(_) => 1.0,
-            None => dynamic_scale(row, &salient, bits.qa()),
-        };
-        quantize_codes(row, s, &salient, bits, out);
-        salient_count += salient.len();
-        scales.push(s);
-    }
+    let salient_count = x
+        .par_chunks_exact(k)
+        .zip(codes.par_chunks_exact_mut(k))
+        .zip(scales.par_iter_mut())
+        .with_min_len(8)
+        .map(|((row, out), s)| {
+            SCRATCH.with_borrow_mut(|scratch| {
+                let salient = select_salient_into(row, selector, max_salient, scratch);
+                *s = scale(row, salient);
+                quantize_codes(row, *s, salient, bits, out);
+                salient.len()
+            })
+        })
+        .sum();
     QuantActs { n, k, codes, scales, salient_count }
 }
 
@@ -243,6 +360,50 @@ mod tests {
                 for &w in r {
                     assert_eq!(f.code(w, s), f.code_ref(w, s), "{f} w={w}");
                 }
+            }
+        }
+    }
+
+    /// The element-by-element form of [`dynamic_scale`]'s maximum.
+    fn dynamic_scale_ref(x: &[f32], salient: &[usize], qa: i32) -> f32 {
+        let max = x.iter().enumerate().filter(|(k, _)| !salient.contains(k)).fold(0f32, |m, (_, v)| m.max(v.abs()));
+        let s = max / qa as f32;
+        if s == 0.0 || !s.is_finite() {
+            1.0
+        } else {
+            s
+        }
+    }
+
+    #[test]
+    fn row_kernels_equal_their_element_by_element_forms() {
+        let mut state = 0x9e37_79b9_u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let bits = ActBits { normal: 4, salient: 8 };
+        for len in [1usize, 2, 7, 31, 64, 576, 1536] {
+            for _ in 0..20 {
+                let x: Vec<f32> = (0..len)
+                    .map(|_| (next() as f32 / u32::MAX as f32 - 0.5) * [1e-3, 1.0, 40.0][next() as usize % 3])
+                    .collect();
+                let mut salient: Vec<usize> = (0..next() as usize % 5).map(|_| next() as usize % len).collect();
+                salient.sort_unstable();
+                salient.dedup();
+                let s = dynamic_scale(&x, &salient, bits.qa());
+                assert_eq!(s.to_bits(), dynamic_scale_ref(&x, &salient, bits.qa()).to_bits(), "len {len}");
+                let (mut fast, mut slow) = (vec![0i8; len], vec![0i8; len]);
+                quantize_codes(&x, s, &salient, bits, &mut fast);
+                for (o, v) in slow.iter_mut().zip(&x) {
+                    *o = round_code(v / s, bits.qa() as f32);
+                }
+                for &k in &salient {
+                    slow[k] = round_code(x[k] / s, bits.qs() as f32);
+                }
+                assert_eq!(fast, slow, "len {len}");
             }
         }
     }
@@ -304,6 +465,15 @@ mod tests {
     }
 
     #[test]
+    fn topk_never_picks_nan() {
+        let x = [1.0f32, f32::NAN, 9.0, 0.0, -1.0];
+        // total_cmp ranks NaN above every deviation; the real outlier (9) must win.
+        assert_eq!(select_salient(&x, SalientSelector::Topk { frac: 0.2 }, 4), vec![2]);
+        assert!(!select_salient(&x, SalientSelector::Topk { frac: 1.0 }, 5).contains(&1));
+        assert!(!select_salient(&x, SalientSelector::Mad { tau: 0.0 }, 5).contains(&1));
+    }
+
+    #[test]
     fn topk_ties_by_lower_index() {
         let x = [1.0f32, -1.0, 1.0, 0.0];
         // med = 0.5; deviations 0.5, 1.5, 0.5, 0.5 → top 1 is k=1; top 2 adds k=0 (tie, lowest k).
@@ -332,5 +502,66 @@ mod tests {
         assert_eq!(SalientSelector::parse("none").unwrap(), SalientSelector::None);
         assert!(SalientSelector::parse("topk:2").is_err());
         assert!(SalientSelector::parse("bogus").is_err());
+    }
+
+    /// The selector as DESIGN.md states it, with full sorts: the reference of the selection path.
+    fn select_salient_sorted(x: &[f32], tau: f32, max_salient: usize) -> Vec<usize> {
+        let med_of = |v: &[f32]| {
+            let mut s = v.to_vec();
+            s.sort_by(f32::total_cmp);
+            let n = s.len();
+            if n % 2 == 1 {
+                s[n / 2]
+            } else {
+                (s[n / 2 - 1] + s[n / 2]) / 2.0
+            }
+        };
+        let med = med_of(x);
+        let dev: Vec<f32> = x.iter().map(|v| (v - med).abs()).collect();
+        let limit = tau * med_of(&dev);
+        let mut chosen: Vec<usize> = (0..x.len()).filter(|&k| dev[k] > limit).collect();
+        chosen.sort_by(|&a, &b| dev[b].total_cmp(&dev[a]).then(a.cmp(&b)));
+        chosen.truncate(max_salient);
+        chosen.sort_unstable();
+        chosen
+    }
+
+    #[test]
+    fn selection_on_order_keys_equals_sorting_and_rounding_equals_f32_round() {
+        let mut s = 0x9e37_79b9u32;
+        let mut scratch = SalientScratch::default();
+        for len in [1usize, 2, 3, 8, 64, 575, 576] {
+            for trial in 0..20 {
+                let x: Vec<f32> = (0..len)
+                    .map(|i| {
+                        s ^= s << 13;
+                        s ^= s >> 17;
+                        s ^= s << 5;
+                        let v = (s % 2001) as f32 / 100.0 - 10.0;
+                        // Repeated values, signed zeros and outliers.
+                        match (i + trial) % 11 {
+                            0 => 0.0,
+                            1 => -0.0,
+                            2 => v * 40.0,
+                            3 => 1.25,
+                            _ => v,
+                        }
+                    })
+                    .collect();
+                for max_salient in [0, 3, len] {
+                    let got = select_salient_into(&x, SalientSelector::Mad { tau: 2.5 }, max_salient, &mut scratch);
+                    assert_eq!(got, select_salient_sorted(&x, 2.5, max_salient), "len {len} trial {trial}");
+                }
+            }
+        }
+        for i in -70_000..70_000 {
+            let q = i as f32 * 0.003_7;
+            for limit in [7.0, 127.0] {
+                assert_eq!(round_code(q, limit), q.round().clamp(-limit, limit) as i8, "q {q}");
+            }
+        }
+        for q in [0.5f32, -0.5, 1.5, -2.5, 126.5, -127.5, 1e9, -1e9, f32::NAN, f32::INFINITY, -0.0] {
+            assert_eq!(round_code(q, 127.0), q.round().clamp(-127.0, 127.0) as i8, "q {q}");
+        }
     }
 }

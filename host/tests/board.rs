@@ -176,3 +176,66 @@ fn a_killed_board_gives_an_error_naming_the_register_or_stream() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("fusermount3 -u"), "{stderr}");
 }
+
+#[test]
+fn an_eval_whose_board_stops_answering_exits_and_a_second_board_is_refused() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let dir = mount_dir("exit");
+    let board = BoardProcess::start("configs/default.toml", Some("spikequant"), &dir, BUILD_WAIT);
+
+    // A second board on the same mount point is told a board is there (not "not empty").
+    let second = Command::new(env!("CARGO_BIN_EXE_spikeq"))
+        .current_dir(root)
+        .args(["board", "--config", "configs/tiny.toml", "--mount"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success() && stderr.contains("already mounted"), "{stderr}");
+
+    // The whole CLI: after the board stops, eval prints the timeout and exits (before the fix, a
+    // thread stuck in a FUSE call, or the flush of its files at exit, kept the process alive).
+    let mut eval = Command::new(env!("CARGO_BIN_EXE_spikeq"))
+        .current_dir(root)
+        // No calibration and no f32 pass: the layers go to the board at once (with an empty GPTQ
+        // cache, as on a fresh clone, GPTQ alone would outlast the wait below).
+        .args(["eval", "--windows", "1", "--smooth", "off", "--gptq", "off", "--f32-reference", "off"])
+        .args(["--timeout", "2", "--backend"])
+        .arg(format!("xdma:{}", dir.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::io::BufReader::new(eval.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in lines.lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    let started = Instant::now();
+    while !rx.recv_timeout(Duration::from_secs(120)).unwrap_or_default().contains("evaluating") {
+        assert!(started.elapsed() < Duration::from_secs(120), "eval never started its layers");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    board.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = eval.try_wait().unwrap() {
+            break status;
+        }
+        if stopped.elapsed() > Duration::from_secs(60) {
+            let _ = eval.kill();
+            panic!("eval did not exit within 60 s of the board stopping");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = reader.join().unwrap();
+    assert!(!status.success() && stderr.contains("timeout after 2s"), "{status}: {stderr}");
+}

@@ -301,3 +301,88 @@ fn corrupted_bytes_never_panic() {
         }
     }
 }
+
+/// A one-block Llama with f32 tensors (d 8, 2 heads, 1 KV head, FFN 16, vocab 12), every
+/// metadata key settable: the model loader's refusals are tested on it.
+fn tiny_llama(keys: &[(&'static str, u32, Vec<u8>)], poison: Option<&'static str>) -> Vec<u8> {
+    let (d, f, kv, vocab) = (8u64, 16u64, 4u64, 12u64);
+    let u32v = |v: u64| (v as u32).to_le_bytes().to_vec();
+    let mut kvs: Vec<(&str, u32, Vec<u8>)> = vec![
+        ("general.architecture", 8, gstr("llama")),
+        ("llama.block_count", 4, u32v(1)),
+        ("llama.embedding_length", 4, u32v(d)),
+        ("llama.feed_forward_length", 4, u32v(f)),
+        ("llama.attention.head_count", 4, u32v(2)),
+        ("llama.attention.head_count_kv", 4, u32v(1)),
+        ("llama.context_length", 4, u32v(64)),
+        ("llama.vocab_size", 4, u32v(vocab)),
+        ("llama.rope.freq_base", 6, 10000f32.to_le_bytes().to_vec()),
+        ("llama.attention.layer_norm_rms_epsilon", 6, 1e-5f32.to_le_bytes().to_vec()),
+    ];
+    for (k, ty, v) in keys {
+        kvs.retain(|(name, _, _)| name != k);
+        kvs.push((k, *ty, v.clone()));
+    }
+    let shapes: [(&'static str, Vec<u64>); 11] = [
+        ("token_embd.weight", vec![d, vocab]),
+        ("output_norm.weight", vec![d]),
+        ("blk.0.attn_norm.weight", vec![d]),
+        ("blk.0.ffn_norm.weight", vec![d]),
+        ("blk.0.attn_q.weight", vec![d, d]),
+        ("blk.0.attn_k.weight", vec![d, kv]),
+        ("blk.0.attn_v.weight", vec![d, kv]),
+        ("blk.0.attn_output.weight", vec![d, d]),
+        ("blk.0.ffn_gate.weight", vec![d, f]),
+        ("blk.0.ffn_up.weight", vec![d, f]),
+        ("blk.0.ffn_down.weight", vec![f, d]),
+    ];
+    let tensors: Vec<T> = shapes
+        .into_iter()
+        .map(|(name, dims)| {
+            let n = dims.iter().product::<u64>() as usize;
+            let mut values: Vec<f32> = (0..n).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
+            if poison == Some(name) {
+                values[n / 2] = f32::NAN;
+            }
+            T { name, dims, ty: 0, data: values.iter().flat_map(|x| x.to_le_bytes()).collect(), offset: None }
+        })
+        .collect();
+    build(&kvs, &tensors)
+}
+
+fn load_llama(bytes: Vec<u8>) -> Result<spikeq_host::llm::model::llama::Llama, ModelError> {
+    spikeq_host::llm::model::llama::Llama::from_gguf(&Gguf::from_bytes(bytes).unwrap())
+}
+
+#[test]
+fn garbage_hyperparameters_and_weights_are_refused_not_run() {
+    let l = load_llama(tiny_llama(&[], None)).expect("the well-formed tiny model loads");
+    assert_eq!(l.blocks().len(), 1);
+    let message = |e: ModelError| e.to_string();
+    // rms_eps = inf and an f64 beyond f32's range: every RMSNorm would output 0, PPL NaN.
+    let inf = load_llama(tiny_llama(
+        &[("llama.attention.layer_norm_rms_epsilon", 6, f32::INFINITY.to_le_bytes().to_vec())],
+        None,
+    ));
+    assert!(message(inf.unwrap_err()).contains("layer_norm_rms_epsilon"));
+    let huge = load_llama(tiny_llama(
+        &[("llama.attention.layer_norm_rms_epsilon", 12, 1e300f64.to_le_bytes().to_vec())],
+        None,
+    ));
+    assert!(message(huge.unwrap_err()).contains("finite positive"));
+    // block_count 0 on a file with blk.0: the model would silently lose its block.
+    let short = load_llama(tiny_llama(&[("llama.block_count", 4, 0u32.to_le_bytes().to_vec())], None));
+    assert!(message(short.unwrap_err()).contains("llama.block_count"));
+    // A NaN weight.
+    let nan = load_llama(tiny_llama(&[], Some("blk.0.ffn_down.weight")));
+    let m = message(nan.unwrap_err());
+    assert!(m.contains("blk.0.ffn_down.weight") && m.contains("NaN"), "{m}");
+}
+
+#[test]
+fn a_huge_garbage_key_is_clipped_in_the_message() {
+    let key = "k".repeat(400_000);
+    let e = err(build(&[(key.as_str(), 99, vec![])], &[]));
+    let m = e.to_string();
+    assert!(m.len() < 300 && m.contains("400000 bytes"), "{} bytes: {}", m.len(), &m[..200.min(m.len())]);
+}

@@ -91,3 +91,33 @@ fn every_linear_layer_goes_through_the_executor() {
         .unwrap_err();
     assert!(matches!(err, ModelError::Mismatch { .. }), "{err}");
 }
+
+#[test]
+fn nothing_to_score_is_an_error_not_ppl_nan() {
+    let (model, _) = common::model();
+    let none = eval::perplexity(model, &mut F32Linear, &[], None, |_| {});
+    assert!(matches!(none, Err(ModelError::NoTokens)), "{none:?}");
+    let zero_windows = eval::perplexity(model, &mut F32Linear, &[1, 2, 3], Some(0), |_| {});
+    assert!(matches!(zero_windows, Err(ModelError::NoTokens)), "{zero_windows:?}");
+}
+
+#[test]
+fn an_empty_text_file_is_refused_by_the_session() {
+    use spikeq_host::session::{Inputs, Session, SessionError};
+    let dir = std::env::temp_dir().join(format!("spikeq-empty-text-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let config = spikeq_host::files::config_file::read(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml"),
+    )
+    .unwrap()
+    .config;
+    let inputs = Inputs {
+        text: Some(empty.clone()),
+        ..Inputs::new(common::model_path(), config, spikeq_hdl::quant::SalientSelector::None)
+    };
+    let e = Session::open(inputs).unwrap_err();
+    assert!(matches!(&e, SessionError::EmptyText { path, .. } if *path == empty), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

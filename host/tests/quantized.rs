@@ -75,7 +75,7 @@ fn a_scheme_is_a_uniform_precision_on_the_array_it_names() {
         ("default_spikequant", 4, 8, &[OutputMode::Raw][..])
     );
     let fire = quantization(Scheme::SpikeQuantFire);
-    assert_eq!((fire.mode, fire.scales), (OutputMode::Fire, ScaleKind::Static));
+    assert_eq!((fire.mode, fire.scales), (OutputMode::Fire, ScaleKind::Relative));
     assert_eq!(fire.array_config(&base()).name, "default_spikequant_fire");
     assert!(Scheme::F32.quantization(SalientSelector::None).is_none(), "f32 runs no array");
     // A precision file's array is named `mixed`; a MAC base keeps raw output only.

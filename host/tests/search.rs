@@ -233,6 +233,8 @@ fn the_search_never_reads_the_test_split() {
         "1",
         "--text",
         root.join(".cache/ptb/test.txt").to_str().unwrap(),
+        "--calibration-text",
+        valid.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);

@@ -220,8 +220,13 @@ impl Filesystem for VirtualBoard {
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match u64::from(ino) {
-            USER => reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO),
-            H2C | C2H => reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE),
+            // NOFLUSH: a close sends no FLUSH request, whose answer the kernel would wait for
+            // uninterruptibly; so a driver that gave up on a stopped board can still exit.
+            USER => reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NOFLUSH),
+            H2C | C2H => reply.opened(
+                FileHandle(0),
+                FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_NONSEEKABLE | FopenFlags::FOPEN_NOFLUSH,
+            ),
             _ => reply.error(Errno::EISDIR),
         }
     }
@@ -296,10 +301,29 @@ pub fn mount(board: VirtualBoard, dir: &Path) -> io::Result<fuser::BackgroundSes
     fuser::spawn_mount(board, dir, &c)
 }
 
+/// Whether `dir` is the mount point of a virtual board (live or stale), from /proc/self/mounts.
+fn is_board_mount(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else { return false };
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else { return false };
+    mounts.lines().any(|line| {
+        let mut f = line.split(' ');
+        // The mount point field escapes spaces as \040.
+        let (source, point) = (f.next(), f.next().map(|p| p.replace("\\040", " ")));
+        source == Some("spikeq-board") && point.as_deref() == dir.to_str()
+    })
+}
+
 /// Refuses a mount point that would hide files: mounting over a non-empty directory makes its
 /// contents invisible until unmount, which a user would take for data loss.
 pub fn check_mount_point(dir: &Path) -> io::Result<()> {
     match std::fs::read_dir(dir) {
+        Ok(_) if is_board_mount(dir) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "a board is already mounted on {}: stop it (Ctrl-C in its terminal), or mount this one on another empty directory",
+                dir.display()
+            ),
+        )),
         Ok(mut entries) => {
             if entries.next().is_some() {
                 return Err(io::Error::new(

@@ -8,6 +8,7 @@
 //! - [`cosim`]: the harness that runs tiles through the RTL and the golden model and reports the
 //!   first difference (element, expected, actual, cycle), with an FST of the failing run;
 //! - [`cases`]: random and directed layer cases shared by the suites and `spikeq cosim`;
+//! - [`sweep`]: the configurations of the long cosimulation (`spikeq cosim --long N`);
 //! - [`program`]: replays the generator's Icarus testbench program, for Verilator-vs-Icarus runs;
 //! - [`board`]: the virtual XDMA board, a FUSE filesystem of the XDMA device files over a
 //!   simulated array, that the host's XDMA transport is tested against.
@@ -25,6 +26,7 @@ pub mod ports;
 pub mod program;
 pub mod shim;
 mod sim;
+pub mod sweep;
 
 pub use axi::{Backpressure, Driver, OutWord, Timeouts};
 pub use builder::{BuildOptions, Builder, Model, Rtl, RtlFile};

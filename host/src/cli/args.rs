@@ -10,8 +10,10 @@ use spikeq_hdl::quant::SalientSelector;
 use spikeq_hdl::Derived;
 use spikeq_host::device::Backend;
 use spikeq_host::files::config_file;
-use spikeq_host::files::paths::{self, DEFAULT_CONFIG, DEFAULT_MODEL, DEFAULT_TEXT};
-use spikeq_host::session::{Inputs, DEFAULT_CALIB_WINDOWS};
+use spikeq_host::files::paths::{self, DEFAULT_CONFIG, DEFAULT_MODEL, DEFAULT_TEXT, DEFAULT_VALID};
+use spikeq_host::llm::precision::{selector_text, DEFAULT_SELECTOR};
+use spikeq_host::llm::quant::{Quantization, ScaleKind};
+use spikeq_host::session::{Inputs, DEFAULT_CALIB_WINDOWS, DEFAULT_GPTQ_WINDOWS};
 
 /// The model.
 #[derive(Debug, Args)]
@@ -28,13 +30,17 @@ impl ModelArgs {
     }
 }
 
-/// The text a command scores.
+/// The text a command scores and the text it calibrates on.
 #[derive(Debug, Args)]
 pub struct TextArgs {
     /// Text scored, tokenized in one piece (default: .cache/ptb/test.txt under the repository
-    /// root). Calibration (smoothing, static scales) reads PTB valid from valid.txt beside it.
+    /// root).
     #[arg(long)]
     text: Option<PathBuf>,
+    /// Calibration text of smoothing and static scales (default: PTB valid,
+    /// .cache/ptb/valid.txt under the repository root). The PTB test split is refused.
+    #[arg(long)]
+    calibration_text: Option<PathBuf>,
 }
 
 impl TextArgs {
@@ -43,9 +49,9 @@ impl TextArgs {
         Ok(paths::asset("text", self.text.clone(), DEFAULT_TEXT)?)
     }
 
-    /// The calibration text beside it (PTB valid), checked to exist.
+    /// The calibration text, checked to exist.
     pub fn calibration(&self) -> Result<PathBuf> {
-        Ok(paths::require_asset("calibration text (PTB valid)", self.path()?.with_file_name("valid.txt"))?)
+        Ok(paths::asset("calibration text", self.calibration_text.clone(), DEFAULT_VALID)?)
     }
 }
 
@@ -71,15 +77,25 @@ impl ConfigArg {
 pub struct ArrayArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Salient selector of the settings with salient codes: none, mad:TAU, topk:FRAC.
-    #[arg(long, default_value = "mad:6", value_parser = SalientSelector::parse)]
-    pub salient: SalientSelector,
+    /// Salient selector of the settings with salient codes: none, mad:TAU, topk:FRAC. Default
+    /// mad:6 (DESIGN.md), mad:3 where `eval`, `energy` and `compare` rotate the model (docs/host.md).
+    #[arg(long, value_parser = SalientSelector::parse)]
+    salient: Option<SalientSelector>,
 }
 
+/// The salient selector of a rotated model: rotation flattens the activations, so MAD-salient
+/// values at tau 6 become rare (0.2 %); tau 3 keeps 3.7 % (docs/results.md).
+const ROTATED_SELECTOR: SalientSelector = SalientSelector::Mad { tau: 3.0 };
+
 impl ArrayArgs {
+    /// The selector given, else DESIGN.md's default.
+    pub fn selector(&self) -> SalientSelector {
+        self.salient.unwrap_or(DEFAULT_SELECTOR)
+    }
+
     /// Session inputs of the model on this array: no texts, no smoothing, the golden backend.
     pub fn inputs(&self, model: &ModelArgs) -> Result<Inputs> {
-        Ok(Inputs::new(model.path()?, self.config.read()?.config, self.salient))
+        Ok(Inputs::new(model.path()?, self.config.read()?.config, self.selector()))
     }
 }
 
@@ -88,9 +104,10 @@ impl ArrayArgs {
 pub struct SmoothArgs {
     /// SmoothQuant migration strength ALPHA in 0..=1, or `off`: an exact reparametrization of the
     /// f32 model, calibrated on PTB valid, that moves activation outliers into the weights before
-    /// quantization (docs/host.md). `off` gives the plain round-to-nearest baselines.
-    #[arg(long, default_value = "0.5", value_parser = parse_alpha)]
-    smooth: Smooth,
+    /// quantization (docs/host.md). `off` gives the plain round-to-nearest baselines. Default 0.5,
+    /// off where `eval`, `energy` and `compare` rotate the model (rotation folds it away).
+    #[arg(long, value_parser = parse_alpha)]
+    smooth: Option<Smooth>,
     /// Windows of the calibration text (PTB valid) that calibrate the smoothing and the static
     /// scales of fire schemes.
     #[arg(long, default_value_t = DEFAULT_CALIB_WINDOWS, value_parser = parse_count)]
@@ -100,13 +117,67 @@ pub struct SmoothArgs {
 impl SmoothArgs {
     /// The migration strength, or `None` for `off`.
     pub fn alpha(&self) -> Option<f32> {
-        self.smooth.0
+        self.smooth.map_or(Some(DEFAULT_ALPHA), |s| s.0)
     }
+}
 
-    /// `--smooth` as the user writes it (for the commands that reports print).
-    pub fn text(&self) -> String {
-        self.smooth.0.map_or("off".to_string(), |a| a.to_string())
+/// SmoothQuant strength when `--smooth` is not given and the model is not rotated.
+const DEFAULT_ALPHA: f32 = 0.5;
+/// Activation clip ratio of the 4-bit recipe (../shared/W4A4.md: 0.9 and 0.7 were worse).
+const LOW_BIT_ACT_CLIP: f32 = 0.8;
+
+/// The rest of the host's recipe before an array runs: rotation, GPTQ, activation clipping. Each
+/// step is switchable so its effect can be measured; the defaults are the best measured recipe
+/// (docs/results.md): all on for quantizations with 4-bit (or narrower) weights or activations,
+/// all off for wider ones (w8a8 is at f32 perplexity with smoothing alone).
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    /// Hadamard rotation of the f32 model, `on` or `off` (docs/host.md). Default: on for 4-bit.
+    #[arg(long, value_parser = parse_switch)]
+    rotate: Option<bool>,
+    /// GPTQ rounding of the weights with Hessians from N PTB valid windows, or `off` (docs/host.md).
+    /// Default: 4 windows for 4-bit. Results are cached under .cache/gptq.
+    #[arg(long, value_parser = parse_gptq)]
+    gptq: Option<Gptq>,
+    /// Activation clip ratio in (0, 1]: a token's scale is RATIO · max|normal| / Qa. Default: 0.8
+    /// for 4-bit, 1 (the contract's scale) otherwise.
+    #[arg(long, value_parser = parse_clip)]
+    act_clip: Option<f32>,
+}
+
+/// `--gptq`: windows, or off.
+#[derive(Debug, Clone, Copy)]
+struct Gptq(Option<usize>);
+
+fn parse_gptq(s: &str) -> Result<Gptq, String> {
+    if s == "off" {
+        return Ok(Gptq(None));
     }
+    parse_count(s)
+        .map(|n| Gptq(Some(n)))
+        .map_err(|_| format!("{s:?}: give a number of PTB valid windows (e.g. 4) or `off`"))
+}
+
+/// `on` or `off`.
+pub fn parse_switch(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?}: use `on` or `off`")),
+    }
+}
+
+fn parse_clip(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a clip ratio: give a number in (0, 1], e.g. 0.8")),
+    }
+}
+
+/// Whether a quantization has 4-bit (or narrower) weights or activations in some layer: the
+/// ones the rotation / GPTQ / clipping recipe is for.
+pub fn low_bit(q: &Quantization) -> bool {
+    q.precision.settings().iter().any(|s| s.acts <= 4 || s.weights.qmax() <= 7)
 }
 
 /// `--smooth`: a migration strength, or none.
@@ -140,22 +211,52 @@ pub struct PipelineArgs {
     pub array: ArrayArgs,
     #[command(flatten)]
     pub smooth: SmoothArgs,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
 }
 
 impl PipelineArgs {
-    /// The session inputs, checked. `quantized`: whether the run quantizes (an f32 run is never
-    /// smoothed); `static_scales`: whether it calibrates static scales (which reads PTB valid too).
-    pub fn inputs(&self, quantized: bool, static_scales: bool) -> Result<Inputs> {
-        let smooth = self.smooth.alpha().filter(|_| quantized);
-        let calibrate = smooth.is_some() || static_scales;
+    /// The session inputs, checked, for running `quants` (none: an f32 run, which is never
+    /// smoothed, rotated or calibrated). The recipe's defaults follow [`low_bit`]; output scales
+    /// (fire) and GPTQ read PTB valid too.
+    pub fn inputs(&self, quants: &[&Quantization]) -> Result<Inputs> {
+        let quantized = !quants.is_empty();
+        let low = quants.iter().any(|q| low_bit(q));
+        let r = &self.recipe;
+        let rotate = quantized && r.rotate.unwrap_or(low);
+        let smooth = match self.smooth.smooth {
+            Some(s) => s.0,
+            None if rotate => None,
+            None => Some(DEFAULT_ALPHA),
+        }
+        .filter(|_| quantized);
+        let gptq = r.gptq.map_or(if low { Some(DEFAULT_GPTQ_WINDOWS) } else { None }, |g| g.0).filter(|_| quantized);
+        let relative = quants.iter().any(|q| q.scales == ScaleKind::Relative);
+        let calibrate = smooth.is_some() || gptq.is_some() || relative;
         Ok(Inputs {
             text: Some(self.text.path()?),
             calibration: if calibrate { Some(self.text.calibration()?) } else { None },
             smooth,
+            rotate,
+            gptq,
+            act_clip: r.act_clip.unwrap_or(if low { LOW_BIT_ACT_CLIP } else { 1.0 }),
+            selector: self.array.salient.unwrap_or(if rotate { ROTATED_SELECTOR } else { DEFAULT_SELECTOR }),
             calib_windows: self.smooth.calib_windows,
             ..self.array.inputs(&self.model)?
         })
     }
+}
+
+/// The recipe flags that reproduce `inputs` (for the commands that reports print).
+pub fn recipe_text(inputs: &Inputs) -> String {
+    format!(
+        "--smooth {} --rotate {} --gptq {} --act-clip {} --salient {}",
+        inputs.smooth.map_or("off".into(), |a| a.to_string()),
+        if inputs.rotate { "on" } else { "off" },
+        inputs.gptq.map_or("off".into(), |n| n.to_string()),
+        inputs.act_clip,
+        selector_text(inputs.selector)
+    )
 }
 
 /// Where the array runs.
@@ -175,4 +276,26 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .and_then(|v| Duration::try_from_secs_f64(v).ok())
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{s:?} is not a timeout: give a positive number of seconds, e.g. 60"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_that_duration_cannot_hold_are_refused_at_parse() {
+        for bad in ["nan", "inf", "-inf", "1e300", "-1", "0", "", "60s"] {
+            assert!(parse_seconds(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(parse_seconds("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_seconds("60").unwrap(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn counts_start_at_one() {
+        for bad in ["0", "-1", "x", "18446744073709551616"] {
+            assert!(parse_count(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(parse_count("11").unwrap(), 11);
+    }
 }

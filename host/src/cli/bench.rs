@@ -63,7 +63,7 @@ fn activations(rng: &mut StdRng, n: usize, k: usize) -> Vec<f32> {
 
 fn golden(a: GoldenArgs) -> Result<()> {
     let d = a.array.config.read()?;
-    let selector = a.array.salient;
+    let selector = a.array.selector();
     anyhow::ensure!(
         a.k <= d.config.k_max as usize,
         "--k {} exceeds k_max {} of {}",

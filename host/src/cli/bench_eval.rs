@@ -36,9 +36,11 @@ pub struct EvalBenchArgs {
 
 /// The model is not smoothed: the bench measures the work, which smoothing does not change.
 pub fn run(a: EvalBenchArgs) -> Result<()> {
-    let quant =
-        a.scheme.quantization(a.array.salient).context("compare a quantized scheme with f32, not f32 with itself")?;
-    let static_scales = quant.scales == ScaleKind::Static;
+    let quant = a
+        .scheme
+        .quantization(a.array.selector())
+        .context("compare a quantized scheme with f32, not f32 with itself")?;
+    let static_scales = quant.scales == ScaleKind::Relative;
     let inputs = Inputs {
         text: Some(a.text.path()?),
         calibration: if static_scales { Some(a.text.calibration()?) } else { None },

@@ -10,12 +10,13 @@ use clap::Args;
 use spikeq_codegen::outdir::check_ours;
 use spikeq_hdl::PeKind;
 use spikeq_host::files::paths::{self, DEFAULT_SYNTH_CACHE};
+use spikeq_host::llm::quant::Scheme;
 use spikeq_host::session::Session;
 use spikeq_host::study::compare::{self, plot, Sweep, GENERATOR};
 use spikeq_host::study::energy::table;
 use spikeq_host::study::synth::Target;
 
-use super::args::{parse_count, PipelineArgs};
+use super::args::{parse_count, recipe_text, PipelineArgs};
 use super::{files, progress};
 
 #[derive(Debug, Args)]
@@ -64,7 +65,8 @@ pub fn run(a: CompareArgs) -> Result<()> {
     for path in [&json_path, &svg_path] {
         check_ours(path, a.force, GENERATOR, |p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(GENERATOR)))?;
     }
-    let inputs = a.pipeline.inputs(true, false)?;
+    let spikequant = Scheme::SpikeQuant.quantization(a.pipeline.array.selector()).expect("spikequant runs on an array");
+    let inputs = a.pipeline.inputs(&[&spikequant])?;
     let arrays: Vec<_> = a
         .sizes
         .iter()
@@ -124,12 +126,12 @@ pub fn run(a: CompareArgs) -> Result<()> {
         points,
     };
     let command = format!(
-        "spikeq compare --out {} --sizes {} --tokens {} --targets {} --smooth {}",
+        "spikeq compare --out {} --sizes {} --tokens {} --targets {} {}",
         a.out.display(),
         a.sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         tokens.len(),
         a.targets.join(","),
-        a.pipeline.smooth.text()
+        recipe_text(&session.inputs)
     );
     files::write(&json_path, &(serde_json::to_string_pretty(&sweep)? + "\n"))?;
     files::write(&svg_path, &plot::svg(&sweep).map_err(anyhow::Error::msg)?)?;

@@ -7,26 +7,31 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use spikeq_codegen::testbench::TbOptions;
-use spikeq_hdl::Derived;
+use spikeq_hdl::{Derived, OutputMode};
 use spikeq_host::files::config_file;
 use spikeq_tb::cosim::CosimOptions;
-use spikeq_tb::{cases, program, BuildOptions, Builder, Cosim, Driver, Sim};
+use spikeq_tb::{cases, program, sweep, BuildOptions, Builder, Cosim, Driver, Sim};
 
 use super::args::ConfigArg;
 use super::progress;
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("calls").required(true).args(["config", "long"])))]
 pub struct CosimArgs {
     /// Array configuration.
     #[arg(long)]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Random tile calls (LOAD + RUN) to check.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "long")]
     layers: usize,
+    /// Long cosimulation: N random calls spread evenly over the sweep of configurations
+    /// (every weight format, both PE kinds, both output modes, act/salient width extremes).
+    #[arg(long, value_name = "N", conflicts_with = "trace")]
+    long: Option<usize>,
     /// Seed of the random calls (default: from the clock; printed first either way).
     #[arg(long)]
     seed: Option<u64>,
@@ -40,47 +45,89 @@ pub fn run(a: CosimArgs) -> Result<()> {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
     });
     println!("seed {seed} (reproduce with --seed {seed})");
-    let d = config_file::read(&a.config)?;
+    let (configs, calls) = match (&a.config, a.long) {
+        (Some(path), _) => (vec![config_file::read(path)?], a.layers),
+        (None, long) => (sweep::configs(), long.context("give --config FILE, or --long N for the sweep")?),
+    };
     let builder = Builder::new()?;
-    let t0 = Instant::now();
-    let opts = CosimOptions { trace: a.trace.clone(), ..Default::default() };
-    let mut cosim = Cosim::new(&builder, &d, opts).context("building the Verilator model")?;
-    println!(
-        "config {} ({}), model {} ({} in {:.1} s), {} calls",
-        d.config.name,
-        d.short_hash(),
-        cosim.model().prefix(),
-        if cosim.model().cache_hit() { "cache hit" } else { "built" },
-        t0.elapsed().as_secs_f64(),
-        a.layers
-    );
-    let bar = progress::bar(a.layers as u64, "calls");
+    let t_start = Instant::now();
+    if a.long.is_some() {
+        println!("long cosimulation: {calls} calls over {} configurations", configs.len());
+    }
+    let bar = progress::bar(calls as u64, "calls");
+    // Lines that must reach logs go through `suspend`: `bar.println` prints nothing when the bar
+    // is hidden (stderr not a terminal), which is how FAIL lines used to vanish from CI logs.
+    let say = |line: String| bar.suspend(|| println!("{line}"));
     let mut rng = StdRng::seed_from_u64(seed);
-    let (mut passed, mut failed) = (0usize, 0usize);
-    let k_max = d.config.k_max as usize;
-    for i in 0..a.layers {
-        let case = cases::random(&d, &mut rng, k_max);
-        match cosim.check(&case) {
-            Ok(r) if r.passed() => passed += 1,
-            Ok(r) => {
-                failed += 1;
-                let m = r.mismatch.map(|m| m.to_string()).unwrap_or_default();
-                let fst =
-                    r.trace.or_else(|| a.trace.clone()).map(|p| format!(" (FST: {})", p.display())).unwrap_or_default();
-                bar.println(format!("FAIL call {i} {}: {m}{fst}", case.describe()));
+    let (mut passed, mut failed, mut call) = (0usize, 0usize, 0usize);
+    for (ci, d) in configs.iter().enumerate() {
+        // Calls spread evenly; the first `calls % n` configurations take one more.
+        let share = calls / configs.len() + usize::from(ci < calls % configs.len());
+        let t0 = Instant::now();
+        let opts = CosimOptions { trace: a.trace.clone(), ..Default::default() };
+        let mut cosim = Cosim::new(&builder, d, opts)
+            .with_context(|| format!("building the Verilator model of {}", d.config.name))?;
+        say(format!(
+            "config {} ({}), model {} ({} in {:.1} s), {share} calls",
+            d.config.name,
+            d.short_hash(),
+            cosim.model().prefix(),
+            if cosim.model().cache_hit() { "cache hit" } else { "built" },
+            t0.elapsed().as_secs_f64(),
+        ));
+        let k_max = d.config.k_max as usize;
+        let failed_before = failed;
+        // What the calls exercised: salient budget overflows, out-of-range codes, saturated fires.
+        let (mut overflow, mut range, mut saturated) = (0usize, 0usize, 0usize);
+        for _ in 0..share {
+            let case = cases::random(d, &mut rng, k_max);
+            let checked = cosim.check(&case);
+            if let Ok(r) = &checked {
+                overflow += usize::from(r.expected.flags.salient_overflow);
+                range += usize::from(r.expected.flags.code_range);
+                saturated +=
+                    usize::from(case.mode == OutputMode::Fire && r.expected.outputs.iter().any(|v| v.abs() == d.qy));
             }
-            Err(e) => {
-                failed += 1;
-                bar.println(format!("FAIL call {i} {}: {e}", case.describe()));
+            let fail = match checked {
+                Ok(r) if r.passed() => None,
+                Ok(r) => {
+                    let m = r.mismatch.map(|m| m.to_string()).unwrap_or_default();
+                    let fst = r
+                        .trace
+                        .or_else(|| a.trace.clone())
+                        .map(|p| format!(" (FST: {})", p.display()))
+                        .unwrap_or_default();
+                    Some(format!("{m}{fst}"))
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            match fail {
+                None => passed += 1,
+                Some(why) => {
+                    failed += 1;
+                    say(format!("FAIL call {call} config {} {}: {why}", d.config.name, case.describe()));
+                }
             }
+            call += 1;
+            bar.set_message(format!("{failed} failed"));
+            bar.inc(1);
         }
-        bar.set_message(format!("{failed} failed"));
-        bar.inc(1);
+        cosim.finish();
+        if configs.len() > 1 {
+            let f = failed - failed_before;
+            say(format!(
+                "config {}: {} passed, {f} failed (salient overflow in {overflow} calls, code out of range in {range}, fire saturated in {saturated})",
+                d.config.name,
+                share - f
+            ));
+        }
     }
     bar.finish_and_clear();
-    cosim.finish();
     if let Some(p) = &a.trace {
         println!("trace: {} (gtkwave {})", p.display(), p.display());
+    }
+    if a.long.is_some() {
+        println!("{calls} calls over {} configurations in {:.1} s", configs.len(), t_start.elapsed().as_secs_f64());
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {

@@ -17,7 +17,7 @@ use spikeq_host::study::energy::report::{DesignReport, EnergyReport};
 use spikeq_host::study::energy::table;
 use spikeq_host::study::energy::Activity;
 
-use super::args::{parse_count, PipelineArgs};
+use super::args::{parse_count, recipe_text, PipelineArgs};
 use super::progress;
 
 #[derive(Debug, Args)]
@@ -70,7 +70,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         bail!("--dram-pj {} is not an energy: use a value in pJ such as 1950", a.dram_pj);
     }
     // What is measured, and every array it runs on, checked before the model loads.
-    let selector = a.pipeline.array.salient;
+    let selector = a.pipeline.array.selector();
     let quant = |s: Scheme| s.quantization(selector).expect("f32 is refused above");
     let mut runs: Vec<Run> =
         a.scheme.iter().map(|&s| Run { label: label(s), what: s.to_string(), quant: quant(s) }).collect();
@@ -78,8 +78,11 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         let quant = Quantization::mixed(Precision::load(path)?);
         runs.push(Run { label: "spike-mixed".into(), what: path.display().to_string(), quant });
     }
-    let static_scales = runs.iter().any(|r| r.quant.scales == ScaleKind::Static);
-    let mut inputs = a.pipeline.inputs(true, static_scales)?;
+    let mut inputs = a.pipeline.inputs(&runs.iter().map(|r| &r.quant).collect::<Vec<_>>())?;
+    // The schemes take the recipe's selector; a precision file keeps its own.
+    for r in runs.iter_mut().take(a.scheme.len()) {
+        r.quant.precision.selector = inputs.selector;
+    }
     inputs.array.pe = PeKind::Spike;
     let mac_quant = quant(Scheme::W4A4);
     let mac_d = mac_quant.array(&ArrayConfig { pe: PeKind::Mac, ..inputs.array.clone() })?;
@@ -94,7 +97,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     let mut designs = Vec::new();
     for (r, d) in runs.iter().zip(&arrays) {
         r.quant.precision.check_blocks(session.model.blocks().len())?;
-        if r.quant.scales == ScaleKind::Static {
+        if r.quant.scales == ScaleKind::Relative {
             bar.set_message(format!("{}: calibrating on {} PTB valid windows", r.what, session.inputs.calib_windows));
         }
         let mut exec = session.executor_on(&r.quant, d, &Backend::Golden)?.with_tap(Activity::default());
@@ -115,10 +118,10 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     report.smooth = session.inputs.smooth;
     if let Some(path) = &a.update {
         let cmd = format!(
-            "spikeq energy --windows {} --scheme {} --smooth {}",
+            "spikeq energy --windows {} --scheme {} {}",
             a.windows,
             a.scheme.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
-            a.pipeline.smooth.text()
+            recipe_text(&session.inputs)
         );
         let body = format!("Produced by `{cmd} --update {}`.\n\n{}", path.display(), report.render_markdown());
         spikeq_host::study::docs::update_file(path, "energy", &body)

@@ -2,19 +2,21 @@
 //! layers quantized by a scheme or a precision file and computed by an accelerator backend.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
 use spikeq_host::device::Transport;
 use spikeq_host::llm::eval::{self, WINDOW_TEXT_TOKENS};
+use spikeq_host::llm::model;
 use spikeq_host::llm::model::linear::{F32Linear, LinearExec};
 use spikeq_host::llm::model::llama::Llama;
 use spikeq_host::llm::precision::Precision;
 use spikeq_host::llm::quant::{QuantExec, Quantization, ScaleKind, Scheme};
-use spikeq_host::session::{Inputs, Session};
+use spikeq_host::session::{check_array_fits, Inputs, Progress, Session};
 
-use super::args::{parse_count, BackendArgs, PipelineArgs};
+use super::args::{parse_count, parse_switch, recipe_text, BackendArgs, PipelineArgs};
 use super::progress;
 
 #[derive(Debug, Args)]
@@ -29,6 +31,10 @@ pub struct EvalArgs {
     /// --scheme. The array covers the widest setting the file names.
     #[arg(long, conflicts_with = "scheme")]
     precision: Option<PathBuf>,
+    /// Also score the f32 model on the same windows first and print the ratio, `on` or `off`
+    /// (off saves the f32 pass on long runs whose f32 figure is known).
+    #[arg(long, default_value = "on", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    f32_reference: bool,
     #[command(flatten)]
     backend: BackendArgs,
     #[command(flatten)]
@@ -40,16 +46,34 @@ pub fn run(a: EvalArgs) -> Result<()> {
     // configuration and the array the quantization derives from it.
     let (quant, what) = match &a.precision {
         Some(path) => (Some(Quantization::mixed(Precision::load(path)?)), format!("precision {}", path.display())),
-        None => (a.scheme.quantization(a.pipeline.array.salient), format!("scheme {}", a.scheme)),
+        None => (a.scheme.quantization(a.pipeline.array.selector()), format!("scheme {}", a.scheme)),
     };
-    let static_scales = quant.as_ref().is_some_and(|q| q.scales == ScaleKind::Static);
     let inputs = Inputs {
         backend: a.backend.backend.clone(),
         timeout: a.backend.timeout,
-        ..a.pipeline.inputs(quant.is_some(), static_scales)?
+        ..a.pipeline.inputs(&quant.iter().collect::<Vec<_>>())?
     };
+    // A scheme takes the recipe's selector; a precision file keeps its own.
+    let quant = quant.map(|mut q| {
+        if a.precision.is_none() {
+            q.precision.selector = inputs.selector;
+        }
+        q
+    });
     let array = quant.as_ref().map(|q| q.array(&inputs.array)).transpose()?;
-    let session = Session::open(inputs)?;
+    if let Some(d) = &array {
+        check_array_fits(&model::read_config(&inputs.model)?, d)?;
+    }
+    let mut session = Session::open(inputs)?;
+    let bar = progress::bar(0, "layers");
+    let gptq_bar = bar.clone();
+    session.progress = Some(Progress(Arc::new(move |done, total| {
+        gptq_bar.set_length(total);
+        gptq_bar.set_position(done);
+    })));
+    if quant.is_some() {
+        eprintln!("host recipe: {}", recipe_text(&session.inputs));
+    }
     if let Some(alpha) = session.inputs.smooth {
         eprintln!("smoothed (alpha {alpha}) with channel maxima of {} PTB valid windows", session.inputs.calib_windows);
     }
@@ -69,12 +93,37 @@ pub fn run(a: EvalArgs) -> Result<()> {
         return Ok(());
     };
     q.precision.check_blocks(session.model.blocks().len())?;
+    // The f32 model on the same windows first, so the cost of quantization shows at a glance
+    // (and the quantized figure is the last one printed). Rotation and smoothing are exact: this
+    // is the f32 perplexity of the unmodified model up to f32 rounding.
+    let reference = if a.f32_reference {
+        let (f32_total, f32_secs) = score(&session.model, &mut F32Linear, &text.tokens, a.windows, "f32")?;
+        print!("f32 on the same windows: ");
+        report(&f32_total, f32_secs);
+        Some(f32_total)
+    } else {
+        None
+    };
+    if let Some(windows) = session.inputs.gptq {
+        bar.set_message(format!("GPTQ, Hessians from {windows} PTB valid windows (cached under .cache/gptq)"));
+    }
+    let started = Instant::now();
     let mut exec = session.executor_on(&q, &d, &session.inputs.backend)?;
-    if q.scales == ScaleKind::Static {
-        eprintln!("calibrated static scales on {} PTB valid windows", session.inputs.calib_windows);
+    bar.finish_and_clear();
+    if let Some(windows) = session.inputs.gptq {
+        eprintln!(
+            "GPTQ weights (Hessians from {windows} PTB valid windows) ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if q.scales == ScaleKind::Relative {
+        eprintln!("calibrated output scale ratios on {} PTB valid windows", session.inputs.calib_windows);
     }
     let (total, secs) = score(&session.model, &mut exec, &text.tokens, a.windows, &what)?;
     report(&total, secs);
+    if let Some(f) = reference {
+        println!("{what}: x{:.3} the f32 perplexity of the same windows", total.ppl() / f.ppl());
+    }
     array_report(&exec, &total);
     Ok(())
 }

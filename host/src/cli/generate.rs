@@ -7,15 +7,15 @@ use clap::Args;
 use spikeq_host::llm::eval::WINDOW_PREFIX;
 use spikeq_host::llm::model::{self, generate::generate_greedy, linear::F32Linear};
 
-use super::args::ModelArgs;
+use super::args::{parse_count, ModelArgs};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Text to continue (used as is: no chat template, no BOS).
     #[arg(long)]
     prompt: String,
-    /// Maximum number of new tokens.
-    #[arg(long, default_value_t = 32)]
+    /// Maximum number of new tokens (at most the model's context length less the prompt).
+    #[arg(long, default_value_t = 32, value_parser = parse_count)]
     tokens: usize,
     #[command(flatten)]
     model: ModelArgs,
@@ -23,6 +23,15 @@ pub struct GenerateArgs {
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     let model_path = args.model.path()?;
+    // Checked on the metadata, before the weights load: a count the context cannot hold is a
+    // mistake, not a request to generate until the context is full.
+    let context = model::read_config(&model_path)?.context_len;
+    if args.tokens >= context {
+        anyhow::bail!(
+            "--tokens {}: the model's context holds {context} tokens, prompt included; ask for fewer (e.g. 256)",
+            args.tokens
+        );
+    }
     let (model, tokenizer) = model::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
     let prompt = tokenizer.encode(&args.prompt)?;
     let mut out = std::io::stdout().lock();

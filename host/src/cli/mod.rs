@@ -81,3 +81,33 @@ pub fn run() -> Result<()> {
         Command::Board(a) => board::run(a),
     }
 }
+
+/// An error and its causes on one line, each cause once: many errors already quote their source
+/// in their own message (`cannot read X: Not a directory`), so a cause whose text the line holds
+/// is not repeated (anyhow's `{:#}` would print `...: Not a directory: Not a directory`).
+pub fn report(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[test]
+    fn a_cause_the_message_quotes_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotADirectory);
+        let quoted = spikeq_host::llm::model::ModelError::Io { path: "m.gguf".into(), source: io };
+        let line = report(&anyhow::Error::new(quoted));
+        assert_eq!(line.matches("directory").count(), 1, "{line}");
+        let wrapped = anyhow::Error::msg("inner cause").context("outer");
+        assert_eq!(report(&wrapped), "outer: inner cause");
+    }
+}

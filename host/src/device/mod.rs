@@ -4,11 +4,13 @@
 //! that names the register or stream it was waiting for.
 
 pub mod golden;
+pub mod io_process;
 pub mod verilator;
 pub mod xdma;
 
 use std::time::{Duration, Instant};
 
+use spikeq_hdl::igemm::PackedWeights;
 use spikeq_hdl::protocol::{self, decode_error};
 use spikeq_hdl::regmap::{addr, ctrl};
 use spikeq_hdl::{stream, Bus, Counters, Derived, Flags, Golden, Layer, LayerRun, OutputMode, ProtocolError};
@@ -150,11 +152,37 @@ impl<T: Transport> Accelerator<T> {
     /// Runs one layer: tiles M onto the rows, loads each tile and streams the N tokens through it
     /// ([`spikeq_hdl::protocol`]); a transport that is the golden model computes it natively.
     pub fn run_layer(&mut self, layer: &Layer<'_>) -> Result<LayerRun, DriverError> {
+        self.run_layer_with(layer, None)
+    }
+
+    /// Whether layers run on the transport's native model (the golden backend) rather than
+    /// through registers and streams: only then do packed weights ([`Accelerator::pack`]) matter.
+    pub fn is_native(&self) -> bool {
+        self.native
+    }
+
+    /// The layer's weights checked and packed for this array's native model, once per layer
+    /// ([`Golden::pack`]); pass them to [`Accelerator::run_layer_packed`].
+    pub fn pack(&self, weights: &[i8], m: usize, k: usize) -> Result<PackedWeights, DriverError> {
+        Ok(self.golden.pack(weights, m, k)?)
+    }
+
+    /// [`Accelerator::run_layer`] of a layer whose weights `packed` holds (from
+    /// [`Accelerator::pack`]): a native model uses them instead of packing per call; a device
+    /// is sent `layer.weights` as always.
+    pub fn run_layer_packed(&mut self, layer: &Layer<'_>, packed: &PackedWeights) -> Result<LayerRun, DriverError> {
+        self.run_layer_with(layer, Some(packed))
+    }
+
+    fn run_layer_with(&mut self, layer: &Layer<'_>, packed: Option<&PackedWeights>) -> Result<LayerRun, DriverError> {
         layer.check_shape()?;
         self.account(layer);
         if self.native {
             let model = self.transport.native_model().expect("native transport");
-            return Ok(model.run_layer(layer)?);
+            return Ok(match packed {
+                Some(p) => model.run_layer_packed(layer, p)?,
+                None => model.run_layer(layer)?,
+            });
         }
         let (m, n) = (layer.m, layer.n());
         let d = self.golden.derived();

@@ -2,39 +2,31 @@
 //! `pread`/`pwrite` at their offset on `xdma0_user` (the AXI4-Lite BAR); input packets are
 //! `write`s to `xdma0_h2c_0` and outputs `read`s from `xdma0_c2h_0` (AXI4-Stream mode).
 //!
-//! Every call has a deadline: the file operations run on an I/O thread and the caller waits with
-//! a timeout, so a board that stops answering (or a virtual board that was killed) gives an error
-//! naming the register or stream, never a hang.
+//! Every call has a deadline, the opens included, so a board that stops answering (or a virtual
+//! board that was killed) gives an error naming the register or stream, never a hang. The
+//! accesses run in a child process ([`super::io_process`]): a FUSE call whose server stopped after taking the
+//! request waits uninterruptibly, and only a process that does not hold it can still exit.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::thread;
 use std::time::Duration;
 
 use spikeq_hdl::{regmap, Bus};
 
+use super::io_process::{IoFailure, IoProcess, Op};
 use super::{poll_done, DriverError, Transport};
 
-/// One request to the I/O thread.
-enum Req {
-    Read(u32),
-    Write(u32, u32),
-    Packet(Vec<u32>),
-    Words(usize),
-}
-
-type Reply = std::io::Result<Vec<u32>>;
+/// The device files, in the order the I/O process opens them.
+const FILES: [(&str, bool); 3] = [("xdma0_user", true), ("xdma0_h2c_0", true), ("xdma0_c2h_0", false)];
+const USER: usize = 0;
+const H2C: usize = 1;
+const C2H: usize = 2;
 
 /// XDMA character devices under one directory (`/dev` or a virtual board's mount point).
 #[derive(Debug)]
 pub struct XdmaTransport {
     dir: PathBuf,
     timeout: Duration,
-    tx: Sender<Req>,
-    rx: Receiver<Reply>,
+    io: IoProcess,
 }
 
 fn reg_name(addr: u32) -> String {
@@ -42,74 +34,42 @@ fn reg_name(addr: u32) -> String {
 }
 
 impl XdmaTransport {
-    /// Opens `DIR/xdma0_user`, `DIR/xdma0_h2c_0` and `DIR/xdma0_c2h_0`.
+    /// Opens `DIR/xdma0_user`, `DIR/xdma0_h2c_0` and `DIR/xdma0_c2h_0` (within `timeout`: an
+    /// open on a stopped virtual board blocks in the kernel like any other call).
     pub fn open(dir: &Path, timeout: Duration) -> Result<Self, DriverError> {
-        let open = |name: &str, write: bool| -> Result<File, DriverError> {
-            let p = dir.join(name);
-            OpenOptions::new().read(true).write(write).open(&p).map_err(|source| DriverError::Io {
+        let paths: Vec<PathBuf> = FILES.iter().map(|(name, _)| dir.join(name)).collect();
+        let files: Vec<(&Path, bool)> = paths.iter().zip(FILES).map(|(p, (_, w))| (p.as_path(), w)).collect();
+        let device = format!("xdma:{}", dir.display());
+        let io = IoProcess::open(&files, timeout).map_err(|(i, failure)| match failure {
+            IoFailure::Io(source) => DriverError::Io {
                 what: format!(
                     "cannot open {} (is the XDMA driver loaded, or the virtual board mounted with `spikeq board`?)",
-                    p.display()
+                    paths[i].display()
                 ),
                 source,
-            })
-        };
-        let user = open("xdma0_user", true)?;
-        let mut h2c = open("xdma0_h2c_0", true)?;
-        let mut c2h = open("xdma0_c2h_0", false)?;
-        let (tx, req_rx) = channel::<Req>();
-        let (reply_tx, rx) = channel::<Reply>();
-        thread::Builder::new()
-            .name("xdma-io".into())
-            .spawn(move || {
-                for req in req_rx {
-                    let reply = match req {
-                        Req::Read(a) => {
-                            let mut b = [0u8; 4];
-                            user.read_exact_at(&mut b, a as u64).map(|_| vec![u32::from_le_bytes(b)])
-                        }
-                        Req::Write(a, v) => user.write_all_at(&v.to_le_bytes(), a as u64).map(|_| vec![]),
-                        Req::Packet(words) => {
-                            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-                            h2c.write_all(&bytes).map(|_| vec![])
-                        }
-                        Req::Words(n) => {
-                            let mut b = vec![0u8; 4 * n];
-                            c2h.read_exact(&mut b).map(|_| {
-                                b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-                            })
-                        }
-                    };
-                    if reply_tx.send(reply).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|source| DriverError::Io { what: "cannot start the XDMA I/O thread".into(), source })?;
-        Ok(XdmaTransport { dir: dir.to_path_buf(), timeout, tx, rx })
+            },
+            IoFailure::Timeout => DriverError::Timeout { what: format!("opening {}", FILES[i].0), device, timeout },
+        })?;
+        Ok(XdmaTransport { dir: dir.to_path_buf(), timeout, io })
     }
 
-    fn call(&mut self, req: Req, what: String) -> Result<Vec<u32>, DriverError> {
+    /// One access within the deadline; `data` is sent (writes) or filled (reads).
+    fn call(&mut self, op: Op, file: usize, offset: u64, data: &mut [u8], what: String) -> Result<(), DriverError> {
         let timeout = self.timeout;
-        if self.tx.send(req).is_err() {
-            return Err(DriverError::Timeout { what, device: self.describe(), timeout });
-        }
-        match self.rx.recv_timeout(timeout) {
-            Ok(Ok(v)) => Ok(v),
+        match self.io.call(op, file, offset, data, timeout) {
+            Ok(()) => Ok(()),
             // A FUSE server that exited (the virtual board killed) aborts the connection: every
             // call, including one in flight, fails with ENOTCONN or ECONNABORTED.
-            Ok(Err(source))
+            Err(IoFailure::Io(source))
                 if matches!(source.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED | libc::ENODEV)) =>
             {
                 Err(DriverError::Gone { what, device: self.describe(), source })
             }
-            Ok(Err(source)) => Err(DriverError::Io { what: format!("{what} on {}", self.describe()), source }),
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                // The I/O thread is stuck in the kernel; this transport cannot be used again.
-                let (tx, _) = channel();
-                self.tx = tx;
-                Err(DriverError::Timeout { what, device: self.describe(), timeout })
+            Err(IoFailure::Io(source)) => {
+                Err(DriverError::Io { what: format!("{what} on {}", self.describe()), source })
             }
+            // The I/O process is stuck in the kernel and was given up: this transport is done.
+            Err(IoFailure::Timeout) => Err(DriverError::Timeout { what, device: self.describe(), timeout }),
         }
     }
 }
@@ -117,17 +77,23 @@ impl XdmaTransport {
 impl Bus for XdmaTransport {
     type Error = DriverError;
     fn read_reg(&mut self, addr: u32) -> Result<u32, DriverError> {
-        Ok(self.call(Req::Read(addr), format!("read of {}", reg_name(addr)))?[0])
+        let mut b = [0u8; 4];
+        self.call(Op::ReadAt, USER, u64::from(addr), &mut b, format!("read of {}", reg_name(addr)))?;
+        Ok(u32::from_le_bytes(b))
     }
     fn write_reg(&mut self, addr: u32, value: u32) -> Result<(), DriverError> {
-        self.call(Req::Write(addr, value), format!("write of {}", reg_name(addr))).map(|_| ())
+        let mut b = value.to_le_bytes();
+        self.call(Op::WriteAt, USER, u64::from(addr), &mut b, format!("write of {}", reg_name(addr)))
     }
     fn write_packet(&mut self, words: &[u32]) -> Result<(), DriverError> {
-        let n = words.len();
-        self.call(Req::Packet(words.to_vec()), format!("{n} words on stream xdma0_h2c_0")).map(|_| ())
+        let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let what = format!("{} words on stream xdma0_h2c_0", words.len());
+        self.call(Op::Write, H2C, 0, &mut bytes, what)
     }
     fn read_words(&mut self, n: usize) -> Result<Vec<u32>, DriverError> {
-        self.call(Req::Words(n), format!("{n} words on stream xdma0_c2h_0"))
+        let mut bytes = vec![0u8; 4 * n];
+        self.call(Op::Read, C2H, 0, &mut bytes, format!("{n} words on stream xdma0_c2h_0"))?;
+        Ok(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     }
     fn wait_done(&mut self, during: &str) -> Result<(), DriverError> {
         poll_done(self, self.timeout, during)
@@ -143,6 +109,8 @@ impl Transport for XdmaTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::thread;
 
     #[test]
     fn missing_device_names_the_file_and_the_fix() {

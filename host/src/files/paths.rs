@@ -20,6 +20,8 @@ pub const DEFAULT_CONFIG: &str = "configs/default.toml";
 pub const DEFAULT_SEARCH_CACHE: &str = ".cache/search";
 /// Default cache of synthesis reports (`spikeq compare`), relative to the repository root.
 pub const DEFAULT_SYNTH_CACHE: &str = ".cache/synth";
+/// Default cache of GPTQ-rounded weights (`spikeq eval --gptq`), relative to the repository root.
+pub const DEFAULT_GPTQ_CACHE: &str = ".cache/gptq";
 
 /// The repository root of the working directory ([`spikeq_tb::builder::repo_root`]), else the
 /// working directory.
@@ -33,16 +35,48 @@ pub fn or_default(given: Option<PathBuf>, default: &str) -> PathBuf {
     given.unwrap_or_else(|| repo_root().join(default))
 }
 
-/// `path` if it is a file, else the error that tells the user to run the setup script.
-pub fn require_asset(what: &'static str, path: PathBuf) -> Result<PathBuf, ModelError> {
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(ModelError::MissingAsset { what, path })
+/// `path` if it is a regular file, else an error that says what is wrong with it: a default
+/// asset that is missing points at the setup script; a path the user gave that is missing, a
+/// directory or a FIFO is named as such.
+fn checked(what: &'static str, path: PathBuf, given: bool) -> Result<PathBuf, ModelError> {
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(m) => {
+            let kind = if m.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+            Err(ModelError::NotAFile { what, path, kind })
+        }
+        Err(_) if !given => Err(ModelError::MissingAsset { what, path }),
+        Err(source) => Err(ModelError::Io { path, source }),
     }
 }
 
-/// `given`, or else `default` under the repository root; checked to exist.
+/// A default asset at `path`, checked to be a regular file (missing: run the setup script).
+pub fn require_asset(what: &'static str, path: PathBuf) -> Result<PathBuf, ModelError> {
+    checked(what, path, false)
+}
+
+/// `given`, or else `default` under the repository root; checked to be a regular file.
 pub fn asset(what: &'static str, given: Option<PathBuf>, default: &str) -> Result<PathBuf, ModelError> {
-    require_asset(what, or_default(given, default))
+    let is_given = given.is_some();
+    checked(what, or_default(given, default), is_given)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_or_fifo_is_named_as_such_not_as_missing() {
+        let dir = std::env::temp_dir().join(format!("spikeq-paths-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = asset("model", Some(dir.clone()), DEFAULT_MODEL).unwrap_err().to_string();
+        assert!(e.contains("is a directory") && !e.contains("setup.sh"), "{e}");
+        let fifo = dir.join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let e = asset("text", Some(fifo.clone()), DEFAULT_TEXT).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = asset("text", Some(dir.join("missing.txt")), DEFAULT_TEXT).unwrap_err().to_string();
+        assert!(e.contains("missing.txt") && !e.contains("setup.sh"), "a path the user gave is not an asset: {e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -95,6 +95,10 @@ pub fn perplexity(
     limit: Option<usize>,
     mut progress: impl FnMut(&Perplexity),
 ) -> Result<Perplexity, ModelError> {
+    if tokens.is_empty() || limit == Some(0) {
+        // An empty mean would print PPL NaN and exit 0.
+        return Err(ModelError::NoTokens);
+    }
     let mut cache = KvCache::new(model.config(), WINDOW_TEXT_TOKENS + 1);
     let mut logits = Vec::new();
     let mut total = Perplexity::default();

@@ -4,8 +4,10 @@
 //! product.
 
 pub mod eval;
+pub mod gptq;
 pub mod model;
 pub mod precision;
 pub mod quant;
+pub mod rotate;
 pub mod search;
 pub mod smooth;

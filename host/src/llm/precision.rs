@@ -43,34 +43,20 @@ pub enum PrecisionError {
     #[error("precision setting {got:?}: {why}; write w<W>a<A>[s<S>] with W in 2..8, t or b, A in 2..8 and S in A+1..8, e.g. w8a8 or w4a4s8")]
     Setting { got: String, why: &'static str },
     /// The TOML does not parse or has unknown keys.
-    #[error("precision file: {0}")]
+    #[error("{0}")]
     Toml(String),
     /// A key that names no layer.
-    #[error("precision file: {key:?} in [{table}] {why}")]
+    #[error("{key:?} in [{table}] {why}")]
     Key { table: &'static str, key: String, why: String },
+    /// The file cannot be read.
+    #[error("cannot read precision file {}: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    /// What is wrong inside a precision file, and which file.
+    #[error("precision file {}: {source}", path.display())]
+    File { path: std::path::PathBuf, source: Box<PrecisionError> },
     /// The array cannot carry a layer's codes.
     #[error("array {array} cannot carry layer setting {setting}: it needs {need}; derive the array from the precision file (spikeq gen --precision)")]
     Array { array: String, setting: LayerSpec, need: String },
-}
-
-/// Kind names as the file writes them.
-const KIND_NAMES: [(LinearKind, &str); 7] = [
-    (LinearKind::Q, "q"),
-    (LinearKind::K, "k"),
-    (LinearKind::V, "v"),
-    (LinearKind::O, "o"),
-    (LinearKind::Gate, "gate"),
-    (LinearKind::Up, "up"),
-    (LinearKind::Down, "down"),
-];
-
-/// The file name of a kind (`q`, `k`, `v`, `o`, `gate`, `up`, `down`).
-pub fn kind_name(kind: LinearKind) -> &'static str {
-    KIND_NAMES.iter().find(|(k, _)| *k == kind).expect("every kind has a name").1
-}
-
-fn parse_kind(s: &str) -> Option<LinearKind> {
-    KIND_NAMES.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
 }
 
 /// The precision of one linear layer: weight format, normal and salient activation bits.
@@ -285,7 +271,8 @@ impl Precision {
         let key_err =
             |table, key: &str, why: &str| PrecisionError::Key { table, key: key.to_string(), why: why.to_string() };
         let kind = |table, key: &str| {
-            parse_kind(key).ok_or_else(|| key_err(table, key, "is not a kind: use q, k, v, o, gate, up or down"))
+            LinearKind::from_name(key)
+                .ok_or_else(|| key_err(table, key, "is not a kind: use q, k, v, o, gate, up or down"))
         };
         let block = |table, key: &str| key.parse::<usize>().map_err(|_| key_err(table, key, "is not a block number"));
         let mut p = Precision::uniform(t.default.parse()?, selector);
@@ -306,8 +293,8 @@ impl Precision {
     /// Reads a precision file from disk.
     pub fn load(path: &std::path::Path) -> Result<Self, PrecisionError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| PrecisionError::Toml(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml(&text).map_err(|e| PrecisionError::Toml(format!("{}: {e}", path.display())))
+            .map_err(|source| PrecisionError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text).map_err(|e| PrecisionError::File { path: path.to_path_buf(), source: Box::new(e) })
     }
 
     /// The file text: deterministic (keys in numeric and forward order), parsed back by
@@ -317,7 +304,7 @@ impl Precision {
         if !self.kinds.is_empty() {
             out += "\n[kinds]\n";
             for (k, v) in &self.kinds {
-                out += &format!("{} = \"{v}\"\n", kind_name(*k));
+                out += &format!("{} = \"{v}\"\n", LinearKind::name(*k));
             }
         }
         if !self.blocks.is_empty() {
@@ -329,7 +316,7 @@ impl Precision {
         if !self.layers.is_empty() {
             out += "\n[layers]\n";
             for ((b, k), v) in &self.layers {
-                out += &format!("\"{b}.{}\" = \"{v}\"\n", kind_name(*k));
+                out += &format!("\"{b}.{}\" = \"{v}\"\n", LinearKind::name(*k));
             }
         }
         out

@@ -3,20 +3,24 @@
 //! accelerator: weights quantized once per layer, activations per call, the layer computed by the
 //! array (golden, Verilator or XDMA), results dequantized (raw) or read as fired codes (fire).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use rayon::prelude::*;
 use spikeq_hdl::fire::threshold;
+use spikeq_hdl::igemm::PackedWeights;
 use spikeq_hdl::quant::{
-    dynamic_scale, quantize_acts, quantize_weights, select_salient, ActBits, QuantActs, QuantWeights, SalientSelector,
+    dynamic_scale, quantize_acts, quantize_acts_by, quantize_weights, select_salient, ActBits, QuantActs, QuantWeights,
+    SalientSelector,
 };
-use spikeq_hdl::{ArrayConfig, ConfigError, Counters, Derived, LayerRun, OutputMode, PeKind, WeightFormat};
+use spikeq_hdl::{ArrayConfig, ConfigError, Counters, Derived, Golden, LayerRun, OutputMode, PeKind, WeightFormat};
 use thiserror::Error;
 
 use crate::device::{Accelerator, Traffic, Transport};
-use crate::llm::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
+use crate::llm::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, LinearKind, Weight};
+use crate::llm::model::llama::Llama;
 use crate::llm::model::ModelError;
 use crate::llm::precision::{LayerSpec, Precision};
 use spikeq_hdl::Layer;
@@ -26,9 +30,11 @@ use spikeq_hdl::Layer;
 pub enum ScaleKind {
     /// Per token, from its own values.
     Dynamic,
-    /// One per layer, calibrated on PTB *valid* text ([`Calibrator`]); fire output needs it,
-    /// since the threshold holds s_x.
-    Static,
+    /// Per token, from its own values, with the output scale tied to it: `s_y,t = κ · s_x,t`, κ
+    /// one per layer calibrated on PTB *valid* text ([`Calibrator`]). Fire output needs it: the
+    /// threshold `s_y,t / (s_x,t · s_w[m]) = κ / s_w[m]` is then the same for every token, so the
+    /// IF neuron holds the whole scale while every token keeps its own activation scale.
+    Relative,
 }
 
 /// What the array computes: the precision of every layer, the output mode and how activation
@@ -45,6 +51,9 @@ pub struct Quantization {
     pub mode: OutputMode,
     /// How activation scales are found.
     pub scales: ScaleKind,
+    /// Activation clip ratio r: a token's scale is `r · max|normal| / Qa`, normal codes clamp at
+    /// ±Qa (1: the contract's scale; the 4-bit recipe calibrates 0.8, docs/host.md).
+    pub act_clip: f32,
 }
 
 /// The array a quantization asks for is not a valid configuration.
@@ -62,7 +71,13 @@ pub struct QuantError {
 impl Quantization {
     /// A precision file: each layer at its own setting, raw output, dynamic scales.
     pub fn mixed(precision: Precision) -> Self {
-        Quantization { name: "mixed".into(), precision, mode: OutputMode::Raw, scales: ScaleKind::Dynamic }
+        Quantization {
+            name: "mixed".into(),
+            precision,
+            mode: OutputMode::Raw,
+            scales: ScaleKind::Dynamic,
+            act_clip: 1.0,
+        }
     }
 
     /// The array configuration that carries it: `base` (rows, lanes, k_max, salient budget, fixed
@@ -100,7 +115,8 @@ pub enum Scheme {
     W4A4,
     /// SpikeQuant: int4 weights, 4-bit codes with 8-bit salient codes, raw output, dynamic scales.
     SpikeQuant,
-    /// SpikeQuant with static calibrated scales and the threshold-embedded (fire) output.
+    /// SpikeQuant with the threshold-embedded (fire) output, output scales relative to the
+    /// token's activation scale ([`ScaleKind::Relative`]).
     SpikeQuantFire,
     /// Ternary (1.58-bit) weights with SpikeQuant activations.
     Ternary,
@@ -130,7 +146,7 @@ impl Scheme {
             Scheme::W8A8 => (spec(WeightFormat::Int(8), 8, 8), raw, dynamic),
             Scheme::W4A4 => (spec(WeightFormat::Int(4), 4, 4), raw, dynamic),
             Scheme::SpikeQuant => (spikequant(WeightFormat::Int(4)), raw, dynamic),
-            Scheme::SpikeQuantFire => (spikequant(WeightFormat::Int(4)), OutputMode::Fire, ScaleKind::Static),
+            Scheme::SpikeQuantFire => (spikequant(WeightFormat::Int(4)), OutputMode::Fire, ScaleKind::Relative),
             Scheme::Ternary => (spikequant(WeightFormat::Ternary), raw, dynamic),
             Scheme::Binary => (spikequant(WeightFormat::Binary), raw, dynamic),
         })
@@ -140,7 +156,8 @@ impl Scheme {
     /// for f32 (no array).
     pub fn quantization(self, selector: SalientSelector) -> Option<Quantization> {
         let (spec, mode, scales) = self.preset()?;
-        Some(Quantization { name: self.to_string(), precision: Precision::uniform(spec, selector), mode, scales })
+        let precision = Precision::uniform(spec, selector);
+        Some(Quantization { name: self.to_string(), precision, mode, scales, act_clip: 1.0 })
     }
 }
 
@@ -167,17 +184,8 @@ impl FromStr for Scheme {
     }
 }
 
-/// Static scales of one layer, calibrated on PTB *valid* text.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StaticScales {
-    /// Activation scale s_x.
-    pub s_x: f32,
-    /// Output scale s_y.
-    pub s_y: f32,
-}
-
-/// Per-layer static scales.
-pub type Calibration = HashMap<LinearId, StaticScales>;
+/// Per-layer κ of [`ScaleKind::Relative`] (`s_y,t = κ · s_x,t`), calibrated on PTB *valid* text.
+pub type Calibration = HashMap<LinearId, f32>;
 
 /// Accelerator statistics accumulated over calls.
 #[derive(Debug, Clone, Copy, Default)]
@@ -215,8 +223,13 @@ pub struct QuantExec<T, P = ()> {
     quant: Quantization,
     acc: Accelerator<T>,
     weights: HashMap<LinearId, QuantWeights>,
-    /// Static scales, when the quantization asks for them.
+    /// Each layer's weight codes packed for the native model, once.
+    packed: HashMap<LinearId, PackedWeights>,
+    /// Output scale ratios κ, when the quantization asks for them.
     calibration: Option<Calibration>,
+    /// The last call's input and its codes: Q, K and V (and gate and up) read the same
+    /// activations, so their codes are computed once.
+    last: Option<LastActs>,
     /// Statistics so far.
     pub stats: AccelStats,
     /// Observer of every layer call.
@@ -225,29 +238,39 @@ pub struct QuantExec<T, P = ()> {
 
 impl<T: Transport> QuantExec<T> {
     /// An executor over an opened accelerator that carries `quant` (checked here; see
-    /// [`Quantization::array`]). Static scales need a calibration, dynamic ones take none.
+    /// [`Quantization::array`]). Relative output scales need a calibration, dynamic ones take none.
     pub fn new(quant: Quantization, acc: Accelerator<T>, calibration: Option<Calibration>) -> Result<Self, ModelError> {
         quant.precision.check_array(acc.derived()).map_err(|e| ModelError::Backend(e.to_string()))?;
         let name = &quant.name;
         match (quant.mode, quant.scales, &calibration) {
             (OutputMode::Fire, ScaleKind::Dynamic, _) => {
-                return Err(ModelError::Backend(format!("{name}: fire output needs static scales")))
+                return Err(ModelError::Backend(format!("{name}: fire output needs relative output scales")))
             }
-            (_, ScaleKind::Static, None) => {
-                return Err(ModelError::Backend(format!("{name} needs static scales: calibrate first")))
+            (_, ScaleKind::Relative, None) => {
+                return Err(ModelError::Backend(format!("{name} needs output scales: calibrate first")))
             }
             (_, ScaleKind::Dynamic, Some(_)) => {
                 return Err(ModelError::Backend(format!("{name} has dynamic scales: it takes no calibration")))
             }
             _ => {}
         }
-        Ok(QuantExec { quant, acc, weights: HashMap::new(), calibration, stats: AccelStats::default(), tap: () })
+        let (weights, packed) = (HashMap::new(), HashMap::new());
+        let (stats, last) = (AccelStats::default(), None);
+        Ok(QuantExec { quant, acc, weights, packed, calibration, last, stats, tap: () })
+    }
+
+    /// The same executor with weights quantized beforehand on the host (error-compensating
+    /// rounding, `crate::llm::gptq`): codes on the contract's grid with the host's row scales.
+    /// Layers not in `weights` get the contract's round-to-nearest.
+    pub fn with_weights(mut self, weights: HashMap<LinearId, QuantWeights>) -> Self {
+        self.weights = weights;
+        self
     }
 
     /// The same executor with an observer of every layer call.
     pub fn with_tap<P: LayerTap>(self, tap: P) -> QuantExec<T, P> {
-        let QuantExec { quant, acc, weights, calibration, stats, tap: () } = self;
-        QuantExec { quant, acc, weights, calibration, stats, tap }
+        let QuantExec { quant, acc, weights, packed, calibration, last, stats, tap: () } = self;
+        QuantExec { quant, acc, weights, packed, calibration, last, stats, tap }
     }
 }
 
@@ -256,32 +279,85 @@ impl<T: Transport, P> QuantExec<T, P> {
     pub fn accelerator(&self) -> &Accelerator<T> {
         &self.acc
     }
+
+    /// Quantizes (round-to-nearest, unless [`QuantExec::with_weights`] gave the layer's codes)
+    /// and, for a native backend, packs every linear layer of `model` now, layers in parallel,
+    /// instead of on each layer's first call: the one-time work then happens while the model is
+    /// prepared, like the f32 weights' own preparation at load, not inside the first window.
+    pub fn prepare(&mut self, model: &Llama) -> Result<(), ModelError> {
+        let ids: Vec<LinearId> =
+            (0..model.blocks().len()).flat_map(|block| LinearKind::ALL.map(|kind| LinearId { block, kind })).collect();
+        let (have, precision) = (&self.weights, &self.quant.precision);
+        let missing: Vec<(LinearId, QuantWeights)> = ids
+            .par_iter()
+            .filter(|id| !have.contains_key(id))
+            .map(|&id| {
+                let w = model.blocks()[id.block].weight(id.kind);
+                (id, quantize_weights(w.data(), w.m(), w.k(), precision.spec(id).weights))
+            })
+            .collect();
+        self.weights.extend(missing);
+        if !self.acc.is_native() {
+            return Ok(());
+        }
+        // The native model's packing (the same checks and layout as `Accelerator::pack`).
+        let golden = Golden::new(self.acc.derived());
+        let (weights, have) = (&self.weights, &self.packed);
+        let packed: Vec<(LinearId, PackedWeights)> = ids
+            .par_iter()
+            .filter(|id| !have.contains_key(id))
+            .map(|&id| {
+                let qw = &weights[&id];
+                let p =
+                    golden.pack(&qw.codes, qw.m, qw.k).map_err(|e| ModelError::Backend(format!("layer {id}: {e}")))?;
+                Ok((id, p))
+            })
+            .collect::<Result<_, ModelError>>()?;
+        self.packed.extend(packed);
+        Ok(())
+    }
 }
 
-/// Quantizes N token rows in parallel (rows are independent; the result equals one sequential
-/// [`quantize_acts`] call).
+/// Quantizes N token rows in parallel (rows are independent; with `clip` 1 the result equals one
+/// sequential [`quantize_acts`] call). `clip` < 1 scales each token's dynamic scale down, so the
+/// bulk of its values gets more codes and the largest normal values clamp at ±Qa.
 pub fn quantize_rows(
     x: &[f32],
     k: usize,
     bits: ActBits,
     sel: SalientSelector,
     max_salient: usize,
-    s: Option<f32>,
+    clip: f32,
 ) -> QuantActs {
-    let parts: Vec<QuantActs> = x.par_chunks(k * 32).map(|c| quantize_acts(c, k, bits, sel, max_salient, s)).collect();
-    let mut out = QuantActs { n: 0, k, codes: Vec::with_capacity(x.len()), scales: Vec::new(), salient_count: 0 };
-    for p in parts {
-        out.n += p.n;
-        out.codes.extend(p.codes);
-        out.scales.extend(p.scales);
-        out.salient_count += p.salient_count;
+    if clip == 1.0 {
+        return quantize_acts(x, k, bits, sel, max_salient, None);
     }
-    out
+    quantize_acts_by(x, k, bits, sel, max_salient, |row, salient| clipped_scale(row, salient, bits, clip))
+}
+
+/// A token's dynamic scale times `clip` (a zero row keeps scale 1: its codes are all zero).
+fn clipped_scale(row: &[f32], salient: &[usize], bits: ActBits, clip: f32) -> f32 {
+    let s = dynamic_scale(row, salient, bits.qa());
+    let c = s * clip;
+    if c > 0.0 && c.is_finite() {
+        c
+    } else {
+        s
+    }
 }
 
 impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
     fn linear(&mut self, id: LinearId, w: &Weight, x: &[f32], n: usize, y: &mut [f32]) -> Result<(), ModelError> {
         check_linear_shapes(id, w, x, n, y)?;
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            // A code cannot hold it; quantizing would turn it into 0 or a clamp, silently.
+            return Err(ModelError::Backend(format!(
+                "layer {id}: input {} of token {} is {}; the activations left f32's range",
+                i % w.k(),
+                i / w.k(),
+                x[i]
+            )));
+        }
         let d = self.acc.derived();
         let (m, k) = (w.m(), w.k());
         let spec = self.quant.precision.spec(id);
@@ -289,19 +365,35 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         let (max_salient, frac_bits, th_max) = (d.config.max_salient as usize, d.config.frac_bits, d.th_max);
         let qw = self.weights.entry(id).or_insert_with(|| quantize_weights(w.data(), m, k, format));
         let mode = self.quant.mode;
-        let scales = self.calibration.as_ref().map(|c| c.get(&id).copied()).unwrap_or(None);
+        let kappa = self.calibration.as_ref().and_then(|c| c.get(&id).copied());
         // quantize_acts ignores the selector when salient codes are no wider than normal ones.
-        let qx = quantize_rows(x, k, bits, self.quant.precision.selector, max_salient, scales.map(|s| s.s_x));
-        let thresholds: Option<Vec<u64>> = match (mode, scales) {
-            (OutputMode::Fire, Some(s)) => {
-                Some(qw.scales.iter().map(|&sw| threshold(s.s_y, s.s_x, sw, frac_bits, th_max)).collect())
+        // The selector, budget and clip are the executor's, the same for every layer.
+        let qx = match self.last.take() {
+            Some(last) if last.holds(x, k, bits) => last,
+            _ => LastActs {
+                x: x.to_vec(),
+                k,
+                bits,
+                qx: quantize_rows(x, k, bits, self.quant.precision.selector, max_salient, self.quant.act_clip),
+            },
+        };
+        let qx = &self.last.insert(qx).qx;
+        // s_y,t / (s_x,t · s_w[m]) = κ / s_w[m]: one threshold per row for every token.
+        let thresholds: Option<Vec<u64>> = match (mode, kappa) {
+            (OutputMode::Fire, Some(kappa)) => {
+                Some(qw.scales.iter().map(|&sw| threshold(kappa, 1.0, sw, frac_bits, th_max)).collect())
             }
-            (OutputMode::Fire, None) => return Err(ModelError::Backend(format!("no static scales for layer {id:?}"))),
+            (OutputMode::Fire, None) => return Err(ModelError::Backend(format!("no output scale for layer {id}"))),
             _ => None,
         };
         let job = Layer { m, k, weights: &qw.codes, thresholds: thresholds.as_deref(), mode, codes: &qx.codes };
+        let backend = |e| ModelError::Backend(format!("layer {id}: {e}"));
+        let packed = match self.packed.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.acc.pack(&qw.codes, m, k).map_err(backend)?),
+        };
         let before = self.acc.traffic;
-        let run = self.acc.run_layer(&job).map_err(|e| ModelError::Backend(format!("layer {id:?}: {e}")))?;
+        let run = self.acc.run_layer_packed(&job, packed).map_err(backend)?;
         let after = self.acc.traffic;
         self.tap.layer(
             id,
@@ -310,19 +402,20 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
             &run,
             Traffic { h2c: after.h2c - before.h2c, c2h: after.c2h - before.c2h },
         );
-        match (mode, scales) {
-            (OutputMode::Fire, Some(s)) => {
-                for (o, &c) in y.iter_mut().zip(&run.outputs) {
-                    *o = c as f32 * s.s_y;
+        // Token rows are independent: dequantized in parallel.
+        let rows = y.par_chunks_exact_mut(m).zip(run.outputs.par_chunks_exact(m)).zip(qx.scales.par_iter());
+        match (mode, kappa) {
+            (OutputMode::Fire, Some(kappa)) => rows.for_each(|((yrow, crow), &sx)| {
+                let sy = kappa * sx;
+                for (o, &c) in yrow.iter_mut().zip(crow) {
+                    *o = c as f32 * sy;
                 }
-            }
-            _ => {
-                for ((yrow, vrow), &sx) in y.chunks_exact_mut(m).zip(run.outputs.chunks_exact(m)).zip(&qx.scales) {
-                    for ((o, &v), &sw) in yrow.iter_mut().zip(vrow).zip(&qw.scales) {
-                        *o = sx * sw * v as f32;
-                    }
+            }),
+            _ => rows.for_each(|((yrow, vrow), &sx)| {
+                for ((o, &v), &sw) in yrow.iter_mut().zip(vrow).zip(&qw.scales) {
+                    *o = sx * sw * v as f32;
                 }
-            }
+            }),
         }
         self.stats.counters += run.counters;
         self.stats.lane_slots += run.lane_slots;
@@ -334,14 +427,34 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
     }
 }
 
-/// Records what static scales a layer needs while the f32 model runs calibration text.
+/// An input row block and its quantization, kept for the next call.
+#[derive(Debug)]
+struct LastActs {
+    x: Vec<f32>,
+    k: usize,
+    bits: ActBits,
+    qx: QuantActs,
+}
+
+impl LastActs {
+    /// Whether `x` in rows of `k` at `bits` is what was quantized (then the codes are the same).
+    fn holds(&self, x: &[f32], k: usize, bits: ActBits) -> bool {
+        self.bits == bits
+            && self.k == k
+            && self.x.len() == x.len()
+            && self.x.iter().zip(x).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+}
+
+/// Records each layer's output scale ratio κ while the f32 model runs calibration text.
 #[derive(Debug)]
 pub struct Calibrator {
     precision: Precision,
+    act_clip: f32,
     qy: i32,
     max_salient: usize,
-    /// Per layer: sum of token scales, largest |y|, tokens.
-    sums: HashMap<LinearId, (f64, f64, u64)>,
+    /// Per layer: the largest |y| / s_x,t over calibration tokens.
+    ratios: HashMap<LinearId, f64>,
 }
 
 impl Calibrator {
@@ -349,22 +462,23 @@ impl Calibrator {
     pub fn new(quant: &Quantization, c: &ArrayConfig) -> Self {
         Calibrator {
             precision: quant.precision.clone(),
+            act_clip: quant.act_clip,
             qy: (1 << (c.out_bits - 1)) - 1,
             max_salient: c.max_salient as usize,
-            sums: HashMap::new(),
+            ratios: HashMap::new(),
         }
     }
 
-    /// The static scales: s_x the mean over calibration tokens of each token's dynamic activation
-    /// scale; s_y the largest |y| of the calibration text divided by Qy, so no calibration output
-    /// clamps. (A mean of per-token maxima clamped the tokens with the largest outputs: with
-    /// smoothing, 11-window PPL 194,826 against 3,357 with the max; docs/host.md.)
+    /// κ of each layer: the largest `|y| / s_x,t` of the calibration text divided by Qy, so no
+    /// calibration output clamps. (The static scales this replaced — one s_x and one s_y per layer —
+    /// cost ×46 in perplexity on 11 windows; a static s_y with per-token s_x +17 % on 3 windows
+    /// where κ costs +6 %, ../shared/W4A4.md.)
     pub fn finish(self) -> Calibration {
-        self.sums
+        self.ratios
             .into_iter()
-            .map(|(id, (sx, sy, n))| {
-                let nz = |v: f64| if v > 0.0 && v.is_finite() { v as f32 } else { 1.0 };
-                (id, StaticScales { s_x: nz(sx / n as f64), s_y: nz(sy / self.qy as f64) })
+            .map(|(id, r)| {
+                let kappa = r / self.qy as f64;
+                (id, if kappa > 0.0 && kappa.is_finite() { kappa as f32 } else { 1.0 })
             })
             .collect()
     }
@@ -373,16 +487,20 @@ impl Calibrator {
 impl LinearExec for Calibrator {
     fn linear(&mut self, id: LinearId, w: &Weight, x: &[f32], n: usize, y: &mut [f32]) -> Result<(), ModelError> {
         F32Linear.linear(id, w, x, n, y)?;
-        let k = w.k();
-        let (bits, sel, ms) = (self.precision.spec(id).bits(), self.precision.selector, self.max_salient);
+        let (k, m) = (w.k(), w.m());
+        let (bits, sel, ms, clip) =
+            (self.precision.spec(id).bits(), self.precision.selector, self.max_salient, self.act_clip);
         let sel = if bits.salient > bits.normal { sel } else { SalientSelector::None };
-        let sx: f64 =
-            x.par_chunks(k).map(|row| dynamic_scale(row, &select_salient(row, sel, ms), bits.qa()) as f64).sum();
-        let sy = y.iter().fold(0f32, |a, v| a.max(v.abs())) as f64;
-        let e = self.sums.entry(id).or_insert((0.0, 0.0, 0));
-        e.0 += sx;
-        e.1 = e.1.max(sy);
-        e.2 += n as u64;
+        let ratio = x
+            .par_chunks(k)
+            .zip(y.par_chunks(m))
+            .map(|(row, out)| {
+                let sx = clipped_scale(row, &select_salient(row, sel, ms), bits, clip);
+                out.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / sx as f64
+            })
+            .reduce(|| 0.0, f64::max);
+        let e = self.ratios.entry(id).or_insert(0.0);
+        *e = e.max(ratio);
         Ok(())
     }
 }

@@ -14,6 +14,8 @@ pub enum ModelError {
     },
     #[error("missing {what} at {path}: run scripts/setup.sh to fetch the model and the text")]
     MissingAsset { what: &'static str, path: PathBuf },
+    #[error("{what} {path} is {kind}: give the path of a file")]
+    NotAFile { what: &'static str, path: PathBuf, kind: &'static str },
     #[error("not a GGUF file: magic is {got:#010x}, expected 0x46554747 (\"GGUF\")")]
     BadMagic { got: u32 },
     #[error("unsupported GGUF version {got} (this reader handles 2 and 3)")]
@@ -49,6 +51,8 @@ pub enum ModelError {
     Mismatch { what: String, expected: String, got: String },
     #[error("linear-layer backend: {0}")]
     Backend(String),
+    #[error("no tokens to evaluate: a perplexity needs at least one window with text tokens")]
+    NoTokens,
     #[error("sequence of {got} positions exceeds the context length {limit}")]
     ContextOverflow { got: usize, limit: usize },
 }

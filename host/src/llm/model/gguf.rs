@@ -206,7 +206,7 @@ impl Gguf {
         for _ in 0..n_kv {
             let key = r.string("metadata key")?;
             let ty = r.u32("metadata value type")?;
-            let value = r.value(&key, ty, 0)?;
+            let value = r.value(&shown(&key), ty, 0)?;
             metadata.insert(key, value);
         }
 
@@ -235,7 +235,7 @@ impl Gguf {
             let end = t.offset.checked_add(t.n_bytes).filter(|&e| e <= data_len);
             if end.is_none() {
                 return Err(ModelError::BadTensor {
-                    tensor: t.name,
+                    tensor: shown(&t.name),
                     reason: format!(
                         "data [{}, +{}) runs past the data section of {data_len} bytes",
                         t.offset, t.n_bytes
@@ -243,7 +243,7 @@ impl Gguf {
                 });
             }
             if tensors.contains_key(&t.name) {
-                return Err(ModelError::BadTensor { tensor: t.name, reason: "duplicate name".into() });
+                return Err(ModelError::BadTensor { tensor: shown(&t.name), reason: "duplicate name".into() });
             }
             tensors.insert(t.name.clone(), t);
         }
@@ -313,6 +313,16 @@ impl Gguf {
         let chunk_bytes = blocks_per_chunk * t.ty.block_bytes();
         out.par_chunks_mut(chunk_elems).zip(bytes.par_chunks(chunk_bytes)).for_each(|(o, b)| t.ty.dequantize(b, o));
         Ok((t.dims.clone(), out))
+    }
+}
+
+/// A key or tensor name as error messages show it: whole when it is short, else its start and its
+/// length (a garbage file's "name" can be megabytes long, and an error line must stay readable).
+fn shown(name: &str) -> String {
+    const SHOWN: usize = 64;
+    match name.char_indices().nth(SHOWN) {
+        None => name.to_owned(),
+        Some((end, _)) => format!("{}… ({} bytes)", &name[..end], name.len()),
     }
 }
 
@@ -438,7 +448,7 @@ impl<'a> Reader<'a> {
 
     fn tensor_info(&mut self, alignment: u64) -> Result<TensorInfo, ModelError> {
         let name = self.string("tensor name")?;
-        let bad = |reason: String| ModelError::BadTensor { tensor: name.clone(), reason };
+        let bad = |reason: String| ModelError::BadTensor { tensor: shown(&name), reason };
         let n_dims = self.u32("tensor dimension count")?;
         if n_dims == 0 || n_dims > MAX_DIMS {
             return Err(bad(format!("{n_dims} dimensions (1 to {MAX_DIMS} allowed)")));
@@ -458,7 +468,7 @@ impl<'a> Reader<'a> {
         }
         let ty_id = self.u32("tensor type")?;
         let ty = GgmlType::from_id(ty_id).ok_or_else(|| ModelError::UnsupportedTensorType {
-            tensor: name.clone(),
+            tensor: shown(&name),
             ty: match ggml::type_name(ty_id) {
                 Some(known) => format!("type {known} (ggml id {ty_id})"),
                 None => format!("unknown ggml type id {ty_id}"),

@@ -2,7 +2,9 @@
 //! executors (round-to-nearest, SpikeQuant, the accelerator backends) can replace the f32
 //! product layer by layer while seeing each layer's f32 weights and inputs.
 
-use super::gemm::{matmul, Threads, View};
+use std::sync::OnceLock;
+
+use super::gemm::{matmul_packed, PackedF32};
 use super::ModelError;
 
 /// Which projection of a transformer block a linear layer is.
@@ -20,6 +22,37 @@ pub enum LinearKind {
 impl LinearKind {
     /// All kinds in the order the forward runs them.
     pub const ALL: [LinearKind; 7] = [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
+
+    /// The name precision files and messages use (`q`, `k`, `v`, `o`, `gate`, `up`, `down`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Q => "q",
+            Self::K => "k",
+            Self::V => "v",
+            Self::O => "o",
+            Self::Gate => "gate",
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+
+    /// The kind of a name that [`LinearKind::name`] gives.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl std::fmt::Display for LinearKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `block 3 down`: how messages name a layer.
+impl std::fmt::Display for LinearId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "block {} {}", self.block, self.kind)
+    }
 }
 
 /// A linear layer of the model: its block and its kind.
@@ -35,6 +68,8 @@ pub struct Weight {
     m: usize,
     k: usize,
     data: Vec<f32>,
+    /// `data` packed for the f32 product, on first use.
+    packed: OnceLock<PackedF32>,
 }
 
 impl Weight {
@@ -47,7 +82,7 @@ impl Weight {
                 got: data.len().to_string(),
             });
         }
-        Ok(Self { m, k, data })
+        Ok(Self { m, k, data, packed: OnceLock::new() })
     }
 
     /// Output features (rows).
@@ -66,7 +101,13 @@ impl Weight {
 
     /// Mutable row-major data (for exact reparametrizations such as smoothing).
     pub fn data_mut(&mut self) -> &mut [f32] {
+        self.packed = OnceLock::new();
         &mut self.data
+    }
+
+    /// The matrix packed for [`matmul_packed`] (packed once, on first use).
+    pub fn packed(&self) -> &PackedF32 {
+        self.packed.get_or_init(|| PackedF32::new(&self.data, self.m, self.k))
     }
 
     /// Row `i` (the weights of output feature `i`).
@@ -94,16 +135,15 @@ pub fn check_linear_shapes(id: LinearId, w: &Weight, x: &[f32], n: usize, y: &[f
     Ok(())
 }
 
-/// The f32 reference executor: one multithreaded GEMM per call.
+/// The f32 reference executor: one multithreaded, deterministic GEMM per call (weights packed
+/// once per layer).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct F32Linear;
 
 impl LinearExec for F32Linear {
     fn linear(&mut self, id: LinearId, w: &Weight, x: &[f32], n: usize, y: &mut [f32]) -> Result<(), ModelError> {
         check_linear_shapes(id, w, x, n, y)?;
-        let x = View::row_major(x, n, w.k);
-        let wt = View::row_major(&w.data, w.m, w.k).t();
-        matmul(y, w.m, x, wt, false, Threads::Pool);
+        matmul_packed(y, x, n, w.packed());
         Ok(())
     }
 }

@@ -12,8 +12,9 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Threads, View};
+use super::gemm::{matmul, matmul_packed, Threads, View};
 use super::gguf::Gguf;
+use super::hadamard::Hadamard;
 use super::linear::{LinearExec, LinearId, LinearKind, Weight};
 use super::math::{add_assign, exp_inplace, max, rms_norm, sum, swiglu};
 use super::ModelError;
@@ -75,20 +76,44 @@ impl LlamaConfig {
         }
         let rope_base = g.f64_key("llama.rope.freq_base")?;
         let rms_eps = g.f64_key("llama.attention.layer_norm_rms_epsilon")? as f32;
-        let positive = rope_base > 1.0 && rms_eps > 0.0;
-        if !positive {
+        // rms_eps is read in f32 as the forward uses it, so an f64 beyond f32's range is refused too.
+        if !(rope_base > 1.0 && rope_base.is_finite()) {
             return Err(bad(
-                "llama.rope.freq_base / layer_norm_rms_epsilon",
-                "positive".into(),
-                format!("{rope_base} / {rms_eps}"),
+                "llama.rope.freq_base",
+                "a finite number above 1 (SmolLM2: 100000)".into(),
+                rope_base.to_string(),
+            ));
+        }
+        if !(rms_eps > 0.0 && rms_eps.is_finite()) {
+            return Err(bad(
+                "llama.attention.layer_norm_rms_epsilon",
+                "a finite positive f32 (SmolLM2: 1e-5)".into(),
+                g.f64_key("llama.attention.layer_norm_rms_epsilon")?.to_string(),
             ));
         }
         let vocab = match g.usize_key("llama.vocab_size") {
             Ok(v) => v,
             Err(_) => g.array_key("tokenizer.ggml.tokens")?.len(),
         };
+        let n_blocks = g.usize_key("llama.block_count")?;
+        // Blocks the file holds: a block_count below it would silently drop layers.
+        let in_file = g
+            .tensors()
+            .filter_map(|t| t.name.strip_prefix("blk.")?.split('.').next()?.parse::<usize>().ok())
+            .max()
+            .map_or(0, |b| b + 1);
+        if n_blocks != in_file {
+            return Err(bad(
+                "llama.block_count",
+                format!(
+                    "{in_file}, the number of blocks whose tensors the file holds (blk.0 .. blk.{})",
+                    in_file.max(1) - 1
+                ),
+                n_blocks.to_string(),
+            ));
+        }
         Ok(Self {
-            n_blocks: g.usize_key("llama.block_count")?,
+            n_blocks,
             d_model,
             d_ffn: g.usize_key("llama.feed_forward_length")?,
             n_heads,
@@ -145,6 +170,8 @@ pub struct Llama {
     output_norm: Vec<f32>,
     /// `None` when the output head is tied to the embedding (no `output.weight` tensor).
     output: Option<Weight>,
+    /// Online transform of `down`'s input (a rotated model, `crate::llm::rotate`).
+    down_input: Option<Hadamard>,
 }
 
 /// Query rows scored together in attention: large enough for an efficient product, small
@@ -219,7 +246,18 @@ fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
     if dims != [len as u64] {
         return Err(ModelError::BadShape { name: name.into(), expected: vec![len as u64], got: dims });
     }
-    Ok(data)
+    finite(name, data)
+}
+
+/// Refuses a tensor with a NaN or infinite element: it would turn every perplexity into NaN.
+fn finite(name: &str, data: Vec<f32>) -> Result<Vec<f32>, ModelError> {
+    match data.par_iter().position_first(|v| !v.is_finite()) {
+        None => Ok(data),
+        Some(i) => Err(ModelError::BadTensor {
+            tensor: name.into(),
+            reason: format!("element {i} is {} (every weight must be finite)", data[i]),
+        }),
+    }
 }
 
 fn matrix(g: &Gguf, name: &str, m: usize, k: usize) -> Result<Weight, ModelError> {
@@ -227,7 +265,7 @@ fn matrix(g: &Gguf, name: &str, m: usize, k: usize) -> Result<Weight, ModelError
     if dims != [k as u64, m as u64] {
         return Err(ModelError::BadShape { name: name.into(), expected: vec![k as u64, m as u64], got: dims });
     }
-    Weight::new(m, k, data)
+    Weight::new(m, k, finite(name, data)?)
 }
 
 impl Llama {
@@ -260,6 +298,7 @@ impl Llama {
             output_norm: vector(g, "output_norm.weight", d)?,
             blocks,
             output,
+            down_input: None,
             cfg,
         })
     }
@@ -274,6 +313,48 @@ impl Llama {
 
     pub fn blocks(&self) -> &[Block] {
         &self.blocks
+    }
+
+    /// The token embedding (`vocab × d_model`).
+    pub fn embed(&self) -> &Weight {
+        &self.embed
+    }
+
+    /// The final RMSNorm gains.
+    pub fn output_norm(&self) -> &[f32] {
+        &self.output_norm
+    }
+
+    /// The output head when it is not tied to the embedding.
+    pub fn output(&self) -> Option<&Weight> {
+        self.output.as_ref()
+    }
+
+    /// The token embedding, for exact reparametrizations.
+    pub fn embed_mut(&mut self) -> &mut Weight {
+        &mut self.embed
+    }
+
+    /// The final RMSNorm gains, for exact reparametrizations.
+    pub fn output_norm_mut(&mut self) -> &mut [f32] {
+        &mut self.output_norm
+    }
+
+    /// The output head, made a separate copy of the embedding first if it was tied (a
+    /// reparametrization that treats them differently unties them).
+    pub fn untied_output_mut(&mut self) -> &mut Weight {
+        self.output.get_or_insert_with(|| self.embed.clone())
+    }
+
+    /// Sets the transform the forward applies to `down`'s input (`silu(gate) * up`) before the
+    /// layer runs; `down`'s weights must hold its inverse.
+    pub fn set_down_input(&mut self, t: Option<Hadamard>) {
+        self.down_input = t;
+    }
+
+    /// The transform applied to `down`'s input, if any.
+    pub fn down_input(&self) -> Option<&Hadamard> {
+        self.down_input.as_ref()
     }
 
     /// Runs `tokens` at the positions following those in `cache` (which it extends) and returns
@@ -350,6 +431,9 @@ impl Llama {
             exec.linear(id(LinearKind::Gate), &b.gate, xn, n, gate)?;
             exec.linear(id(LinearKind::Up), &b.up, xn, n, up)?;
             swiglu(gate, up);
+            if let Some(t) = &self.down_input {
+                t.apply_rows(gate);
+            }
             exec.linear(id(LinearKind::Down), &b.down, gate, n, proj)?;
             add_assign(x, proj);
         }
@@ -407,8 +491,7 @@ impl Llama {
     /// (`rows × vocab`).
     pub fn logits(&self, hidden: &[f32], rows: usize, logits: &mut [f32]) {
         let head = self.output.as_ref().unwrap_or(&self.embed);
-        let h = View::row_major(hidden, rows, self.cfg.d_model);
-        matmul(logits, self.cfg.vocab, h, View::row_major(head.data(), head.m(), head.k()).t(), false, Threads::Pool);
+        matmul_packed(logits, &hidden[..rows * self.cfg.d_model], rows, head.packed());
     }
 }
 

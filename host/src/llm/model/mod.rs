@@ -6,6 +6,7 @@ pub mod gemm;
 pub mod generate;
 pub mod ggml;
 pub mod gguf;
+pub mod hadamard;
 pub mod linear;
 pub mod llama;
 pub mod math;
@@ -16,6 +17,12 @@ pub use error::ModelError;
 use std::path::Path;
 
 /// Opens a GGUF and builds the f32 model and its tokenizer from it.
+/// The model's configuration alone, from the GGUF metadata (no tensor is read): what commands
+/// check their arrays against before paying for the load.
+pub fn read_config(path: &Path) -> Result<llama::LlamaConfig, ModelError> {
+    llama::LlamaConfig::from_gguf(&gguf::Gguf::open(path)?)
+}
+
 pub fn load(path: &Path) -> Result<(llama::Llama, tokenizer::Tokenizer), ModelError> {
     let g = gguf::Gguf::open(path)?;
     Ok((llama::Llama::from_gguf(&g)?, tokenizer::Tokenizer::from_gguf(&g)?))

@@ -89,7 +89,7 @@ impl LinearExec for FakeQuant<'_> {
         let (m, k) = (w.m(), w.k());
         let max_salient = self.golden.derived().config.max_salient as usize;
         let q = self.weights.get(id, w, spec.weights);
-        let qx = quantize_rows(x, k, spec.bits(), self.selector, max_salient, None);
+        let qx = quantize_rows(x, k, spec.bits(), self.selector, max_salient, 1.0);
         let mut xd = vec![0f32; n * k];
         xd.par_chunks_mut(k).zip(qx.codes.par_chunks(k)).zip(&qx.scales).for_each(|((row, codes), &s)| {
             for (o, &c) in row.iter_mut().zip(codes) {
@@ -99,7 +99,7 @@ impl LinearExec for FakeQuant<'_> {
         // The counters the array would report; outputs are not needed to count a raw call.
         let layer = Layer { m, k, weights: &q.codes.codes, thresholds: None, mode: OutputMode::Raw, codes: &qx.codes };
         let (counters, flags) =
-            self.golden.layer_stats(&layer).map_err(|e| ModelError::Backend(format!("layer {id:?}: {e}")))?;
+            self.golden.layer_stats(&layer).map_err(|e| ModelError::Backend(format!("layer {id}: {e}")))?;
         let run = LayerRun::new(self.golden.derived(), Vec::new(), counters, flags);
         self.counts += count_layer(&self.golden, &layer, &run, Traffic::default());
         self.flagged += u64::from(flags.any());

@@ -522,9 +522,7 @@ pub fn search(
         let units = blocks
             .into_iter()
             .flat_map(|b| {
-                LinearKind::ALL.map(|kind| {
-                    (format!("layer {b}.{}", crate::llm::precision::kind_name(kind)), vec![LinearId { block: b, kind }])
-                })
+                LinearKind::ALL.map(|kind| (format!("layer {b}.{}", kind.name()), vec![LinearId { block: b, kind }]))
             })
             .collect();
         run.tier(Tier::Module, units, cur)?;

@@ -1,0 +1,382 @@
+//! The golden model's exact integer product `V[n, m] = Σ_k x[n, k] · w[m, k]` of i8 codes.
+//!
+//! The array's sums are exact integers, so any exact way to them gives the same bits; this one is
+//! fast on x86: the weights are packed once per layer ([`PackedWeights`]) and each call runs the
+//! best kernel the CPU offers (chosen at run time), all of them equal to [`igemm_ref`]:
+//!
+//! - **AVX2, narrow codes** (the 4-bit schemes): codes whose magnitude exceeds a *dense bound* `t`
+//!   (the salient codes, at most `salient_depth` per token) are taken out and added afterwards
+//!   from the weight columns. The remaining codes get the offset `t`, so `u = x + t` is in 0..=2t
+//!   and `vpmaddubsw` multiplies 32 (u8, i8) pairs per instruction into i16 pair sums of at most
+//!   `2 · 2t · max|w|`; those i16 sums are widened to i32 (`vpmaddwd` by ones) every
+//!   `i16::MAX / (4 t max|w|)` steps, before they can overflow, and the offset is removed at the
+//!   end with the weight row sums: `Σ x w = Σ u w - t Σ w`.
+//! - **AVX2, wide codes** (8-bit schemes): codes and weights widened to i16, `vpmaddwd` into i32
+//!   (a pair sum is at most 2 · 127 · 127, never saturating).
+//! - **Portable**: i32 dot products the compiler vectorizes.
+//!
+//! Every path accumulates in i32 only when `K · max|x · w|` (or the offset sum) is below 2^31;
+//! larger layers go to [`igemm_ref`], which sums in i64.
+
+use rayon::prelude::*;
+
+/// K step of the SIMD kernels (bytes of one 256-bit vector); rows are padded to a multiple of it.
+const STEP: usize = 32;
+/// Tokens per micro tile.
+const MR: usize = 4;
+/// Weight rows per micro tile (4 × 3 accumulators plus the loads fit the 16 ymm registers).
+const NR: usize = 3;
+/// Tokens per parallel task: their packed codes stay in L2 while the weights stream past.
+const TOKEN_BLOCK: usize = 64;
+
+/// A layer's weight codes, packed once for [`igemm`]: rows padded to whole SIMD steps, the
+/// transpose for the codes taken out of the dense product, the row sums for the offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedWeights {
+    m: usize,
+    k: usize,
+    /// K rounded up to [`STEP`].
+    kp: usize,
+    /// `mp × kp` codes, M rounded up to [`NR`] rows, zero padded.
+    rows: Vec<i8>,
+    /// `k × m`: column k of W, contiguous.
+    cols: Vec<i8>,
+    /// Σ_k w[m, k] of each row.
+    row_sums: Vec<i32>,
+    /// Largest |w|.
+    wmax: u32,
+}
+
+impl PackedWeights {
+    /// Packs an M×K row-major matrix of codes.
+    pub fn new(w: &[i8], m: usize, k: usize) -> Self {
+        assert_eq!(w.len(), m * k, "weights are {m}x{k}");
+        let kp = k.div_ceil(STEP) * STEP;
+        let mp = m.div_ceil(NR) * NR;
+        let mut rows = vec![0i8; mp * kp];
+        let mut cols = vec![0i8; k * m];
+        for (r, src) in w.chunks_exact(k.max(1)).enumerate() {
+            rows[r * kp..r * kp + k].copy_from_slice(src);
+            for (c, &v) in src.iter().enumerate() {
+                cols[c * m + r] = v;
+            }
+        }
+        let row_sums = w.chunks_exact(k.max(1)).map(|r| r.iter().map(|&v| v as i32).sum()).collect();
+        let wmax = w.iter().map(|v| v.unsigned_abs() as u32).max().unwrap_or(0);
+        PackedWeights { m, k, kp, rows, cols, row_sums, wmax }
+    }
+
+    /// Output length M.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Input length K.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Row r of the weights (unpadded).
+    fn row(&self, r: usize) -> &[i8] {
+        &self.rows[r * self.kp..r * self.kp + self.k]
+    }
+}
+
+/// The kernels; [`Path::best`] is what [`igemm`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// i32 dot products in plain Rust.
+    Portable,
+    /// AVX2: `vpmaddubsw` on offset narrow codes, or `vpmaddwd` on wide ones.
+    Avx2,
+}
+
+impl Path {
+    /// The fastest path this CPU runs.
+    pub fn best() -> Path {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            return Path::Avx2;
+        }
+        Path::Portable
+    }
+}
+
+/// `out[n, m] = Σ_k x[n, k] · w[m, k]` exactly for `n` tokens of K codes (`x` is `n × k`).
+/// `dense_max` is the largest code magnitude the dense product takes; larger codes (few per
+/// token, such as salient codes) are added from the weight columns. Any value gives the same
+/// result; the right one makes it fast.
+pub fn igemm(x: &[i8], n: usize, w: &PackedWeights, dense_max: u32, out: &mut [i64]) {
+    igemm_on(Path::best(), x, n, w, dense_max, out);
+}
+
+/// [`igemm`] on a chosen path (tests run every path the CPU has).
+pub fn igemm_on(path: Path, x: &[i8], n: usize, w: &PackedWeights, dense_max: u32, out: &mut [i64]) {
+    let (m, k) = (w.m, w.k);
+    assert_eq!(x.len(), n * k, "codes are {n}x{k}");
+    assert_eq!(out.len(), n * m, "outputs are {n}x{m}");
+    if n == 0 || m == 0 {
+        return;
+    }
+    // Largest |partial sum| of an i32 path: K products of at most 255 · max|w| (offset codes;
+    // wide codes and the portable path stay below 128 · max|w|), so i32 holds every path's sums
+    // when this is below 2^31 (K up to 66,000 at 8-bit weights); otherwise sum in i64.
+    if (w.kp as u64) * 255 * (w.wmax as u64).max(1) >= 1 << 31 {
+        return igemm_ref(x, n, &w.rows_unpadded(), m, k, out);
+    }
+    match path {
+        Path::Portable => portable(x, n, w, out),
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => {
+            assert!(is_x86_feature_detected!("avx2"), "the AVX2 path needs AVX2");
+            avx2::run(x, n, w, dense_max.min(127), out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Path::Avx2 => panic!("the AVX2 path needs an x86_64 CPU"),
+    }
+}
+
+impl PackedWeights {
+    /// The M×K codes without padding.
+    fn rows_unpadded(&self) -> Vec<i8> {
+        (0..self.m).flat_map(|r| self.row(r).iter().copied()).collect()
+    }
+}
+
+/// The reference: one i64 sum per output, in index order.
+pub fn igemm_ref(x: &[i8], n: usize, w: &[i8], m: usize, k: usize, out: &mut [i64]) {
+    for t in 0..n {
+        for r in 0..m {
+            out[t * m + r] = (0..k).map(|c| x[t * k + c] as i64 * w[r * k + c] as i64).sum();
+        }
+    }
+}
+
+/// Portable path: i32 dot products (exact: see the bound in [`igemm_on`]), tokens in parallel.
+fn portable(x: &[i8], n: usize, w: &PackedWeights, out: &mut [i64]) {
+    let (m, k) = (w.m, w.k);
+    out.par_chunks_mut(m).zip(x.par_chunks(k)).take(n).for_each(|(o, xt)| {
+        for (r, v) in o.iter_mut().enumerate() {
+            *v = xt.iter().zip(w.row(r)).map(|(&a, &b)| a as i32 * b as i32).sum::<i32>() as i64;
+        }
+    });
+}
+
+// Register tiles read clearest as index loops over the tile (acc[i][j] of x[i] and w[j]).
+#[allow(clippy::needless_range_loop)]
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use rayon::prelude::*;
+
+    use super::{PackedWeights, MR, NR, STEP, TOKEN_BLOCK};
+
+    /// Packs the tokens, runs the tiles in parallel blocks of tokens, adds the codes the dense
+    /// product left out.
+    pub(super) fn run(x: &[i8], n: usize, w: &PackedWeights, t: u32, out: &mut [i64]) {
+        let (m, k, kp) = (w.m, w.k, w.kp);
+        // Offset codes fit u8 and an i16 pair sum holds 2 · 2t · wmax; else the wide kernel.
+        let pair = 4 * t as u64 * w.wmax as u64;
+        let narrow = t > 0 && pair <= i16::MAX as u64;
+        let (dense_max, offset) = if narrow { (t as i32, t as i32) } else { (127, 0) };
+        let np = n.div_ceil(MR) * MR;
+        // Dense codes, offset (narrow) and zero padded: padding pairs with zero weights.
+        let mut xp = vec![0u8; np * kp];
+        let mut sparse: Vec<Vec<(usize, i32)>> = vec![Vec::new(); n];
+        xp.par_chunks_mut(kp).zip(sparse.par_iter_mut()).enumerate().for_each(|(tok, (dst, sp))| {
+            let src = &x[tok * k..tok * k + k];
+            for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
+                let v = v as i32;
+                let dense = if v.abs() > dense_max {
+                    sp.push((c, v));
+                    0
+                } else {
+                    v
+                };
+                *d = (dense + offset) as u8;
+            }
+            dst[k..].fill(offset as u8);
+        });
+        let interval = if narrow { (i16::MAX as u64 / pair.max(1)).max(1) as usize } else { 0 };
+        let mut acc = vec![0i32; np * m];
+        acc.par_chunks_mut(TOKEN_BLOCK * m).enumerate().for_each(|(b, blk)| {
+            let tokens = blk.len() / m;
+            let xb = &xp[b * TOKEN_BLOCK * kp..][..tokens * kp];
+            for r0 in (0..m).step_by(NR) {
+                let wt = &w.rows[r0 * kp..(r0 + NR) * kp];
+                for t0 in (0..tokens).step_by(MR) {
+                    let xt = &xb[t0 * kp..(t0 + MR) * kp];
+                    // SAFETY: AVX2 was detected by the caller; `xt` holds MR rows and `wt` NR rows
+                    // of `kp` codes each, kp a multiple of STEP, which is all the kernels read.
+                    let tile = unsafe {
+                        if narrow {
+                            tile_narrow(xt, wt, kp, interval)
+                        } else {
+                            tile_wide(xt, wt, kp)
+                        }
+                    };
+                    let cols = NR.min(m - r0);
+                    // Element by element: a copy of at most NR values is cheaper inline than
+                    // as a call to memcpy.
+                    for (i, row) in tile.iter().enumerate() {
+                        for (d, &v) in blk[(t0 + i) * m + r0..][..cols].iter_mut().zip(row) {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+        });
+        out.par_chunks_mut(m).zip(acc.par_chunks_mut(m)).zip(sparse.par_iter()).for_each(|((o, a), sp)| {
+            // SAFETY: AVX2 was detected by the caller.
+            unsafe { finish_token(a, o, sp, w, offset) }
+        });
+    }
+
+    /// One token's outputs from its offset dense sums `a`: the offset removed, the codes taken
+    /// out of the dense product added from the weight columns, widened to i64. In i32 (with the
+    /// bound `igemm_on` checked, |Σ u w| and |t Σ w| are each below 127 · kp · max|w|, and so is
+    /// every partial sum of the exact result); a product of a code and a weight fits i16
+    /// (|x| <= 128, |w| <= 127). Compiled for AVX2 so the loops run 16 outputs per instruction.
+    #[target_feature(enable = "avx2")]
+    fn finish_token(a: &mut [i32], o: &mut [i64], sparse: &[(usize, i32)], w: &PackedWeights, offset: i32) {
+        let m = w.m;
+        for (s, &rs) in a.iter_mut().zip(&w.row_sums) {
+            *s -= offset * rs;
+        }
+        for &(c, code) in sparse {
+            let code = code as i16;
+            for (s, &wc) in a.iter_mut().zip(&w.cols[c * m..(c + 1) * m]) {
+                *s += i32::from(code * wc as i16);
+            }
+        }
+        for (v, &s) in o.iter_mut().zip(a.iter()) {
+            *v = s as i64;
+        }
+    }
+
+    /// Horizontal sum of eight i32 lanes (exact: integers).
+    #[target_feature(enable = "avx2")]
+    fn hsum(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }
+
+    /// One MR × NR tile of offset narrow codes: `vpmaddubsw` into i16, widened every `interval`
+    /// steps. Caller guarantees AVX2 and the slice lengths (MR·kp and NR·kp).
+    #[target_feature(enable = "avx2")]
+    fn tile_narrow(x: &[u8], w: &[i8], kp: usize, interval: usize) -> [[i32; NR]; MR] {
+        assert!(x.len() >= MR * kp && w.len() >= NR * kp && kp.is_multiple_of(STEP));
+        let ones = _mm256_set1_epi16(1);
+        let mut acc32 = [[_mm256_setzero_si256(); NR]; MR];
+        let mut k0 = 0;
+        while k0 < kp {
+            let end = kp.min(k0 + interval * STEP);
+            let mut acc16 = [[_mm256_setzero_si256(); NR]; MR];
+            for c in (k0..end).step_by(STEP) {
+                // SAFETY: c + STEP <= kp, so every load reads inside its row of `x` or `w`
+                // (lengths asserted above); unaligned loads.
+                let xv: [__m256i; MR] =
+                    std::array::from_fn(|i| unsafe { _mm256_loadu_si256(x.as_ptr().add(i * kp + c).cast()) });
+                for j in 0..NR {
+                    // SAFETY: as above.
+                    let wv = unsafe { _mm256_loadu_si256(w.as_ptr().add(j * kp + c).cast()) };
+                    for i in 0..MR {
+                        acc16[i][j] = _mm256_add_epi16(acc16[i][j], _mm256_maddubs_epi16(xv[i], wv));
+                    }
+                }
+            }
+            for i in 0..MR {
+                for j in 0..NR {
+                    acc32[i][j] = _mm256_add_epi32(acc32[i][j], _mm256_madd_epi16(acc16[i][j], ones));
+                }
+            }
+            k0 = end;
+        }
+        acc32.map(|row| row.map(|v| hsum(v)))
+    }
+
+    /// One MR × NR tile of wide codes (no offset): i16 widening, `vpmaddwd` into i32. Caller
+    /// guarantees AVX2 and the slice lengths (MR·kp and NR·kp).
+    #[target_feature(enable = "avx2")]
+    fn tile_wide(x: &[u8], w: &[i8], kp: usize) -> [[i32; NR]; MR] {
+        assert!(x.len() >= MR * kp && w.len() >= NR * kp && kp.is_multiple_of(STEP));
+        let mut acc = [[_mm256_setzero_si256(); NR]; MR];
+        for c in (0..kp).step_by(16) {
+            // SAFETY: c + 16 <= kp, so every 16-byte load reads inside its row (lengths asserted
+            // above); unaligned loads.
+            let xv: [__m256i; MR] = std::array::from_fn(|i| unsafe {
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(x.as_ptr().add(i * kp + c).cast()))
+            });
+            for j in 0..NR {
+                // SAFETY: as above.
+                let wv = unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(w.as_ptr().add(j * kp + c).cast())) };
+                for i in 0..MR {
+                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(xv[i], wv));
+                }
+            }
+        }
+        acc.map(|row| row.map(|v| hsum(v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn paths() -> Vec<Path> {
+        let mut p = vec![Path::Portable];
+        if Path::best() != Path::Portable {
+            p.push(Path::best());
+        }
+        p
+    }
+
+    fn check(x: &[i8], n: usize, w: &[i8], m: usize, k: usize, dense_max: u32) {
+        let mut want = vec![0i64; n * m];
+        igemm_ref(x, n, w, m, k, &mut want);
+        let packed = PackedWeights::new(w, m, k);
+        for path in paths() {
+            let mut got = vec![7i64; n * m];
+            igemm_on(path, x, n, &packed, dense_max, &mut got);
+            assert_eq!(got, want, "{path:?}, n {n} m {m} k {k} dense_max {dense_max}");
+        }
+    }
+
+    #[test]
+    fn extreme_codes_on_every_path() {
+        eprintln!("igemm paths on this CPU: {:?}", paths());
+        for (n, m, k) in [(1, 1, 1), (5, 7, 33), (9, 4, 70), (4, 3, 64), (130, 5, 1536)] {
+            for (xv, wv) in [(127i8, 127i8), (-127, 127), (-127, -127), (127, -127), (-128, -127)] {
+                let x = vec![xv; n * k];
+                let w = vec![wv; m * k];
+                for dense_max in [0, 7, 127] {
+                    check(&x, n, &w, m, k, dense_max);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_path_equals_ref(
+            n in 1usize..11, m in 1usize..9, k in 1usize..100,
+            seed in any::<u64>(), xmax in prop::sample::select(vec![1i32, 7, 15, 127, 128]),
+            wmax in prop::sample::select(vec![1i32, 7, 127]), dense_max in prop::sample::select(vec![0u32, 1, 7, 127]),
+        ) {
+            let mut s = seed | 1;
+            let mut next = |lim: i32| {
+                s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                ((s % (2 * lim as u64 + 1)) as i32 - lim).clamp(-128, 127) as i8
+            };
+            let x: Vec<i8> = (0..n * k).map(|_| next(xmax)).collect();
+            let w: Vec<i8> = (0..m * k).map(|_| next(wmax).max(-127)).collect();
+            check(&x, n, &w, m, k, dense_max);
+        }
+    }
+}
