@@ -13,6 +13,11 @@
 //!   end with the weight row sums: `Σ x w = Σ u w - t Σ w`.
 //! - **AVX2, wide codes** (8-bit schemes): codes and weights widened to i16, `vpmaddwd` into i32
 //!   (a pair sum is at most 2 · 127 · 127, never saturating).
+//! - **AVX-512 VNNI** (any code width): every code gets the offset 128, so `u = x + 128` is a u8
+//!   and `vpdpbusd` adds 4 (u8, i8) products per i32 lane straight into 16 i32 accumulators of
+//!   16 weight rows each, a token's 4 codes broadcast to all lanes: no i16 stage, no salient codes
+//!   taken out, no horizontal sums (the weights are packed once in the 16-row × 4-code layout
+//!   this needs, [`PackedWeights`]).
 //! - **Portable**: i32 dot products the compiler vectorizes.
 //!
 //! Every path accumulates in i32 only when `K · max|x · w|` (or the offset sum) is below 2^31;
@@ -28,6 +33,14 @@ const MR: usize = 4;
 const NR: usize = 3;
 /// Tokens per parallel task: their packed codes stay in L2 while the weights stream past.
 const TOKEN_BLOCK: usize = 64;
+/// Weight rows of one VNNI vector (16 i32 lanes).
+const VROWS: usize = 16;
+/// VNNI vectors of weight rows per micro tile (2 × 16 rows).
+const VNR: usize = 2;
+/// Tokens per VNNI micro tile (6 × 2 accumulators plus the loads fit 32 zmm registers).
+const VMR: usize = 6;
+/// Tokens per parallel VNNI task (a multiple of [`VMR`]).
+const VTOKEN_BLOCK: usize = 48;
 
 /// A layer's weight codes, packed once for [`igemm`]: rows padded to whole SIMD steps, the
 /// transpose for the codes taken out of the dense product, the row sums for the offset.
@@ -45,6 +58,10 @@ pub struct PackedWeights {
     row_sums: Vec<i32>,
     /// Largest |w|.
     wmax: u32,
+    /// The VNNI layout when this CPU runs it: panels of [`VROWS`] rows (M rounded up to
+    /// `VNR · VROWS`), in each the codes of k-group g (4 codes) of its 16 rows together:
+    /// byte `panel·kp·16 + g·64 + r·4 + j` is `w[panel·16 + r, 4g + j]`.
+    vnni: Option<Vec<i8>>,
 }
 
 impl PackedWeights {
@@ -63,7 +80,8 @@ impl PackedWeights {
         }
         let row_sums = w.chunks_exact(k.max(1)).map(|r| r.iter().map(|&v| v as i32).sum()).collect();
         let wmax = w.iter().map(|v| v.unsigned_abs() as u32).max().unwrap_or(0);
-        PackedWeights { m, k, kp, rows, cols, row_sums, wmax }
+        let vnni = (Path::best() == Path::Vnni).then(|| vnni_layout(w, m, k, kp));
+        PackedWeights { m, k, kp, rows, cols, row_sums, wmax, vnni }
     }
 
     /// Output length M.
@@ -89,14 +107,21 @@ pub enum Path {
     Portable,
     /// AVX2: `vpmaddubsw` on offset narrow codes, or `vpmaddwd` on wide ones.
     Avx2,
+    /// AVX-512 VNNI: `vpdpbusd` on offset codes of any width.
+    Vnni,
 }
 
 impl Path {
     /// The fastest path this CPU runs.
     pub fn best() -> Path {
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") {
-            return Path::Avx2;
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
+                return Path::Vnni;
+            }
+            if is_x86_feature_detected!("avx2") {
+                return Path::Avx2;
+            }
         }
         Path::Portable
     }
@@ -131,9 +156,28 @@ pub fn igemm_on(path: Path, x: &[i8], n: usize, w: &PackedWeights, dense_max: u3
             assert!(is_x86_feature_detected!("avx2"), "the AVX2 path needs AVX2");
             avx2::run(x, n, w, dense_max.min(127), out)
         }
+        #[cfg(target_arch = "x86_64")]
+        Path::Vnni => {
+            let packed = w.vnni.as_deref().expect("the VNNI layout is packed where VNNI is the best path");
+            vnni::run(x, n, w, packed, out)
+        }
         #[cfg(not(target_arch = "x86_64"))]
-        Path::Avx2 => panic!("the AVX2 path needs an x86_64 CPU"),
+        Path::Avx2 | Path::Vnni => panic!("the {path:?} path needs an x86_64 CPU"),
     }
+}
+
+/// The VNNI layout of an M×K matrix (see [`PackedWeights`]'s `vnni`), K padded to `kp`.
+fn vnni_layout(w: &[i8], m: usize, k: usize, kp: usize) -> Vec<i8> {
+    let panels = m.div_ceil(VNR * VROWS) * VNR;
+    let mut out = vec![0i8; panels * VROWS * kp];
+    for (r, src) in w.chunks_exact(k.max(1)).enumerate() {
+        let (panel, lane) = (r / VROWS, r % VROWS);
+        let base = panel * VROWS * kp;
+        for (c, &v) in src.iter().enumerate() {
+            out[base + (c / 4) * 4 * VROWS + lane * 4 + c % 4] = v;
+        }
+    }
+    out
 }
 
 impl PackedWeights {
@@ -322,16 +366,112 @@ mod avx2 {
     }
 }
 
+// As in `avx2`: the register tile reads clearest as index loops.
+#[allow(clippy::needless_range_loop)]
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use rayon::prelude::*;
+
+    use super::{PackedWeights, VMR, VNR, VROWS, VTOKEN_BLOCK};
+
+    /// Offset of every code: `x + 128` is a u8 for every i8 code.
+    const OFFSET: i32 = 128;
+
+    /// Packs the tokens (offset codes, K padded with the offset, which meets zero weights), runs
+    /// the tiles in parallel blocks of tokens and removes the offset with the row sums.
+    pub(super) fn run(x: &[i8], n: usize, w: &PackedWeights, packed: &[i8], out: &mut [i64]) {
+        let (m, k, kp) = (w.m, w.k, w.kp);
+        let np = n.div_ceil(VMR) * VMR;
+        let mut xp = vec![OFFSET as u8; np * kp];
+        xp.par_chunks_mut(kp).zip(x.par_chunks(k)).for_each(|(dst, src)| {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = (v as u8) ^ 0x80;
+            }
+        });
+        let panels = packed.len() / (VROWS * kp);
+        // Offset removal per row, padded to whole panels (padding rows are never stored).
+        let mut bias = vec![0i32; panels * VROWS];
+        for (b, &s) in bias.iter_mut().zip(&w.row_sums) {
+            *b = -OFFSET * s;
+        }
+        out.par_chunks_mut(VTOKEN_BLOCK * m).enumerate().for_each(|(b, blk)| {
+            let tokens = blk.len() / m;
+            let xb = &xp[b * VTOKEN_BLOCK * kp..][..tokens.div_ceil(VMR) * VMR * kp];
+            for p0 in (0..panels).step_by(VNR) {
+                let wt = &packed[p0 * VROWS * kp..(p0 + VNR) * VROWS * kp];
+                let bt = &bias[p0 * VROWS..(p0 + VNR) * VROWS];
+                for t0 in (0..tokens).step_by(VMR) {
+                    let xt = &xb[t0 * kp..(t0 + VMR) * kp];
+                    // SAFETY: VNNI and AVX-512F were detected (the layout exists only then); `xt`
+                    // holds VMR rows and `wt` VNR panels of `kp` codes, kp a multiple of 4, which
+                    // is all the kernel reads.
+                    let tile = unsafe { tile(xt, wt, bt, kp) };
+                    let r0 = p0 * VROWS;
+                    let cols = (VNR * VROWS).min(m - r0);
+                    for (i, row) in tile.iter().enumerate().take(tokens - t0) {
+                        for (d, &v) in blk[(t0 + i) * m + r0..][..cols].iter_mut().zip(row) {
+                            *d = v as i64;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// One tile: VMR tokens × VNR·16 weight rows, `vpdpbusd` over K in steps of 4 codes, the
+    /// offset removed with `bias`. Caller guarantees AVX-512F, VNNI and the slice lengths.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    fn tile(x: &[u8], w: &[i8], bias: &[i32], kp: usize) -> [[i32; VNR * VROWS]; VMR] {
+        assert!(x.len() >= VMR * kp && w.len() >= VNR * VROWS * kp && bias.len() >= VNR * VROWS);
+        assert!(kp.is_multiple_of(4));
+        let mut acc = [[_mm512_setzero_si512(); VNR]; VMR];
+        for c in (0..kp).step_by(4) {
+            // SAFETY: c + 4 <= kp: panel j's group of 16 rows × 4 codes at c lies inside `w`,
+            // and 4 codes of token i inside `x` (lengths asserted above); unaligned loads.
+            let wv: [__m512i; VNR] = std::array::from_fn(|j| unsafe {
+                _mm512_loadu_si512(w.as_ptr().add(j * VROWS * kp + c * VROWS).cast())
+            });
+            for i in 0..VMR {
+                // SAFETY: as above.
+                let four = unsafe { x.as_ptr().add(i * kp + c).cast::<i32>().read_unaligned() };
+                let xv = _mm512_set1_epi32(four);
+                for j in 0..VNR {
+                    acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], xv, wv[j]);
+                }
+            }
+        }
+        let mut out = [[0i32; VNR * VROWS]; VMR];
+        for j in 0..VNR {
+            // SAFETY: `bias` holds VNR·16 values (asserted above); unaligned load.
+            let b = unsafe { _mm512_loadu_si512(bias.as_ptr().add(j * VROWS).cast()) };
+            for i in 0..VMR {
+                // SAFETY: `out[i]` holds VNR·16 i32; unaligned store.
+                unsafe {
+                    _mm512_storeu_si512(out[i].as_mut_ptr().add(j * VROWS).cast(), _mm512_add_epi32(acc[i][j], b))
+                };
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
 
+    /// Every path this CPU runs (the VNNI layout is packed only where VNNI is the best path).
     fn paths() -> Vec<Path> {
         let mut p = vec![Path::Portable];
-        if Path::best() != Path::Portable {
-            p.push(Path::best());
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            p.push(Path::Avx2);
+        }
+        if Path::best() == Path::Vnni {
+            p.push(Path::Vnni);
         }
         p
     }

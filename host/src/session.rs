@@ -5,6 +5,7 @@
 //! the texts (refusing the PTB test split as calibration text), loads the model and smooths it, so
 //! every command runs the same pipeline that `spikeq eval` scores.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use spikeq_hdl::quant::SalientSelector;
+use spikeq_hdl::quant::{QuantWeights, SalientSelector};
 use spikeq_hdl::{ArrayConfig, Derived};
 use thiserror::Error;
 
@@ -20,10 +21,11 @@ use crate::device::{Accelerator, Backend, DriverError, Transport};
 use crate::files::digest::sha256_hex;
 use crate::llm::eval;
 use crate::llm::gptq;
-use crate::llm::model::linear::LinearKind;
+use crate::llm::model::linear::{LinearId, LinearKind};
 use crate::llm::model::llama::{Llama, LlamaConfig};
 use crate::llm::model::tokenizer::Tokenizer;
 use crate::llm::model::{self, ModelError};
+use crate::llm::precision::Precision;
 use crate::llm::quant::{Calibration, Calibrator, QuantError, QuantExec, Quantization, ScaleKind};
 use crate::llm::rotate::rotate;
 use crate::llm::smooth::smooth_on_valid;
@@ -248,6 +250,23 @@ impl Session {
         Ok(cal.finish())
     }
 
+    /// GPTQ weights of the model at `precision`'s weight formats when the session rounds with
+    /// GPTQ (cached under `inputs.gptq_cache`; progress reported to [`Session::progress`]),
+    /// `None` when it rounds to nearest.
+    pub fn gptq_weights(&self, precision: &Precision) -> Result<Option<HashMap<LinearId, QuantWeights>>, SessionError> {
+        let Some(windows) = self.inputs.gptq else { return Ok(None) };
+        let total = (self.model.blocks().len() * LinearKind::ALL.len()) as u64;
+        let count = AtomicU64::new(0);
+        let done = || {
+            let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(p) = &self.progress {
+                (p.0)(n, total);
+            }
+        };
+        let valid = &self.calibration()?.tokens;
+        Ok(Some(gptq::cached(&self.model, precision, valid, windows, &self.inputs.gptq_cache, &done)?))
+    }
+
     /// An executor for `q` on the array it derives from the base array, through the backend.
     pub fn executor(&self, q: &Quantization) -> Result<QuantExec<Box<dyn Transport>>, SessionError> {
         self.executor_on(q, &q.array(&self.inputs.array)?, &self.inputs.backend)
@@ -268,21 +287,7 @@ impl Session {
             ScaleKind::Relative => Some(self.calibrate(&q, &d.config)?),
             ScaleKind::Dynamic => None,
         };
-        let weights = match self.inputs.gptq {
-            Some(windows) => {
-                let total = (self.model.blocks().len() * LinearKind::ALL.len()) as u64;
-                let count = AtomicU64::new(0);
-                let done = || {
-                    let n = count.fetch_add(1, Ordering::Relaxed) + 1;
-                    if let Some(p) = &self.progress {
-                        (p.0)(n, total);
-                    }
-                };
-                let valid = &self.calibration()?.tokens;
-                Some(gptq::cached(&self.model, &q.precision, valid, windows, &self.inputs.gptq_cache, &done)?)
-            }
-            None => None,
-        };
+        let weights = self.gptq_weights(&q.precision)?;
         let acc = Accelerator::connect(backend, d, self.inputs.timeout)?;
         let exec = QuantExec::new(q, acc, calibration)?;
         let mut exec = match weights {

@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use spikeq_hdl::quant::{quantize_weights, QuantWeights};
 use spikeq_hdl::ArrayConfig;
 use spikeq_host::device::{Accelerator, Backend, Transport};
 use spikeq_host::llm::model::linear::{LinearExec, LinearId, LinearKind, Weight};
@@ -41,8 +43,10 @@ impl<T: Transport> LinearExec for Compare<'_, T> {
     }
 }
 
-#[test]
-fn fast_path_equals_the_golden_backend_up_to_f32_rounding() {
+/// Runs the f32 model with every layer through the golden executor and the fast path at a mixed
+/// assignment with activation clip `act_clip` (the layers of block 0 taking given codes, standing
+/// in for GPTQ's, when `given`), and checks that they agree.
+fn compare_fast_and_golden(act_clip: f32, given: bool) {
     let (model, tok) = common::model();
     // Mixed: int8/8-bit default, an int6 block, SpikeQuant (int4, 4-bit + 8-bit salient) layers,
     // a ternary layer — all carried by one int8 / 8-bit array.
@@ -53,12 +57,27 @@ fn fast_path_equals_the_golden_backend_up_to_f32_rounding() {
     a.set(LinearId { block: 0, kind: LinearKind::Down }, "w4a4s8".parse().unwrap());
     a.set(LinearId { block: 2, kind: LinearKind::Q }, "w4a4s8".parse().unwrap());
     a.set(LinearId { block: 3, kind: LinearKind::Up }, "wta4s8".parse().unwrap());
-    let q = Quantization::mixed(Precision::compact(&a, DEFAULT_SELECTOR));
+    let q = Quantization { act_clip, ..Quantization::mixed(Precision::compact(&a, DEFAULT_SELECTOR)) };
     let d = q.array(&base()).unwrap();
+    // Codes other than round-to-nearest's (those of 1.1 W), as GPTQ's are.
+    let codes: HashMap<LinearId, QuantWeights> = if given {
+        LinearKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let id = LinearId { block: 0, kind };
+                let w = model.blocks()[0].weight(kind);
+                let scaled: Vec<f32> = w.data().iter().map(|v| v * 1.1).collect();
+                (id, quantize_weights(&scaled, w.m(), w.k(), a.get(id).weights))
+            })
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let golden =
         QuantExec::new(q, Accelerator::connect(&Backend::Golden, &d, Duration::from_secs(5)).unwrap(), None).unwrap();
-    let mut cache = WeightCache::default();
-    let fast = FakeQuant::new(&a, DEFAULT_SELECTOR, &d, &mut cache);
+    let golden = if given { golden.with_weights(codes.clone()) } else { golden };
+    let mut cache = WeightCache::with_codes(codes);
+    let fast = FakeQuant::new(&a, DEFAULT_SELECTOR, act_clip, &d, &mut cache);
     let mut cmp = Compare { golden, fast, worst: 0.0 };
     let tokens = tok.encode("The company said it expects sales of its new chips to rise sharply next year").unwrap();
     let mut kv = KvCache::new(model.config(), tokens.len());
@@ -69,6 +88,16 @@ fn fast_path_equals_the_golden_backend_up_to_f32_rounding() {
     assert!(cmp.worst < 1e-4, "largest difference {} of the output range", cmp.worst);
     // Counts: the fast path reports the same accumulates as the golden device.
     assert_eq!(cmp.fast.counts.accumulates, cmp.golden.stats.counters.accumulates);
+}
+
+#[test]
+fn fast_path_equals_the_golden_backend_up_to_f32_rounding() {
+    compare_fast_and_golden(1.0, false);
+}
+
+#[test]
+fn fast_path_takes_given_codes_and_the_activation_clip_as_the_golden_backend_does() {
+    compare_fast_and_golden(0.8, true);
 }
 
 fn options(max_memory: u64) -> SearchOptions {
@@ -90,12 +119,15 @@ fn evaluator<'m>(cache: &Path, max_new: Option<usize>) -> Evaluator<'m> {
         model,
         model_sha256: "test".into(),
         smooth: None,
+        rotate: false,
+        gptq: None,
+        act_clip: 1.0,
         segments,
         text: read,
         selector: DEFAULT_SELECTOR,
         base: base(),
     };
-    Evaluator::open(setup, cache, max_new).unwrap()
+    Evaluator::open(setup, WeightCache::default(), cache, max_new).unwrap()
 }
 
 #[test]
@@ -193,8 +225,13 @@ fn the_search_never_reads_the_test_split() {
         "16",
         "--max-memory",
         "90M",
+        // GPTQ reads PTB valid like the search; off here only to keep the suite short.
+        "--gptq",
+        "off",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains("--rotate on --gptq off --act-clip 0.8"), "a 4-bit ladder gets eval's recipe: {log}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("pareto.json")).unwrap()).unwrap();
     let read = json["texts_read"].as_array().unwrap();

@@ -11,7 +11,7 @@ use spikeq_hdl::Derived;
 use spikeq_host::device::Backend;
 use spikeq_host::files::config_file;
 use spikeq_host::files::paths::{self, DEFAULT_CONFIG, DEFAULT_MODEL, DEFAULT_TEXT, DEFAULT_VALID};
-use spikeq_host::llm::precision::{selector_text, DEFAULT_SELECTOR};
+use spikeq_host::llm::precision::{selector_text, LayerSpec, DEFAULT_SELECTOR};
 use spikeq_host::llm::quant::{Quantization, ScaleKind};
 use spikeq_host::session::{Inputs, DEFAULT_CALIB_WINDOWS, DEFAULT_GPTQ_WINDOWS};
 
@@ -78,7 +78,8 @@ pub struct ArrayArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// Salient selector of the settings with salient codes: none, mad:TAU, topk:FRAC. Default
-    /// mad:6 (DESIGN.md), mad:3 where `eval`, `energy` and `compare` rotate the model (docs/host.md).
+    /// mad:6 (DESIGN.md), mad:3 where `eval`, `energy`, `compare` and `search` rotate the model
+    /// (docs/host.md).
     #[arg(long, value_parser = SalientSelector::parse)]
     salient: Option<SalientSelector>,
 }
@@ -105,20 +106,14 @@ pub struct SmoothArgs {
     /// SmoothQuant migration strength ALPHA in 0..=1, or `off`: an exact reparametrization of the
     /// f32 model, calibrated on PTB valid, that moves activation outliers into the weights before
     /// quantization (docs/host.md). `off` gives the plain round-to-nearest baselines. Default 0.5,
-    /// off where `eval`, `energy` and `compare` rotate the model (rotation folds it away).
+    /// off where `eval`, `energy`, `compare` and `search` rotate the model (rotation folds it
+    /// away).
     #[arg(long, value_parser = parse_alpha)]
     smooth: Option<Smooth>,
     /// Windows of the calibration text (PTB valid) that calibrate the smoothing and the static
     /// scales of fire schemes.
     #[arg(long, default_value_t = DEFAULT_CALIB_WINDOWS, value_parser = parse_count)]
     pub calib_windows: usize,
-}
-
-impl SmoothArgs {
-    /// The migration strength, or `None` for `off`.
-    pub fn alpha(&self) -> Option<f32> {
-        self.smooth.map_or(Some(DEFAULT_ALPHA), |s| s.0)
-    }
 }
 
 /// SmoothQuant strength when `--smooth` is not given and the model is not rotated.
@@ -177,7 +172,12 @@ fn parse_clip(s: &str) -> Result<f32, String> {
 /// Whether a quantization has 4-bit (or narrower) weights or activations in some layer: the
 /// ones the rotation / GPTQ / clipping recipe is for.
 pub fn low_bit(q: &Quantization) -> bool {
-    q.precision.settings().iter().any(|s| s.acts <= 4 || s.weights.qmax() <= 7)
+    q.precision.settings().iter().any(low_bit_setting)
+}
+
+/// Whether a layer setting has 4-bit (or narrower) weights or activations.
+pub fn low_bit_setting(s: &LayerSpec) -> bool {
+    s.acts <= 4 || s.weights.qmax() <= 7
 }
 
 /// `--smooth`: a migration strength, or none.
@@ -220,29 +220,56 @@ impl PipelineArgs {
     /// smoothed, rotated or calibrated). The recipe's defaults follow [`low_bit`]; output scales
     /// (fire) and GPTQ read PTB valid too.
     pub fn inputs(&self, quants: &[&Quantization]) -> Result<Inputs> {
-        let quantized = !quants.is_empty();
         let low = quants.iter().any(|q| low_bit(q));
-        let r = &self.recipe;
-        let rotate = quantized && r.rotate.unwrap_or(low);
-        let smooth = match self.smooth.smooth {
+        let relative = quants.iter().any(|q| q.scales == ScaleKind::Relative);
+        let base = Inputs { text: Some(self.text.path()?), ..self.array.inputs(&self.model)? };
+        let quantized = !quants.is_empty();
+        self.recipe
+            .apply(&self.smooth, &self.array, base, Uses { quantized, low, relative }, || self.text.calibration())
+    }
+}
+
+/// What a command's quantizations need of the recipe.
+#[derive(Debug, Clone, Copy)]
+pub struct Uses {
+    /// Something is quantized (else nothing is smoothed, rotated or calibrated).
+    pub quantized: bool,
+    /// Some layer has 4-bit (or narrower) weights or activations ([`low_bit`]).
+    pub low: bool,
+    /// Some quantization has per-token-relative output scales (fire), calibrated on PTB valid.
+    pub relative: bool,
+}
+
+impl RecipeArgs {
+    /// `base` with the recipe's steps set: each flag given, else the default for `uses`; the
+    /// calibration text (from `calibration`) when a step reads it.
+    pub fn apply(
+        &self,
+        smooth: &SmoothArgs,
+        array: &ArrayArgs,
+        base: Inputs,
+        uses: Uses,
+        calibration: impl FnOnce() -> Result<PathBuf>,
+    ) -> Result<Inputs> {
+        let Uses { quantized, low, relative } = uses;
+        let rotate = quantized && self.rotate.unwrap_or(low);
+        let alpha = match smooth.smooth {
             Some(s) => s.0,
             None if rotate => None,
             None => Some(DEFAULT_ALPHA),
         }
         .filter(|_| quantized);
-        let gptq = r.gptq.map_or(if low { Some(DEFAULT_GPTQ_WINDOWS) } else { None }, |g| g.0).filter(|_| quantized);
-        let relative = quants.iter().any(|q| q.scales == ScaleKind::Relative);
-        let calibrate = smooth.is_some() || gptq.is_some() || relative;
+        let gptq = self.gptq.map_or(if low { Some(DEFAULT_GPTQ_WINDOWS) } else { None }, |g| g.0).filter(|_| quantized);
+        let calibrate = alpha.is_some() || gptq.is_some() || relative;
         Ok(Inputs {
-            text: Some(self.text.path()?),
-            calibration: if calibrate { Some(self.text.calibration()?) } else { None },
-            smooth,
+            calibration: if calibrate { Some(calibration()?) } else { None },
+            smooth: alpha,
             rotate,
             gptq,
-            act_clip: r.act_clip.unwrap_or(if low { LOW_BIT_ACT_CLIP } else { 1.0 }),
-            selector: self.array.salient.unwrap_or(if rotate { ROTATED_SELECTOR } else { DEFAULT_SELECTOR }),
-            calib_windows: self.smooth.calib_windows,
-            ..self.array.inputs(&self.model)?
+            act_clip: self.act_clip.unwrap_or(if low { LOW_BIT_ACT_CLIP } else { 1.0 }),
+            selector: array.salient.unwrap_or(if rotate { ROTATED_SELECTOR } else { DEFAULT_SELECTOR }),
+            calib_windows: smooth.calib_windows,
+            ..base
         })
     }
 }

@@ -3,6 +3,7 @@
 //! perplexities come from the golden backend.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -15,11 +16,11 @@ use spikeq_host::llm::model::llama::Llama;
 use spikeq_host::llm::precision::{f32_memory_bytes, Assignment, LayerSpec, Precision};
 use spikeq_host::llm::quant::Quantization;
 use spikeq_host::llm::search::{
-    self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, Weights,
+    self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, WeightCache, Weights,
 };
-use spikeq_host::session::{Inputs, Session};
+use spikeq_host::session::{Inputs, Progress, Session};
 
-use super::args::{parse_count, ArrayArgs, ModelArgs, SmoothArgs};
+use super::args::{low_bit_setting, parse_count, recipe_text, ArrayArgs, ModelArgs, RecipeArgs, SmoothArgs, Uses};
 use super::{files, progress};
 
 #[derive(Debug, Subcommand)]
@@ -84,10 +85,13 @@ pub struct Common {
     /// Folder of the point caches (default: .cache/search under the repository root).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    // Smoothing is applied before the search as `spikeq eval --smooth` applies it, so the chosen
-    // files reproduce under eval's default.
+    // The host recipe (smoothing, rotation, GPTQ, activation clip) is applied before the search
+    // as `spikeq eval` applies it to a precision file with the ladder's settings, so the chosen
+    // files reproduce under eval's defaults.
     #[command(flatten)]
     smooth: SmoothArgs,
+    #[command(flatten)]
+    recipe: RecipeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -188,34 +192,79 @@ impl Common {
         })
     }
 
-    /// Session inputs: the model, the calibration text (searched on, and smoothed on), the array;
-    /// `test`: the text scored at the end (`search results`), never read by the search itself.
-    fn inputs(&self, test: Option<PathBuf>) -> Result<Inputs> {
-        Ok(Inputs {
-            text: test,
-            calibration: Some(paths::asset("calibration text", self.text.clone(), DEFAULT_VALID)?),
-            smooth: self.smooth.alpha(),
-            calib_windows: self.smooth.calib_windows,
-            ..self.array.inputs(&self.model)?
-        })
+    /// Session inputs: the model, the calibration text (searched on; smoothing, GPTQ's Hessians),
+    /// the array and the recipe eval applies to the ladder's settings; `test`: the text scored at
+    /// the end (`search results`), never read by the search itself.
+    fn inputs(&self, ladder: &[LayerSpec], test: Option<PathBuf>) -> Result<Inputs> {
+        let calibration = paths::asset("calibration text", self.text.clone(), DEFAULT_VALID)?;
+        let uses = Uses { quantized: true, low: ladder.iter().any(low_bit_setting), relative: false };
+        let base = Inputs { text: test, ..self.array.inputs(&self.model)? };
+        let inputs = self.recipe.apply(&self.smooth, &self.array, base, uses, || Ok(calibration.clone()))?;
+        Ok(Inputs { calibration: Some(calibration), ..inputs })
     }
 
-    fn evaluator<'m>(&self, session: &'m Session) -> Result<Evaluator<'m>> {
+    fn evaluator<'m>(&self, session: &'m Session, ladder: &[LayerSpec]) -> Result<Evaluator<'m>> {
         let text = session.calibration()?;
         let model_sha256 = file_sha256(&session.inputs.model)
             .with_context(|| format!("hashing {}", session.inputs.model.display()))?;
+        let i = &session.inputs;
         let setup = Setup {
             model: &session.model,
             model_sha256,
-            smooth: session.inputs.smooth.map(|a| (a, session.inputs.calib_windows)),
+            smooth: i.smooth.map(|a| (a, i.calib_windows)),
+            rotate: i.rotate,
+            gptq: i.gptq,
+            act_clip: i.act_clip,
             segments: search::segments(&text.tokens, self.segment_tokens, self.segments)?,
             text: text.read.clone(),
-            selector: session.inputs.selector,
-            base: session.inputs.array.clone(),
+            selector: i.selector,
+            base: i.array.clone(),
         };
         let cache = paths::or_default(self.cache_dir.clone(), DEFAULT_SEARCH_CACHE);
-        Ok(Evaluator::open(setup, &cache, self.max_evals)?)
+        Ok(Evaluator::open(setup, gptq_codes(session, ladder)?, &cache, self.max_evals)?)
     }
+}
+
+/// The weight codes of every ladder format GPTQ-rounded (computed once, then cached), when the
+/// session rounds with GPTQ: GPTQ's Hessians come from the f32 model, so a layer's codes in a
+/// format do not depend on the other layers' formats and a mixed assignment takes them as they
+/// are.
+fn gptq_codes(session: &Session, ladder: &[LayerSpec]) -> Result<WeightCache> {
+    let mut formats: Vec<LayerSpec> = Vec::new();
+    for &s in ladder {
+        if !formats.iter().any(|f| f.weights == s.weights) {
+            formats.push(s);
+        }
+    }
+    let mut codes = Vec::new();
+    for s in formats {
+        if session.inputs.gptq.is_some() {
+            eprintln!(
+                "GPTQ of every layer at {} weights (cached under {})",
+                s.weights,
+                session.inputs.gptq_cache.display()
+            );
+        }
+        if let Some(w) = session.gptq_weights(&Precision::uniform(s, session.inputs.selector))? {
+            codes.extend(w);
+        }
+    }
+    Ok(WeightCache::with_codes(codes))
+}
+
+/// Opens the session of a search, GPTQ's progress on a bar.
+fn open(inputs: Inputs) -> Result<Session> {
+    let mut session = Session::open(inputs)?;
+    let bar = progress::bar(0, "layers");
+    session.progress = Some(Progress(Arc::new(move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if done == total {
+            bar.finish_and_clear();
+        }
+    })));
+    eprintln!("host recipe: {}", recipe_text(&session.inputs));
+    Ok(session)
 }
 
 /// Runs a search with a progress bar.
@@ -340,8 +389,8 @@ fn print_summary(r: &SearchResult, model: &Llama) {
 fn run(a: RunArgs) -> Result<()> {
     let opts = a.common.options(a.max_memory)?;
     check_ours(&a.out, a.force, "spikeq search", ours)?;
-    let session = Session::open(a.common.inputs(None)?)?;
-    let mut ev = a.common.evaluator(&session)?;
+    let session = open(a.common.inputs(&opts.ladder, None)?)?;
+    let mut ev = a.common.evaluator(&session, &opts.ladder)?;
     eprintln!("calibration {}; point cache {}", ev.setup().text.path.display(), ev.cache_path().display());
     let r = run_search(&mut ev, &opts, "search")?;
     print_summary(&r, &session.model);
@@ -377,8 +426,8 @@ fn golden_ppl(session: &Session, p: &Precision, windows: usize, what: &str) -> R
 fn results(a: ResultsArgs) -> Result<()> {
     let opts0 = a.common.options(None)?;
     let test = paths::asset("text", a.test_text.clone(), DEFAULT_TEXT)?;
-    let session = Session::open(a.common.inputs(Some(test))?)?;
-    let mut ev = a.common.evaluator(&session)?;
+    let session = open(a.common.inputs(&opts0.ladder, Some(test))?)?;
+    let mut ev = a.common.evaluator(&session, &opts0.ladder)?;
     let model = &session.model;
     let test_tokens = &session.text()?.tokens;
     let f32_mem = f32_memory_bytes(model);

@@ -33,25 +33,37 @@ struct Quantized {
 }
 
 /// Quantized weights kept across evaluations, per layer and format (each is quantized once per
-/// search).
+/// search): GPTQ's codes where the search was given them, the contract's round-to-nearest
+/// otherwise.
 #[derive(Debug, Default)]
 pub struct WeightCache {
     map: HashMap<(LinearId, WeightFormat), Quantized>,
 }
 
 impl WeightCache {
+    /// A cache holding `codes` (e.g. GPTQ's) for their layers and formats.
+    pub fn with_codes(codes: impl IntoIterator<Item = (LinearId, QuantWeights)>) -> Self {
+        let map = codes.into_iter().map(|(id, q)| ((id, q.format), Quantized::new(q))).collect();
+        WeightCache { map }
+    }
+
     fn get(&mut self, id: LinearId, w: &Weight, format: WeightFormat) -> &Quantized {
-        self.map.entry((id, format)).or_insert_with(|| {
-            let q = quantize_weights(w.data(), w.m(), w.k(), format);
-            let mut data = vec![0f32; w.m() * w.k()];
-            data.par_chunks_mut(w.k()).zip(q.codes.par_chunks(w.k())).zip(&q.scales).for_each(|((row, codes), &s)| {
-                for (o, &c) in row.iter_mut().zip(codes) {
-                    *o = c as f32 * s;
-                }
-            });
-            let dequant = Weight::new(w.m(), w.k(), data).expect("shape of the source weight");
-            Quantized { codes: q, dequant }
-        })
+        self.map.entry((id, format)).or_insert_with(|| Quantized::new(quantize_weights(w.data(), w.m(), w.k(), format)))
+    }
+}
+
+impl Quantized {
+    /// The codes and their dequantized weights.
+    fn new(q: QuantWeights) -> Self {
+        let (m, k) = (q.m, q.k);
+        let mut data = vec![0f32; m * k];
+        data.par_chunks_mut(k).zip(q.codes.par_chunks(k)).zip(&q.scales).for_each(|((row, codes), &s)| {
+            for (o, &c) in row.iter_mut().zip(codes) {
+                *o = c as f32 * s;
+            }
+        });
+        let dequant = Weight::new(m, k, data).expect("codes of an m x k layer");
+        Quantized { codes: q, dequant }
     }
 }
 
@@ -61,6 +73,7 @@ impl WeightCache {
 pub struct FakeQuant<'a> {
     assignment: &'a Assignment,
     selector: SalientSelector,
+    act_clip: f32,
     golden: Golden,
     weights: &'a mut WeightCache,
     /// Operation counts so far (energy model input).
@@ -71,14 +84,17 @@ pub struct FakeQuant<'a> {
 
 impl<'a> FakeQuant<'a> {
     /// An executor for `assignment` on the array `d` (which must carry it; see
-    /// [`crate::llm::precision::Precision::check_array`]).
+    /// [`crate::llm::precision::Precision::check_array`]), activation scales clipped by `act_clip`
+    /// as [`crate::llm::quant::Quantization::act_clip`] clips them.
     pub fn new(
         assignment: &'a Assignment,
         selector: SalientSelector,
+        act_clip: f32,
         d: &Derived,
         weights: &'a mut WeightCache,
     ) -> Self {
-        FakeQuant { assignment, selector, golden: Golden::new(d), weights, counts: OpCounts::default(), flagged: 0 }
+        let golden = Golden::new(d);
+        FakeQuant { assignment, selector, act_clip, golden, weights, counts: OpCounts::default(), flagged: 0 }
     }
 }
 
@@ -89,7 +105,7 @@ impl LinearExec for FakeQuant<'_> {
         let (m, k) = (w.m(), w.k());
         let max_salient = self.golden.derived().config.max_salient as usize;
         let q = self.weights.get(id, w, spec.weights);
-        let qx = quantize_rows(x, k, spec.bits(), self.selector, max_salient, 1.0);
+        let qx = quantize_rows(x, k, spec.bits(), self.selector, max_salient, self.act_clip);
         let mut xd = vec![0f32; n * k];
         xd.par_chunks_mut(k).zip(qx.codes.par_chunks(k)).zip(&qx.scales).for_each(|((row, codes), &s)| {
             for (o, &c) in row.iter_mut().zip(codes) {

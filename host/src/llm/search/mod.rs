@@ -29,7 +29,8 @@ use crate::llm::quant::{QuantError, Quantization};
 use crate::session::TextRead;
 use crate::study::energy::{price, table};
 use cache::{Measured, PointCache};
-use fast::{FakeQuant, WeightCache};
+use fast::FakeQuant;
+pub use fast::WeightCache;
 
 /// Bumped when what a cached point means changes (evaluation path, energy model).
 const CACHE_VERSION: u32 = 1;
@@ -87,6 +88,13 @@ pub struct Setup<'m> {
     pub model_sha256: String,
     /// SmoothQuant strength and calibration windows the model was smoothed with, if any.
     pub smooth: Option<(f32, usize)>,
+    /// Whether the model was rotated (`crate::llm::rotate`).
+    pub rotate: bool,
+    /// PTB valid windows of GPTQ's Hessians when the weights are GPTQ-rounded (the
+    /// [`WeightCache`] given to [`Evaluator::open`] holds them), `None`: round-to-nearest.
+    pub gptq: Option<usize>,
+    /// Activation clip ratio of every layer call.
+    pub act_clip: f32,
     /// Calibration segments (each scored after token 0, as a perplexity window).
     pub segments: Vec<Vec<u32>>,
     /// The calibration text read.
@@ -111,6 +119,9 @@ impl Setup<'_> {
             "spikeq_search_cache": CACHE_VERSION,
             "model_sha256": self.model_sha256,
             "smooth": self.smooth,
+            "rotate": self.rotate,
+            "gptq": self.gptq,
+            "act_clip": self.act_clip,
             "segments": self.segments.len(),
             "segment_tokens": self.segments.first().map_or(0, Vec::len),
             "segments_sha256": seg_hash,
@@ -137,13 +148,19 @@ pub struct Evaluator<'m> {
 }
 
 impl<'m> Evaluator<'m> {
-    /// Opens the cache for `setup` under `cache_dir`; stops with [`SearchError::Paused`] after
-    /// `max_new` new evaluations.
-    pub fn open(setup: Setup<'m>, cache_dir: &Path, max_new: Option<usize>) -> Result<Self, SearchError> {
+    /// Opens the cache for `setup` under `cache_dir`, the layers' weights quantized through
+    /// `weights` (GPTQ's codes when `setup.gptq` says so); stops with [`SearchError::Paused`]
+    /// after `max_new` new evaluations.
+    pub fn open(
+        setup: Setup<'m>,
+        weights: WeightCache,
+        cache_dir: &Path,
+        max_new: Option<usize>,
+    ) -> Result<Self, SearchError> {
         let header = setup.header();
         let id = CacheKey::new("spikeq-search-cache").part("header", header.to_string()).hex()[..16].to_string();
         let cache = PointCache::open(cache_dir, &id, &header)?;
-        Ok(Evaluator { setup, weights: WeightCache::default(), cache, new_evals: 0, max_new })
+        Ok(Evaluator { setup, weights, cache, new_evals: 0, max_new })
     }
 
     /// The setup.
@@ -209,7 +226,7 @@ impl<'m> Evaluator<'m> {
             let q = Quantization::mixed(Precision::compact(a, ev.setup.selector));
             let d = q.array(&ev.setup.base)?;
             q.precision.check_array(&d)?;
-            let mut exec = FakeQuant::new(a, ev.setup.selector, &d, &mut ev.weights);
+            let mut exec = FakeQuant::new(a, ev.setup.selector, ev.setup.act_clip, &d, &mut ev.weights);
             let (nll_sum, scored) = Self::nll(ev.setup.model, &ev.setup.segments, &mut exec)?;
             let energy_pj = energy_per_token(&d, &exec.counts, ev.setup.positions());
             Ok(Measured { key: a.key(), nll_sum, scored, energy_pj })
