@@ -134,8 +134,9 @@ pub struct RecipeArgs {
     /// Default: 4 windows for 4-bit. Results are cached under .cache/gptq.
     #[arg(long, value_parser = parse_gptq)]
     gptq: Option<Gptq>,
-    /// Activation clip ratio in (0, 1]: a token's scale is RATIO · max|normal| / Qa. Default: 0.8
-    /// for 4-bit, 1 (the contract's scale) otherwise.
+    /// Activation clip ratio in (0, 1] of the layers with 4-bit (or narrower) activation codes: a
+    /// token's scale is RATIO · max|normal| / Qa (wider codes keep the contract's scale). Default:
+    /// 0.8 for 4-bit, 1 (the contract's scale) otherwise.
     #[arg(long, value_parser = parse_clip)]
     act_clip: Option<f32>,
 }

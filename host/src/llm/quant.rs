@@ -51,9 +51,23 @@ pub struct Quantization {
     pub mode: OutputMode,
     /// How activation scales are found.
     pub scales: ScaleKind,
-    /// Activation clip ratio r: a token's scale is `r · max|normal| / Qa`, normal codes clamp at
-    /// ±Qa (1: the contract's scale; the 4-bit recipe calibrates 0.8, docs/host.md).
+    /// Activation clip ratio r of the layers with 4-bit (or narrower) normal codes: a token's
+    /// scale is `r · max|normal| / Qa`, normal codes clamp at ±Qa (1: the contract's scale; the
+    /// 4-bit recipe calibrates 0.8, docs/host.md). Wider codes keep the contract's scale
+    /// ([`clip_for`]).
     pub act_clip: f32,
+}
+
+/// The clip ratio a layer with codes `bits` uses under a quantization's `act_clip`: the ratio for
+/// 4-bit (or narrower) normal codes, 1 (the contract's scale) for wider ones, which have codes
+/// to spare for the largest values and lose by clipping them (uniform w8a8 with rotation and
+/// GPTQ: calibration PPL +8 % over f32 at 0.8, docs/search.md).
+pub fn clip_for(act_clip: f32, bits: ActBits) -> f32 {
+    if bits.normal <= 4 {
+        act_clip
+    } else {
+        1.0
+    }
 }
 
 /// The array a quantization asks for is not a valid configuration.
@@ -374,7 +388,14 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
                 x: x.to_vec(),
                 k,
                 bits,
-                qx: quantize_rows(x, k, bits, self.quant.precision.selector, max_salient, self.quant.act_clip),
+                qx: quantize_rows(
+                    x,
+                    k,
+                    bits,
+                    self.quant.precision.selector,
+                    max_salient,
+                    clip_for(self.quant.act_clip, bits),
+                ),
             },
         };
         let qx = &self.last.insert(qx).qx;
@@ -490,6 +511,7 @@ impl LinearExec for Calibrator {
         let (k, m) = (w.k(), w.m());
         let (bits, sel, ms, clip) =
             (self.precision.spec(id).bits(), self.precision.selector, self.max_salient, self.act_clip);
+        let clip = clip_for(clip, bits);
         let sel = if bits.salient > bits.normal { sel } else { SalientSelector::None };
         let ratio = x
             .par_chunks(k)

@@ -22,7 +22,7 @@ use crate::device::Traffic;
 use crate::llm::model::linear::{check_linear_shapes, F32Linear, LinearExec, LinearId, Weight};
 use crate::llm::model::ModelError;
 use crate::llm::precision::Assignment;
-use crate::llm::quant::quantize_rows;
+use crate::llm::quant::{clip_for, quantize_rows};
 use crate::study::energy::{count_layer, OpCounts};
 
 /// One layer quantized in one format: the codes (for counting) and the dequantized weights.
@@ -105,7 +105,7 @@ impl LinearExec for FakeQuant<'_> {
         let (m, k) = (w.m(), w.k());
         let max_salient = self.golden.derived().config.max_salient as usize;
         let q = self.weights.get(id, w, spec.weights);
-        let qx = quantize_rows(x, k, spec.bits(), self.selector, max_salient, self.act_clip);
+        let qx = quantize_rows(x, k, spec.bits(), self.selector, max_salient, clip_for(self.act_clip, spec.bits()));
         let mut xd = vec![0f32; n * k];
         xd.par_chunks_mut(k).zip(qx.codes.par_chunks(k)).zip(&qx.scales).for_each(|((row, codes), &s)| {
             for (o, &c) in row.iter_mut().zip(codes) {

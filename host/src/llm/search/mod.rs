@@ -32,8 +32,9 @@ use cache::{Measured, PointCache};
 use fast::FakeQuant;
 pub use fast::WeightCache;
 
-/// Bumped when what a cached point means changes (evaluation path, energy model).
-const CACHE_VERSION: u32 = 1;
+/// Bumped when what a cached point means changes (evaluation path, energy model; 2: the
+/// activation clip applies to 4-bit codes only).
+const CACHE_VERSION: u32 = 2;
 
 /// Errors of the search.
 #[derive(Debug, Error)]
