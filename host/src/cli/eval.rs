@@ -2,7 +2,6 @@
 //! layers quantized by a scheme or a precision file and computed by an accelerator backend.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -14,7 +13,7 @@ use spikeq_host::llm::model::linear::{F32Linear, LinearExec};
 use spikeq_host::llm::model::llama::Llama;
 use spikeq_host::llm::precision::Precision;
 use spikeq_host::llm::quant::{QuantExec, Quantization, ScaleKind, Scheme};
-use spikeq_host::session::{check_array_fits, Inputs, Progress, Session};
+use spikeq_host::session::{check_array_fits, Inputs, Session};
 
 use super::args::{parse_count, parse_switch, recipe_text, BackendArgs, PipelineArgs};
 use super::progress;
@@ -65,12 +64,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         check_array_fits(&model::read_config(&inputs.model)?, d)?;
     }
     let mut session = Session::open(inputs)?;
-    let bar = progress::bar(0, "layers");
-    let gptq_bar = bar.clone();
-    session.progress = Some(Progress(Arc::new(move |done, total| {
-        gptq_bar.set_length(total);
-        gptq_bar.set_position(done);
-    })));
+    let bar = progress::gptq_layers(&mut session);
     if quant.is_some() {
         eprintln!("host recipe: {}", recipe_text(&session.inputs));
     }

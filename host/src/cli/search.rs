@@ -3,7 +3,6 @@
 //! perplexities come from the golden backend.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -18,7 +17,7 @@ use spikeq_host::llm::quant::Quantization;
 use spikeq_host::llm::search::{
     self, pareto, Constraints, Depth, Evaluator, SearchOptions, SearchResult, Setup, WeightCache, Weights,
 };
-use spikeq_host::session::{Inputs, Progress, Session};
+use spikeq_host::session::{Inputs, Session};
 
 use super::args::{low_bit_setting, parse_count, recipe_text, ArrayArgs, ModelArgs, RecipeArgs, SmoothArgs, Uses};
 use super::{files, progress};
@@ -255,14 +254,7 @@ fn gptq_codes(session: &Session, ladder: &[LayerSpec]) -> Result<WeightCache> {
 /// Opens the session of a search, GPTQ's progress on a bar.
 fn open(inputs: Inputs) -> Result<Session> {
     let mut session = Session::open(inputs)?;
-    let bar = progress::bar(0, "layers");
-    session.progress = Some(Progress(Arc::new(move |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-        if done == total {
-            bar.finish_and_clear();
-        }
-    })));
+    progress::gptq_layers(&mut session);
     eprintln!("host recipe: {}", recipe_text(&session.inputs));
     Ok(session)
 }

@@ -32,23 +32,30 @@ struct Quantized {
     dequant: Weight,
 }
 
-/// Quantized weights kept across evaluations, per layer and format (each is quantized once per
-/// search): GPTQ's codes where the search was given them, the contract's round-to-nearest
-/// otherwise.
+/// Quantized weights kept across evaluations, per layer and format (each is quantized and
+/// dequantized once per search, on first use): GPTQ's codes where the search was given them,
+/// the contract's round-to-nearest otherwise.
 #[derive(Debug, Default)]
 pub struct WeightCache {
     map: HashMap<(LinearId, WeightFormat), Quantized>,
+    /// Codes given for layers and formats not used yet.
+    given: HashMap<(LinearId, WeightFormat), QuantWeights>,
 }
 
 impl WeightCache {
     /// A cache holding `codes` (e.g. GPTQ's) for their layers and formats.
     pub fn with_codes(codes: impl IntoIterator<Item = (LinearId, QuantWeights)>) -> Self {
-        let map = codes.into_iter().map(|(id, q)| ((id, q.format), Quantized::new(q))).collect();
-        WeightCache { map }
+        let given = codes.into_iter().map(|(id, q)| ((id, q.format), q)).collect();
+        WeightCache { map: HashMap::new(), given }
     }
 
     fn get(&mut self, id: LinearId, w: &Weight, format: WeightFormat) -> &Quantized {
-        self.map.entry((id, format)).or_insert_with(|| Quantized::new(quantize_weights(w.data(), w.m(), w.k(), format)))
+        let given = &mut self.given;
+        self.map.entry((id, format)).or_insert_with(|| {
+            Quantized::new(
+                given.remove(&(id, format)).unwrap_or_else(|| quantize_weights(w.data(), w.m(), w.k(), format)),
+            )
+        })
     }
 }
 
