@@ -16,7 +16,7 @@ use crate::constants::Constants;
 use crate::{helpers, ports, CodegenError, GENERATOR_VERSION};
 
 /// The RTL templates: one per module, the core's parts imported by the core as macros.
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("spikeq_top.v", include_str!("../templates/spikeq_top.v.tera")),
     ("spikeq_axil.v", include_str!("../templates/spikeq_axil.v.tera")),
     ("spikeq_core.v", include_str!("../templates/spikeq_core.v.tera")),
@@ -27,6 +27,7 @@ const TEMPLATES: [(&str, &str); 11] = [
     ("core/output.v", include_str!("../templates/core/output.v.tera")),
     ("spikeq_row_spike.v", include_str!("../templates/spikeq_row_spike.v.tera")),
     ("spikeq_row_mac.v", include_str!("../templates/spikeq_row_mac.v.tera")),
+    ("spikeq_lane.v", include_str!("../templates/spikeq_lane.v.tera")),
     ("spikeq_neuron.v", include_str!("../templates/spikeq_neuron.v.tera")),
 ];
 
@@ -100,7 +101,8 @@ pub(crate) fn render(d: &Derived) -> Result<Vec<(String, String)>, CodegenError>
     if d.config.pe == PeKind::Mac {
         parts.push(("spikeq_row", "spikeq_row_mac.v", "MAC baseline row: weights, multipliers, row adder"));
     } else {
-        parts.push(("spikeq_row", "spikeq_row_spike.v", "spike row: weights, add/subtract/skip lanes, salient digits"));
+        parts.push(("spikeq_row", "spikeq_row_spike.v", "spike row: lane weight memories, burst adders, salient digits"));
+        parts.push(("spikeq_lane", "spikeq_lane.v", "spike lane: list of non-zero codes, event-driven burst schedule"));
     }
     if d.supports(OutputMode::Fire) {
         parts.push(("spikeq_neuron", "spikeq_neuron.v", "IF output neuron: threshold, membrane, spike counter"));

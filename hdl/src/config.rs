@@ -196,8 +196,13 @@ pub struct Derived {
     /// One lane's code in the code memory: sign and magnitude (spike PE, act_bits), or the
     /// two's-complement code the multiplier takes (MAC PE, salient_bits).
     pub lane_code_bits: u32,
-    /// One code memory word: the lane codes of a lane group, plus its length (spike PE).
+    /// One code memory word. MAC PE: the lane codes of a lane group. Spike PE: one entry of a
+    /// lane's code list (lane group, sign, magnitude of a non-zero normal code).
     pub code_word_bits: u32,
+    /// Entries of one lane's code list (0..=groups of the largest layer): group_index_bits + 1.
+    pub list_count_bits: u32,
+    /// The bit j of a magnitude a burst adds (weight shifted left by j), 0..time_bits-1.
+    pub shift_bits: u32,
     /// MAC PE: one code × weight product (binary weights enter the multiplier as ±1 in 2 bits).
     pub product_bits: u32,
     /// A salient magnitude padded to whole digits (salient_digits × digit_shift).
@@ -407,7 +412,9 @@ impl ArrayConfig {
             time_bits,
             code_mag_bits,
             lane_code_bits,
-            code_word_bits: c.lanes * lane_code_bits + if mac { 0 } else { time_bits },
+            code_word_bits: if mac { c.lanes * lane_code_bits } else { group_index_bits + lane_code_bits },
+            list_count_bits: group_index_bits + 1,
+            shift_bits: index_bits(time_bits),
             product_bits: lane_code_bits + if c.weight_format == WeightFormat::Binary { 2 } else { weight_bits },
             salient_digit_bits: salient_digits * digit_shift,
             salient_count_bits: ubits(salient_depth as u64),
@@ -506,10 +513,17 @@ impl Derived {
         );
         line(
             "code memory",
-            format!(
-                "{} words of {} bits (lane codes of {} bits)",
-                self.memory_depth, self.code_word_bits, self.lane_code_bits
-            ),
+            if self.config.pe == PeKind::Mac {
+                format!(
+                    "{} words of {} bits (lane codes of {} bits)",
+                    self.memory_depth, self.code_word_bits, self.lane_code_bits
+                )
+            } else {
+                format!(
+                    "{} lists of {} entries of {} bits (lane group, sign, magnitude)",
+                    self.config.lanes, self.memory_depth, self.code_word_bits
+                )
+            },
         );
         if self.salient_depth > 0 {
             line(
@@ -543,8 +557,8 @@ mod tests {
         let idx = (d.k_index_bits, d.row_index_bits, d.lane_index_bits, d.group_index_bits);
         assert_eq!(idx, (6, 2, 2, 4));
         assert_eq!((d.memory_depth, d.word_index_bits, d.time_bits), (16, 3, 3));
-        // lane codes of 4 bits, plus a 3-bit group length
-        assert_eq!((d.lane_code_bits, d.code_word_bits), (4, 19));
+        // a lane list entry: group 4 + lane code 4 (sign, 3-bit magnitude); counts 0..=16; bursts j 0..2
+        assert_eq!((d.lane_code_bits, d.code_word_bits, d.list_count_bits, d.shift_bits), (4, 8, 5, 2));
         // salient entry: group 4 + lane 2 + magnitude 7 + sign 1
         assert_eq!((d.salient_entry_bits, d.salient_slots, d.salient_count_bits), (14, 4, 3));
         assert!(d.report().contains("k 6, row 2, lane 2, group 4, word element 3, time 3"), "{}", d.report());

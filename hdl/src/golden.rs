@@ -3,15 +3,22 @@
 //! The golden model *defines* the behaviour; the generated RTL must match it bit for bit and cycle
 //! for cycle (docs/architecture.md explains the micro-architecture this models).
 //!
-//! Per token of a RUN call on a tile of `m` rows (spike PE):
+//! Cycle contract v2 (event-driven lanes). Per token of a RUN call on a tile of `m` rows (spike PE):
 //!
 //! ```text
-//! cycles = 1                                   clear accumulators, start both engines
-//!        + max(N_norm, N_sal)                  normal lanes and salient path run side by side
+//! cycles = 1                                   clear accumulators, read each lane's first code
+//!        + max(1 + L, S)                       lanes (after one fill cycle) and salient path side by side
 //!        + (fire mode ? 2 + max_r c_r : 0)     load membranes, one spike per cycle, final check
-//! N_norm = Σ_groups max(1, max over lanes of |q|)       (codes with |q| <= Qa)
-//! N_sal  = Σ_salient max over radix-2^(ba-1) digits of |q|  (codes with |q| > Qa, at most Qa each)
+//! L = max over lanes l of Σ_{codes q of lane l} popcount(|q|)   (normal codes, |q| <= Qa)
+//! S = Σ_salient max over radix-2^(ba-1) digits d of popcount(d) (codes with |q| > Qa)
 //! ```
+//!
+//! Lane l owns inputs k ≡ l (mod lanes) and walks only its non-zero codes (a zero costs nothing).
+//! A code is delivered as bursts of its binary digits: bit j of |q| is one addition of the weight
+//! shifted left by j (2^j spikes at once; wiring, not a multiplier), so a code costs
+//! popcount(|q|) cycles and additions. The salient path does the same per radix-2^(ba-1) digit,
+//! its digits in parallel. v1 (lock step: `Σ_groups max(1, max_l |q|)`) is described in
+//! docs/architecture.md with its measured figures.
 //!
 //! MAC PE: `cycles = 1 + ceil(K / lanes)` per token (one multiply per lane per cycle).
 
@@ -19,7 +26,7 @@ use std::ops::{BitOr, BitOrAssign, Range};
 
 use rayon::prelude::*;
 
-use crate::config::{Derived, OutputMode, PeKind};
+use crate::config::{Derived, OutputMode, PeKind, MAX_ROWS_LANES};
 use crate::error::LayerError;
 use crate::fire::fire;
 use crate::igemm::{igemm, PackedWeights};
@@ -256,10 +263,25 @@ impl LayerRun {
 pub struct TokenView {
     /// Codes the array integrates, after clamping and salient overflow.
     pub effective: Vec<i8>,
-    /// Raw-mode cycles of one tile (add `2 + max c` per tile in fire mode).
+    /// What the token costs on one tile.
+    pub cost: TokenCost,
+}
+
+/// What one token costs on one tile of the array.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenCost {
+    /// Raw-mode cycles (add `2 + max c` in fire mode).
     pub cycles: u64,
-    /// Spikes (spike PE) or non-zero codes (MAC PE) of one tile.
+    /// Spikes (spike PE: |q| of a lane code, the digit sum of a salient code) or non-zero codes
+    /// (MAC PE): what the SPIKES counter adds.
     pub spikes: u64,
+    /// Additions into each row's accumulator: one per burst (set bit of a code's magnitude) on the
+    /// spike PE, one per input on the MAC PE. ACCUMULATES adds this once per row.
+    pub additions: u64,
+    /// Weight memory reads of each row: one weight per non-zero code (spike PE: a lane reads
+    /// when it takes its next code, the salient path when it takes its next entry), or one
+    /// lane-group word per group (MAC PE).
+    pub weight_reads: u64,
     /// Flags raised.
     pub flags: Flags,
 }
@@ -340,74 +362,90 @@ impl Golden {
     }
 
     /// What the array integrates for one token and what it costs, without the weights: the codes
-    /// after range clamping and salient-queue overflow (`V = effective · W` exactly), the raw-mode
-    /// cycles and the spikes of one tile. This is the code loader and the cycle formula.
+    /// after range clamping and salient-queue overflow (`V = effective · W` exactly), and the
+    /// token's [`TokenCost`] on one tile. This is the code loader and the cycle formula.
     pub fn token_view(&self, codes: &[i8]) -> TokenView {
         let mut effective = vec![0; codes.len()];
-        let (cycles, spikes, flags) = self.token_view_into(codes, &mut effective);
-        TokenView { effective, cycles, spikes, flags }
+        let cost = self.token_view_into(codes, &mut effective);
+        TokenView { effective, cost }
     }
 
     /// [`Golden::token_view`] writing the effective codes to `effective` (same length as
-    /// `codes`), returning cycles, spikes and flags: the layer path's allocation-free form.
-    fn token_view_into(&self, codes: &[i8], effective: &mut [i8]) -> (u64, u64, Flags) {
-        let (qa, qs) = (self.d.qa, self.d.qs);
-        let spike_pe = self.d.config.pe == PeKind::Spike;
-        let mut flags = Flags::default();
-        let (mut spikes, mut n_sal, mut queued) = (0u64, 0u64, 0usize);
-        // Normal engine: lane groups in lock step, each as long as its largest lane code.
-        let mut n_norm = 0u64;
+    /// `codes`): the layer path's allocation-free form.
+    fn token_view_into(&self, codes: &[i8], effective: &mut [i8]) -> TokenCost {
         let lanes = self.d.config.lanes as usize;
-        // A group of codes that are all normal and in range passes unchanged: its spikes are the
-        // code magnitudes, its length the largest (the common case, counted without the salient
-        // queue's bookkeeping).
-        let plain = qa.min(qs).unsigned_abs();
+        let qs = self.d.qs;
+        if self.d.config.pe == PeKind::Mac {
+            let mut cost = TokenCost::default();
+            for (&c, e) in codes.iter().zip(effective.iter_mut()) {
+                let q = i32::from(c);
+                if q.abs() > qs {
+                    cost.flags.code_range = true;
+                }
+                let q = q.clamp(-qs, qs);
+                cost.spikes += u64::from(q != 0);
+                *e = q as i8;
+            }
+            let groups = codes.len().div_ceil(lanes) as u64;
+            cost.cycles = 1 + groups;
+            cost.additions = codes.len() as u64;
+            cost.weight_reads = groups;
+            return cost;
+        }
+        let (qa, shift) = (self.d.qa.unsigned_abs(), self.d.digit_shift);
+        let mut cost = TokenCost::default();
+        // Bursts of each lane: the lane's cycles once it has its first weight.
+        let mut lane_bursts = [0u32; MAX_ROWS_LANES as usize];
+        let lane_bursts = &mut lane_bursts[..lanes];
+        let (mut salient_cycles, mut queued) = (0u64, 0usize);
         for (group, dst) in codes.chunks(lanes).zip(effective.chunks_mut(lanes)) {
-            if spike_pe && group.iter().all(|c| u32::from(c.unsigned_abs()) <= plain) {
+            // A group of normal codes passes unchanged (the common case, counted without the
+            // salient queue's bookkeeping).
+            if group.iter().all(|c| u32::from(c.unsigned_abs()) <= qa) {
                 dst.copy_from_slice(group);
-                let (sum, max) =
-                    group.iter().map(|c| u64::from(c.unsigned_abs())).fold((0, 0), |(s, m), a| (s + a, m.max(a)));
-                spikes += sum;
-                n_norm += max.max(1);
+                for (b, &c) in lane_bursts.iter_mut().zip(group) {
+                    let a = c.unsigned_abs();
+                    *b += a.count_ones();
+                    cost.spikes += u64::from(a);
+                    cost.weight_reads += u64::from(a != 0);
+                }
                 continue;
             }
-            let mut group_max = 0u64;
-            for (&c, e) in group.iter().zip(dst) {
-                let mut q = c as i32;
+            for ((&c, e), b) in group.iter().zip(dst).zip(lane_bursts.iter_mut()) {
+                let mut q = i32::from(c);
                 if q.abs() > qs {
-                    flags.code_range = true;
+                    cost.flags.code_range = true;
                     q = q.clamp(-qs, qs);
                 }
-                let mut lane = q;
-                if spike_pe && q.abs() > qa {
-                    // Salient: the lane sees 0; the salient path takes it while it has room.
-                    lane = 0;
-                    if queued < self.d.salient_depth as usize {
-                        queued += 1;
-                        spikes += digit_sum(q.unsigned_abs(), self.d.digit_shift) as u64;
-                        n_sal += digit_max(q.unsigned_abs(), self.d.digit_shift) as u64;
-                        *e = q as i8;
-                    } else {
-                        flags.salient_overflow = true;
-                        *e = 0;
-                    }
-                } else {
-                    spikes += if spike_pe { q.unsigned_abs() as u64 } else { u64::from(q != 0) };
+                let a = q.unsigned_abs();
+                if a <= qa {
+                    *b += a.count_ones();
+                    cost.spikes += u64::from(a);
+                    cost.weight_reads += u64::from(a != 0);
                     *e = q as i8;
+                } else if queued < self.d.salient_depth as usize {
+                    // Salient: the lane sees 0; the salient path takes it while it has room.
+                    queued += 1;
+                    cost.spikes += u64::from(digit_sum(a, shift));
+                    cost.additions += u64::from(a.count_ones());
+                    cost.weight_reads += 1;
+                    salient_cycles += u64::from(digit_bursts(a, shift));
+                    *e = q as i8;
+                } else {
+                    cost.flags.salient_overflow = true;
+                    *e = 0;
                 }
-                group_max = group_max.max(lane.unsigned_abs() as u64);
             }
-            n_norm += group_max.max(1);
         }
-        if !spike_pe {
-            n_norm = codes.len().div_ceil(lanes) as u64;
-        }
-        (1 + n_norm.max(n_sal), spikes, flags)
+        cost.additions += lane_bursts.iter().map(|&b| u64::from(b)).sum::<u64>();
+        let lane_cycles = u64::from(lane_bursts.iter().copied().max().unwrap_or(0));
+        cost.cycles = 1 + (1 + lane_cycles).max(salient_cycles);
+        cost
     }
 
     /// Cycles of one token in raw mode (they do not depend on the weights): the cycle model alone.
     pub fn token_cycles(&self, codes: &[i8]) -> u64 {
-        self.token_view(codes).cycles
+        self.token_view(codes).cost.cycles
     }
 
     /// Counters and flags of a layer call that do not depend on the weights (raw mode: every
@@ -422,13 +460,13 @@ impl Golden {
             .par_chunks_exact(k)
             .zip(effective.par_chunks_exact_mut(k))
             .map(|(tok, dst)| {
-                let (cycles, spikes, flags) = self.token_view_into(tok, dst);
+                let cost = self.token_view_into(tok, dst);
                 let c = Counters {
-                    cycles: cycles * tiles,
-                    spikes: spikes * tiles,
-                    accumulates: self.accumulates(spikes, layer.m, k),
+                    cycles: cost.cycles * tiles,
+                    spikes: cost.spikes * tiles,
+                    accumulates: cost.additions * layer.m as u64,
                 };
-                (c, flags)
+                (c, cost.flags)
             })
             .reduce(
                 || (Counters::default(), Flags::default()),
@@ -529,15 +567,6 @@ impl Golden {
         }
         2 + max_c as u64
     }
-
-    /// Accumulates of one token on an `m`-row tile of width `k`: the spike PE adds a weight per
-    /// spike in every row, the MAC PE multiplies every code in every row.
-    fn accumulates(&self, spikes: u64, m: usize, k: usize) -> u64 {
-        match self.d.config.pe {
-            PeKind::Spike => spikes * m as u64,
-            PeKind::Mac => (k * m) as u64,
-        }
-    }
 }
 
 fn is_binary(d: &Derived) -> bool {
@@ -555,12 +584,13 @@ pub fn digit_sum(mut mag: u32, shift: u32) -> u32 {
     s
 }
 
-/// Largest radix-2^shift digit of a magnitude: the cycles a salient code takes.
-pub fn digit_max(mut mag: u32, shift: u32) -> u32 {
+/// Cycles the salient path spends on a magnitude: its radix-2^shift digits burst in parallel,
+/// one set bit of each digit per cycle, so the digit with the most set bits sets the length.
+pub fn digit_bursts(mut mag: u32, shift: u32) -> u32 {
     let mask = (1 << shift) - 1;
     let mut m = 0;
     while mag > 0 {
-        m = m.max(mag & mask);
+        m = m.max((mag & mask).count_ones());
         mag >>= shift;
     }
     m

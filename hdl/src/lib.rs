@@ -24,7 +24,7 @@ pub mod stream;
 pub use config::{ArrayConfig, Derived, OutputMode, PeKind};
 pub use error::{ConfigError, HdlError, LayerError};
 pub use format::WeightFormat;
-pub use golden::{Case, Counters, Flags, Golden, Layer, LayerRun, Tile, TokenView};
+pub use golden::{Case, Counters, Flags, Golden, Layer, LayerRun, Tile, TokenCost, TokenView};
 pub use protocol::{Bus, ProtocolError};
 
 /// Version of the numeric contract and register protocol this crate implements.

@@ -29,9 +29,11 @@ fn config(pe: PeKind, rows: u32, lanes: u32, wf: WeightFormat, max_salient: u32,
     .expect("valid test configuration")
 }
 
-/// Cycle-stepped reference of one token on one tile: lanes and salient path advance one cycle at a
-/// time, each spike adds or subtracts a (shifted) weight; returns (V per row, cycles before fire).
-fn step_token(d: &Derived, w: &[i8], k: usize, m: usize, codes: &[i8]) -> (Vec<i64>, u64) {
+/// Cycle-stepped reference of one token on one tile (cycle contract v2): each lane walks its own
+/// non-zero codes, one burst per cycle (the lowest remaining bit j of |q| adds the weight shifted
+/// by j); the salient path bursts the digits of one entry in parallel. Returns (V per row, cycles
+/// before fire, bursts).
+fn step_token(d: &Derived, w: &[i8], k: usize, m: usize, codes: &[i8]) -> (Vec<i64>, u64, u64) {
     let lanes = d.config.lanes as usize;
     let (qa, shift) = (d.qa, d.digit_shift);
     let mut acc = vec![0i64; m];
@@ -45,46 +47,53 @@ fn step_token(d: &Derived, w: &[i8], k: usize, m: usize, codes: &[i8]) -> (Vec<i
             *c = 0;
         }
     }
-    // Lane engine: one group at a time, all lanes spike together.
-    let mut lane_cycles = 0u64;
-    for g in 0..k.div_ceil(lanes) {
-        let group: Vec<(usize, i32)> =
-            (0..lanes).map(|l| g * lanes + l).filter(|&kk| kk < k).map(|kk| (kk, lane_codes[kk] as i32)).collect();
-        let mut t = 0;
-        loop {
-            for &(kk, q) in &group {
-                if t < q.abs() {
-                    for r in 0..m {
-                        acc[r] += q.signum() as i64 * w[r * k + kk] as i64;
-                    }
+    let mut bursts = 0u64;
+    // Lanes: lane l's list of (input, sign, bits left); all lanes step together, each on its own.
+    let mut lists: Vec<Vec<(usize, i64, u32)>> = (0..lanes)
+        .map(|l| {
+            (l..k).step_by(lanes).filter(|&kk| lane_codes[kk] != 0).map(|kk| {
+                let q = lane_codes[kk] as i32;
+                (kk, q.signum() as i64, q.unsigned_abs())
+            }).collect()
+        })
+        .collect();
+    let mut lane_cycles = 1u64; // the fill cycle: each lane reads its first weight
+    while lists.iter().any(|l| !l.is_empty()) {
+        for list in lists.iter_mut() {
+            if let Some((kk, sign, left)) = list.first_mut() {
+                let j = left.trailing_zeros();
+                for r in 0..m {
+                    acc[r] += *sign * ((w[r * k + *kk] as i64) << j);
+                }
+                bursts += 1;
+                *left &= *left - 1;
+                if *left == 0 {
+                    list.remove(0);
                 }
             }
-            lane_cycles += 1;
-            t += 1;
-            if group.iter().all(|&(_, q)| t >= q.abs()) {
-                break;
-            }
         }
+        lane_cycles += 1;
     }
-    // Salient engine: one entry at a time, D digit adders of shifted weights.
+    // Salient engine: one entry at a time, its digits burst in parallel.
     let mut sal_cycles = 0u64;
     for &(kk, q) in &queue {
         let mag = q.unsigned_abs();
-        let digits: Vec<u32> = (0..d.salient_digits).map(|j| (mag >> (j * shift)) & ((1 << shift) - 1)).collect();
-        let mut t = 0;
-        while digits.iter().any(|&dj| t < dj) {
-            for (j, &dj) in digits.iter().enumerate() {
-                if t < dj {
+        let mut digits: Vec<u32> = (0..d.salient_digits).map(|j| (mag >> (j * shift)) & ((1 << shift) - 1)).collect();
+        while digits.iter().any(|&dj| dj != 0) {
+            for (j, dj) in digits.iter_mut().enumerate() {
+                if *dj != 0 {
+                    let b = dj.trailing_zeros();
                     for r in 0..m {
-                        acc[r] += q.signum() as i64 * ((w[r * k + kk] as i64) << (j as u32 * shift));
+                        acc[r] += q.signum() as i64 * ((w[r * k + kk] as i64) << (j as u32 * shift + b));
                     }
+                    bursts += 1;
+                    *dj &= *dj - 1;
                 }
             }
             sal_cycles += 1;
-            t += 1;
         }
     }
-    (acc, 1 + lane_cycles.max(sal_cycles))
+    (acc, 1 + lane_cycles.max(sal_cycles), bursts)
 }
 
 fn formats() -> impl Strategy<Value = WeightFormat> {
@@ -112,7 +121,7 @@ proptest! {
         let d = config(PeKind::Spike, rows, lanes, wf, max_salient, 64);
         let g = Golden::new(&d);
         let run = g.run_layer(&Layer { m, k, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &codes }).unwrap();
-        let mut cycles = 0u64;
+        let (mut cycles, mut additions) = (0u64, 0u64);
         for (tok, out) in codes.chunks(k).zip(run.outputs.chunks(m)) {
             let overflow = tok.iter().filter(|&&c| (c as i32).abs() > d.qa).count() > d.salient_depth as usize;
             for r in 0..m {
@@ -123,14 +132,16 @@ proptest! {
             }
             for m0 in (0..m).step_by(rows as usize) {
                 let mt = (rows as usize).min(m - m0);
-                let (v, c) = step_token(&d, &w[m0 * k..(m0 + mt) * k], k, mt, tok);
+                let (v, c, b) = step_token(&d, &w[m0 * k..(m0 + mt) * k], k, mt, tok);
                 for r in 0..mt {
                     prop_assert_eq!(out[m0 + r] as i64, v[r]);
                 }
                 cycles += c;
+                additions += b * mt as u64;
             }
         }
         prop_assert_eq!(run.counters.cycles, cycles);
+        prop_assert_eq!(run.counters.accumulates, additions);
     }
 
     #[test]
@@ -194,7 +205,7 @@ fn all_zero_and_saturating_codes() {
         .run_layer(&Layer { m: 4, k: 64, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &[0i8; 64] })
         .unwrap();
     assert_eq!(zero.outputs, vec![0; 4]);
-    assert_eq!(zero.counters.cycles, 1 + 16, "each empty group costs one cycle");
+    assert_eq!(zero.counters.cycles, 1 + 1, "zero codes cost no cycle: clear and the lanes' fill cycle");
     assert_eq!(zero.counters.spikes, 0);
     let mut codes = [7i8; 64];
     codes[..8].copy_from_slice(&[127; 8]);
@@ -202,9 +213,11 @@ fn all_zero_and_saturating_codes() {
         .run_layer(&Layer { m: 4, k: 64, weights: &w, thresholds: None, mode: OutputMode::Raw, codes: &codes })
         .unwrap();
     assert_eq!(full.outputs, vec![(56 * 7 + 8 * 127) * 127; 4]);
-    // Lanes: the two groups holding the salient codes see zeros (1 cycle each), 14 groups of 7;
-    // salient path: 8 entries of digits (7, 7, 1) → 7 cycles each = 56 < 100.
-    assert_eq!(full.counters.cycles, 1 + 2 + 14 * 7);
+    // Lanes: each of the 4 lanes holds 14 codes of 7 (3 bursts each) = 42 bursts after a fill
+    // cycle; salient path: 8 entries of 127 = digits (7, 7, 1), 3 bursts in parallel → 24 < 43.
+    assert_eq!(full.counters.cycles, 1 + 1 + 14 * 3);
+    // Additions per row: 56 codes × 3 bits + 8 salient × 7 bits.
+    assert_eq!(full.counters.accumulates, 4 * (56 * 3 + 8 * 7));
     assert_eq!(full.counters.spikes, 56 * 7 + 8 * 15);
 }
 
