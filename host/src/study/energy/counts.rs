@@ -18,8 +18,9 @@ pub struct OpCounts {
     pub tokens: u64,
     /// Outputs returned (N × M summed over calls).
     pub outputs: u64,
-    /// Additions of a weight into an accumulator: one per spike per row (spike PE) or one per
-    /// multiply-accumulate (MAC PE) — the ACCUMULATES counter.
+    /// Additions of a weight into an accumulator: one per burst per row (spike PE: a set bit of a
+    /// code's magnitude, the weight shifted by its position) or one per multiply-accumulate (MAC
+    /// PE) — the ACCUMULATES counter.
     pub accumulates: u64,
     /// Code × weight multiplications (MAC PE only): one per multiply-accumulate.
     pub multiplies: u64,
@@ -33,11 +34,13 @@ pub struct OpCounts {
     /// Floating-point multiplications that bring an output back to a real value: `s_x·s_w·V`
     /// (two per output, raw mode) or `c·s_y` (one per output, fire mode).
     pub dequant_mults: u64,
-    /// Bits read from the weight memory: one lane-group word (lanes × weight bits) per row per
-    /// lane group visited, and one per row per salient entry (the salient path's own port).
+    /// Bits read from the weight memory. Spike PE: one weight per row per non-zero code (a lane's
+    /// memory is read when the lane takes its next code, a salient entry's when the salient path
+    /// takes it). MAC PE: one lane-group word per row per lane group.
     pub weight_bits_read: u64,
-    /// Bits read from the code buffer: one lane-group word per tile per group, and one salient
-    /// queue entry per tile per salient code.
+    /// Bits read from the code buffer. Spike PE: one list entry per tile per non-zero lane code,
+    /// one salient queue entry per tile per salient code. MAC PE: one lane-group word per tile per
+    /// group.
     pub code_bits_read: u64,
     /// Bytes on the streams, both directions (weights, thresholds, codes, outputs).
     pub stream_bytes: u64,
@@ -59,8 +62,8 @@ impl std::ops::AddAssign for OpCounts {
     }
 }
 
-/// Bits of one lane-group word of the code buffer (lane codes, plus the group length of the spike
-/// PE): the generated code memory's word, [`Derived::code_word_bits`].
+/// Bits of one code memory word: a lane-group word of codes (MAC PE) or one entry of a lane's code
+/// list (spike PE), [`Derived::code_word_bits`].
 pub fn code_word_bits(d: &Derived) -> u64 {
     d.code_word_bits.into()
 }
@@ -71,9 +74,14 @@ pub fn salient_entry_bits(d: &Derived) -> u64 {
     d.salient_entry_bits.into()
 }
 
-/// Bytes of the code buffer (one word per lane group of the largest layer).
+/// Bytes of the code buffer: one word per lane group of the largest layer (MAC PE), or one list
+/// of that many entries per lane (spike PE).
 pub fn code_memory_bytes(d: &Derived) -> f64 {
-    d.groups_max as f64 * code_word_bits(d) as f64 / 8.0
+    let words = match d.config.pe {
+        PeKind::Mac => d.groups_max as f64,
+        PeKind::Spike => d.groups_max as f64 * d.config.lanes as f64,
+    };
+    words * code_word_bits(d) as f64 / 8.0
 }
 
 /// Bytes of the weight memory of the whole array.
@@ -83,25 +91,33 @@ pub fn weight_memory_bytes(d: &Derived) -> f64 {
 
 /// Counts of one layer call: `job` as the executor sent it, `run` as the device answered,
 /// `traffic` the stream bytes of the call. `g` is the array's golden model (for the code loader's
-/// split of each token into lane codes and salient entries).
+/// split of each token into listed lane codes and salient entries, and the weight reads).
 pub fn count_layer(g: &Golden, job: &Layer<'_>, run: &LayerRun, traffic: Traffic) -> OpCounts {
     let d = g.derived();
     let c = &d.config;
     let (m, k) = (job.m as u64, job.k);
     let n = (job.codes.len() / k) as u64;
-    let lanes = c.lanes as u64;
     let groups = k.div_ceil(c.lanes as usize) as u64;
     let tiles = job.m.div_ceil(c.rows as usize) as u64;
-    let weight_word = lanes * d.weight_bits as u64;
 
-    // Salient entries per token: codes the spike PE's loader sends to the salient queue.
-    let salient: u64 = match c.pe {
-        PeKind::Mac => 0,
-        PeKind::Spike => job
-            .codes
-            .chunks_exact(k)
-            .map(|t| g.token_view(t).effective.iter().filter(|q| i32::from(q.unsigned_abs()) > d.qa).count() as u64)
-            .sum(),
+    let (weight_bits_read, code_bits_read) = match c.pe {
+        PeKind::Mac => {
+            let word = c.lanes as u64 * d.weight_bits as u64;
+            (m * n * groups * word, tiles * n * groups * code_word_bits(d))
+        }
+        PeKind::Spike => {
+            // Per token: weights read per row, and how many of them were salient entries.
+            let (reads, salient) = job.codes.chunks_exact(k).fold((0u64, 0u64), |(r, s), t| {
+                let view = g.token_view(t);
+                let sal = view.effective.iter().filter(|q| i32::from(q.unsigned_abs()) > d.qa).count() as u64;
+                (r + view.cost.weight_reads, s + sal)
+            });
+            let listed = reads - salient;
+            (
+                m * reads * d.weight_bits as u64,
+                tiles * (listed * code_word_bits(d) + salient * salient_entry_bits(d)),
+            )
+        }
     };
 
     let mut counts = OpCounts {
@@ -109,8 +125,8 @@ pub fn count_layer(g: &Golden, job: &Layer<'_>, run: &LayerRun, traffic: Traffic
         outputs: n * m,
         accumulates: run.counters.accumulates,
         multiplies: if c.pe == PeKind::Mac { run.counters.accumulates } else { 0 },
-        weight_bits_read: m * (n * groups + salient) * weight_word,
-        code_bits_read: tiles * (n * groups * code_word_bits(d) + salient * salient_entry_bits(d)),
+        weight_bits_read,
+        code_bits_read,
         stream_bytes: traffic.h2c + traffic.c2h,
         ..OpCounts::default()
     };
@@ -189,21 +205,24 @@ mod tests {
     #[test]
     fn spike_counts_follow_the_contract() {
         let d = tiny(PeKind::Spike);
-        let (n, groups, tiles) = (3u64, K.div_ceil(4) as u64, M.div_ceil(4) as u64);
+        let (n, tiles) = (3u64, M.div_ceil(4) as u64);
         let salient = CODES.iter().filter(|q| q.unsigned_abs() as i32 > d.qa).count() as u64;
+        let listed = CODES.iter().filter(|&&q| q != 0 && q.unsigned_abs() as i32 <= d.qa).count() as u64;
+        let bursts: u64 = CODES.iter().map(|q| u64::from(q.unsigned_abs().count_ones())).sum();
         let spike_sum: u64 = CODES.iter().map(|&q| spikes(&d, q)).sum();
         for mode in [OutputMode::Raw, OutputMode::Fire] {
             let (c, run) = golden_call(&d, M, K, &CODES, mode);
             assert_eq!(c.tokens, n);
             assert_eq!(c.outputs, n * M as u64);
-            assert_eq!(c.accumulates, spike_sum * M as u64, "one add per spike per row");
+            assert_eq!(c.accumulates, bursts * M as u64, "one add per set bit of |q| per row");
+            assert_eq!(run.counters.spikes, spike_sum * tiles, "SPIKES counts the contract's spikes in every tile");
             assert_eq!(c.multiplies, 0);
             assert_eq!(
                 c.weight_bits_read,
-                M as u64 * (n * groups + salient) * 4 * 4,
-                "a 4-lane int4 word per row per group and per salient entry"
+                M as u64 * (listed + salient) * 4,
+                "one int4 weight per row per non-zero code"
             );
-            assert_eq!(c.code_bits_read, tiles * (n * groups * code_word_bits(&d) + salient * salient_entry_bits(&d)));
+            assert_eq!(c.code_bits_read, tiles * (listed * code_word_bits(&d) + salient * salient_entry_bits(&d)));
             // int4: 8 weights per word, per row; codes 4 per word, per tile; outputs per mode.
             let (load, out_words) = match mode {
                 OutputMode::Raw => (M * K.div_ceil(8), n * M as u64),
