@@ -103,7 +103,33 @@ fn pack(args: &HashMap<String, Value>, k: &Constants) -> tera::Result<String> {
     Ok(format!("{{{}}}", parts.join(", ")))
 }
 
-/// Registers `zext`, `sext`, `decode`, `value` and `pack` for one configuration.
+/// A balanced adder tree: wire declarations that sum the `count` slices of `width` bits of the packed
+/// vector `vec` into the wire `name`, pairwise level by level, so the sum is ceil(log2 count) adders
+/// deep instead of a chain of `count - 1` (a `for` loop of `+=` synthesises as the chain).
+pub(crate) fn adder_tree(name: &str, vec: &str, count: u64, width: &str) -> String {
+    let mut out = String::new();
+    let mut level: Vec<String> = (0..count).map(|i| format!("{vec}[{i}*{width} +: {width}]")).collect();
+    let mut depth = 0;
+    while level.len() > 1 {
+        depth += 1;
+        let next: Vec<String> = level
+            .chunks(2)
+            .enumerate()
+            .map(|(i, pair)| {
+                let wire = format!("{name}_{depth}_{i}");
+                let sum = pair.join(" + ");
+                out.push_str(&format!("    wire [{width}-1:0] {wire} = {sum};\n"));
+                wire
+            })
+            .collect();
+        level = next;
+    }
+    let root = level.pop().unwrap_or_else(|| "0".into());
+    out.push_str(&format!("    wire [{width}-1:0] {name} = {root};"));
+    out
+}
+
+/// Registers `zext`, `sext`, `decode`, `value`, `pack` and `adder_tree` for one configuration.
 pub(crate) fn register(t: &mut Tera, k: Arc<Constants>, format: WeightFormat) {
     for signed in [false, true] {
         let k = Arc::clone(&k);
@@ -128,7 +154,16 @@ pub(crate) fn register(t: &mut Tera, k: Arc<Constants>, format: WeightFormat) {
     t.register_function("value", move |args: &HashMap<String, Value>| {
         Ok(Value::from(kv.eval(arg_str(args, "of")?).map_err(tera::Error::msg)?))
     });
-    t.register_function("pack", move |args: &HashMap<String, Value>| Ok(Value::String(pack(args, &k)?)));
+    let kp = Arc::clone(&k);
+    t.register_function("pack", move |args: &HashMap<String, Value>| Ok(Value::String(pack(args, &kp)?)));
+    // `adder_tree(name, vec, count, width)`: see [`adder_tree`]; `count` a number or constant expression
+    t.register_function("adder_tree", move |args: &HashMap<String, Value>| {
+        let count = match args.get("count") {
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| tera::Error::msg("adder_tree: count"))?,
+            _ => k.eval(arg_str(args, "count")?).map_err(tera::Error::msg)?,
+        };
+        Ok(Value::String(adder_tree(arg_str(args, "name")?, arg_str(args, "vec")?, count, arg_str(args, "width")?)))
+    });
 }
 
 impl Width {
@@ -156,6 +191,18 @@ mod tests {
         assert_eq!(resize("x", &w("A", 6), &w("B", 4), false), "x[B-1:0]");
         assert_eq!(resize("x", &w("A", 4), &w("64", 64), false), "{ {(64-A){1'b0}}, x }");
         assert_eq!(resize("x", &w("A-1", 4), &w("B", 6), true), "{ {(B-(A-1)){x[(A-1)-1]}}, x }");
+    }
+
+    #[test]
+    fn adder_tree_is_balanced() {
+        let t = adder_tree("s", "v", 5, "W");
+        assert_eq!(
+            t,
+            "    wire [W-1:0] s_1_0 = v[0*W +: W] + v[1*W +: W];\n    wire [W-1:0] s_1_1 = v[2*W +: W] + v[3*W +: W];\n    \
+             wire [W-1:0] s_1_2 = v[4*W +: W];\n    wire [W-1:0] s_2_0 = s_1_0 + s_1_1;\n    wire [W-1:0] s_2_1 = s_1_2;\n    \
+             wire [W-1:0] s_3_0 = s_2_0 + s_2_1;\n    wire [W-1:0] s = s_3_0;"
+        );
+        assert_eq!(adder_tree("s", "v", 1, "W"), "    wire [W-1:0] s = v[0*W +: W];");
     }
 
     #[test]
