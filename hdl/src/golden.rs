@@ -8,7 +8,7 @@
 //! ```text
 //! cycles = 1                                   clear accumulators, read each lane's first code
 //!        + max(1 + L, S)                       lanes (after one fill cycle) and salient path side by side
-//!        + (fire mode ? 2 + max_r c_r : 0)     load membranes, one spike per cycle, final check
+//!        + (fire mode ? 3 + max_r c_r : 0)     drain the row adders, load membranes, one spike per cycle, final check
 //! L = max over lanes l of Σ_{codes q of lane l} popcount(|q|)   (normal codes, |q| <= Qa)
 //! S = Σ_salient max over radix-2^(ba-1) digits d of popcount(d) (codes with |q| > Qa)
 //! ```
@@ -270,7 +270,7 @@ pub struct TokenView {
 /// What one token costs on one tile of the array.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenCost {
-    /// Raw-mode cycles (add `2 + max c` in fire mode).
+    /// Raw-mode cycles (add `3 + max c` in fire mode).
     pub cycles: u64,
     /// Spikes (spike PE: |q| of a lane code, the digit sum of a salient code) or non-zero codes
     /// (MAC PE): what the SPIKES counter adds.
@@ -557,7 +557,8 @@ impl Golden {
 
     /// The fire phase of one token on one tile: writes the output codes of the integrated
     /// membranes `v` (thresholds `th`) to `out` and returns the phase's cycles: load the
-    /// membranes, one spike per cycle until no neuron fires, final check (2 + max c).
+    /// membranes, one spike per cycle until no neuron fires, final check (2 + max c), after one
+    /// cycle in which the rows' pipelined adders add their last terms (spike PE, contract v2).
     fn fire_tile(&self, v: &[i64], th: &[u64], out: &mut [i32]) -> u64 {
         let f = self.d.config.frac_bits;
         let mut max_c = 0;
@@ -565,7 +566,8 @@ impl Golden {
             *o = fire(acc, th, f, self.d.qy);
             max_c = max_c.max(o.unsigned_abs());
         }
-        2 + max_c as u64
+        let drain = u64::from(self.d.config.pe == PeKind::Spike);
+        drain + 2 + max_c as u64
     }
 }
 

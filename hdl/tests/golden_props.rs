@@ -161,7 +161,8 @@ proptest! {
                     prop_assert_eq!(cs[r], c);
                     max_c = max_c.max(c.unsigned_abs() as u64);
                 }
-                extra += 2 + max_c;
+                // drain the rows' pipelined adders, load membranes, max c spikes, final check
+                extra += 3 + max_c;
             }
         }
         prop_assert_eq!(fired.counters.cycles, raw.counters.cycles + extra);
