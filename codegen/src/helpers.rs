@@ -103,30 +103,28 @@ fn pack(args: &HashMap<String, Value>, k: &Constants) -> tera::Result<String> {
     Ok(format!("{{{}}}", parts.join(", ")))
 }
 
-/// A balanced adder tree: wire declarations that sum the `count` slices of `width` bits of the packed
-/// vector `vec` into the wire `name`, pairwise level by level, so the sum is ceil(log2 count) adders
-/// deep instead of a chain of `count - 1` (a `for` loop of `+=` synthesises as the chain).
-pub(crate) fn adder_tree(name: &str, vec: &str, count: u64, width: &str) -> String {
-    let mut out = String::new();
-    let mut level: Vec<String> = (0..count).map(|i| format!("{vec}[{i}*{width} +: {width}]")).collect();
-    let mut depth = 0;
-    while level.len() > 1 {
-        depth += 1;
-        let next: Vec<String> = level
-            .chunks(2)
-            .enumerate()
-            .map(|(i, pair)| {
-                let wire = format!("{name}_{depth}_{i}");
-                let sum = pair.join(" + ");
-                out.push_str(&format!("    wire [{width}-1:0] {wire} = {sum};\n"));
-                wire
-            })
-            .collect();
-        level = next;
-    }
-    let root = level.pop().unwrap_or_else(|| "0".into());
-    out.push_str(&format!("    wire [{width}-1:0] {name} = {root};"));
-    out
+/// A balanced adder tree: Verilog that sums the `count` slices of `width` bits of the packed vector
+/// `vec` into the wire `name`. The nodes are in heap order (leaves at count-1..2*count-2, node i is
+/// node 2i+1 plus node 2i+2), so the sum is about log2(count) adders deep instead of the chain of
+/// count-1 that a `for` loop of `+=` synthesises as; `count` and `width` stay named constants, so
+/// the text does not depend on the array's size.
+pub(crate) fn adder_tree(name: &str, vec: &str, count: &str, width: &str) -> String {
+    let n = if count.contains(['+', '-', '*']) { format!("({count})") } else { count.to_string() };
+    format!(
+        "    // {name}: balanced adder tree over the {count} slices of {vec} (heap order, one wire per node)\n\
+         \x20   genvar {name}_i;\n\
+         \x20   generate\n\
+         \x20       for ({name}_i = 0; {name}_i < 2*{n}-1; {name}_i = {name}_i + 1) begin : g_{name}\n\
+         \x20           wire [{width}-1:0] s;\n\
+         \x20           if ({name}_i >= {n}-1) begin : g_leaf\n\
+         \x20               assign s = {vec}[({name}_i-({n}-1))*{width} +: {width}];\n\
+         \x20           end else begin : g_add\n\
+         \x20               assign s = g_{name}[2*{name}_i+1].s + g_{name}[2*{name}_i+2].s;\n\
+         \x20           end\n\
+         \x20       end\n\
+         \x20   endgenerate\n\
+         \x20   wire [{width}-1:0] {name} = g_{name}[0].s;"
+    )
 }
 
 /// Registers `zext`, `sext`, `decode`, `value`, `pack` and `adder_tree` for one configuration.
@@ -156,12 +154,10 @@ pub(crate) fn register(t: &mut Tera, k: Arc<Constants>, format: WeightFormat) {
     });
     let kp = Arc::clone(&k);
     t.register_function("pack", move |args: &HashMap<String, Value>| Ok(Value::String(pack(args, &kp)?)));
-    // `adder_tree(name, vec, count, width)`: see [`adder_tree`]; `count` a number or constant expression
+    // `adder_tree(name, vec, count, width)`: see [`adder_tree`]; `count` a constant expression
     t.register_function("adder_tree", move |args: &HashMap<String, Value>| {
-        let count = match args.get("count") {
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| tera::Error::msg("adder_tree: count"))?,
-            _ => k.eval(arg_str(args, "count")?).map_err(tera::Error::msg)?,
-        };
+        let count = arg_str(args, "count")?;
+        k.eval(count).map_err(tera::Error::msg)?;
         Ok(Value::String(adder_tree(arg_str(args, "name")?, arg_str(args, "vec")?, count, arg_str(args, "width")?)))
     });
 }
@@ -194,15 +190,12 @@ mod tests {
     }
 
     #[test]
-    fn adder_tree_is_balanced() {
-        let t = adder_tree("s", "v", 5, "W");
-        assert_eq!(
-            t,
-            "    wire [W-1:0] s_1_0 = v[0*W +: W] + v[1*W +: W];\n    wire [W-1:0] s_1_1 = v[2*W +: W] + v[3*W +: W];\n    \
-             wire [W-1:0] s_1_2 = v[4*W +: W];\n    wire [W-1:0] s_2_0 = s_1_0 + s_1_1;\n    wire [W-1:0] s_2_1 = s_1_2;\n    \
-             wire [W-1:0] s_3_0 = s_2_0 + s_2_1;\n    wire [W-1:0] s = s_3_0;"
-        );
-        assert_eq!(adder_tree("s", "v", 1, "W"), "    wire [W-1:0] s = v[0*W +: W];");
+    fn adder_tree_is_in_heap_order() {
+        let t = adder_tree("s", "v", "A+B", "W");
+        assert!(t.contains("for (s_i = 0; s_i < 2*(A+B)-1; s_i = s_i + 1) begin : g_s"), "{t}");
+        assert!(t.contains("assign s = v[(s_i-((A+B)-1))*W +: W];"), "{t}");
+        assert!(t.contains("assign s = g_s[2*s_i+1].s + g_s[2*s_i+2].s;"), "{t}");
+        assert!(t.ends_with("wire [W-1:0] s = g_s[0].s;"), "{t}");
     }
 
     #[test]

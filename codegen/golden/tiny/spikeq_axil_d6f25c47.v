@@ -85,7 +85,7 @@ module spikeq_axil_d6f25c47 #(
     localparam [31:0] K_MAX_VALUE = 32'h00000040;
     localparam [31:0] LANES_VALUE = 32'h00000004;
     localparam [31:0] ROWS_VALUE = 32'h00000004;
-    localparam [31:0] VERSION_VALUE = 32'h00010000;
+    localparam [31:0] VERSION_VALUE = 32'h00020000;
 
     reg        ap_start;
     reg        ap_done;

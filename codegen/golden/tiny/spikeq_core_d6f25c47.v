@@ -6,8 +6,9 @@
 
 // Controller of the array: stream unpacker, weight/threshold loader, code loader with the salient
 // queue, the lane engine and the salient engine (side by side), the fire phase, output packer and
-// performance counters. Cycle behaviour follows hdl/src/golden.rs:
-//   per token: 1 (S_CLR) + max(N_norm, N_sal) (S_ACC) + 2 + max c (S_FLD, S_FIRE).
+// performance counters. Cycle behaviour follows hdl/src/golden.rs (cycle contract v2):
+//   per token: 1 (S_CLR) + max(1 + L, S) (S_ACC) + 3 + max c (S_DRN, S_FLD, S_FIRE),
+//   L the most bursts of one lane, S the salient path's cycles.
 module spikeq_core_d6f25c47 #(
     parameter ERR_BITS = 4,
     parameter STATUS_PHASE_BITS = 4
@@ -44,7 +45,6 @@ module spikeq_core_d6f25c47 #(
     localparam CODES_PER_WORD = 4;
     localparam CODE_MAG_BITS = 7;
     localparam CODE_SPIKE_BITS = 7;
-    localparam CODE_WORD_BITS = 19;
     localparam DIGIT_SHIFT = 3;
     localparam ERR_CODE_RANGE = 2;
     localparam ERR_DESCRIPTOR = 0;
@@ -57,7 +57,6 @@ module spikeq_core_d6f25c47 #(
     localparam LANES = 4;
     localparam LANE_CODE_BITS = 4;
     localparam LANE_INDEX_BITS = 2;
-    localparam MEMORY_DEPTH = 16;
     localparam [31:0] MODE_FIRE = 32'h00000001;
     localparam [31:0] MODE_RAW = 32'h00000000;
     localparam [31:0] OP_LOAD = 32'h00000000;
@@ -72,6 +71,7 @@ module spikeq_core_d6f25c47 #(
     localparam SALIENT_DIGIT_BITS = 9;
     localparam SALIENT_INDEX_BITS = 2;
     localparam SALIENT_SLOTS = 4;
+    localparam SHIFT_BITS = 2;
     localparam TH_BITS = 20;
     localparam TIME_BITS = 3;
     localparam TOKEN_SPIKE_BITS = 13;
@@ -87,6 +87,7 @@ module spikeq_core_d6f25c47 #(
     localparam [STATUS_PHASE_BITS-1:0] S_ACC  = 5;
     localparam [STATUS_PHASE_BITS-1:0] S_FLD  = 6;
     localparam [STATUS_PHASE_BITS-1:0] S_FIRE = 7;
+    localparam [STATUS_PHASE_BITS-1:0] S_DRN  = 11;   // the rows' pipelined adders add their last terms
     localparam [STATUS_PHASE_BITS-1:0] S_ACNT = 8;
     localparam [STATUS_PHASE_BITS-1:0] S_TX   = 9;
     localparam [STATUS_PHASE_BITS-1:0] S_DONE = 10;
@@ -132,15 +133,15 @@ module spikeq_core_d6f25c47 #(
     wire fetch = !have_word && (state == S_LDW || state == S_LDT || (state == S_RX && !k_pad));
     assign s_axis_tready = fetch && !pkt_end;
 
-    // one-hot decodes of the write row and lane
+    // one-hot decodes of the write row (MAC weight words, thresholds) and lane
     reg  [ROWS-1:0] row_oh;
     reg  [LANES-1:0] lane_oh;
     integer i_oh;
     always @* begin
         row_oh  = 0;
-        lane_oh = 0;
         for (i_oh = 0; i_oh < ROWS; i_oh = i_oh + 1)
             if (row == i_oh[ROW_INDEX_BITS-1:0]) row_oh[i_oh] = 1'b1;
+        lane_oh = 0;
         for (i_oh = 0; i_oh < LANES; i_oh = i_oh + 1)
             if (lane == i_oh[LANE_INDEX_BITS-1:0]) lane_oh[i_oh] = 1'b1;
     end
@@ -149,10 +150,6 @@ module spikeq_core_d6f25c47 #(
     wire                 w_we = (state == S_LDW) && have_word;
     wire [WEIGHT_BITS-1:0]  w_wd = wbuf[WEIGHT_BITS-1:0];
     wire                 w_word_end = (idx == LAST_WEIGHT) || k_last;
-    // a lane group of weights is assembled here and written to the row's memory in one word
-    reg  [LANES*WEIGHT_BITS-1:0] wacc;
-    wire [LANES*WEIGHT_BITS-1:0] wnext;
-    wire                 w_grp_we = w_we && (lane_last || k_last);
     wire                 t_we = (state == S_LDT) && have_word;
     wire [TH_BITS-1:0]  t_wd = wbuf[TH_BITS-1:0];
 
@@ -169,9 +166,7 @@ module spikeq_core_d6f25c47 #(
     wire [TIME_BITS-1:0]  l_mag  = c_sal ? 0 : c_mag[TIME_BITS-1:0];
     wire        l_neg  = c_neg && (l_mag != 0);
     wire [LANE_CODE_BITS-1:0]  c_wd   = {l_neg, l_mag};              // lane code: sign, magnitude
-    reg  [TIME_BITS-1:0]  run_max;                             // largest |q| of the group so far
-    wire [TIME_BITS-1:0]  new_max = (l_mag > run_max) ? l_mag : run_max;
-    wire [TIME_BITS-1:0]  glen_wd = (new_max == 0) ? 1 : new_max;
+    wire        l_we   = c_el && (l_mag != 0);                  // a non-zero lane code joins its lane's list
     // ------------------------------------------------------------ salient queue
     reg  [GROUP_INDEX_BITS-1:0]  sq_grp  [0:SALIENT_SLOTS-1];
     reg  [LANE_INDEX_BITS-1:0]  sq_lane [0:SALIENT_SLOTS-1];
@@ -183,92 +178,151 @@ module spikeq_core_d6f25c47 #(
     wire        sq_push = c_el && c_sal && !sq_full;
     wire        sq_ovf  = c_el && c_sal && sq_full;
     wire [SALIENT_INDEX_BITS-1:0]  sq_widx = sq_cnt[SALIENT_INDEX_BITS-1:0];
-    // spikes of a salient code: the sum of its radix-2^DIGIT_SHIFT digits
+    // spikes of a salient code: the sum of its radix-2^DIGIT_SHIFT digits (code_mag < Qs is
+    // always the case: a digit sum is at most the magnitude)
     wire [SALIENT_DIGIT_BITS-1:0]  c_magp = { {(SALIENT_DIGIT_BITS-CODE_MAG_BITS){1'b0}}, c_mag };
-    reg  [CODE_MAG_BITS-1:0]  c_dsum;
-    integer i_ds;
-    always @* begin
-        c_dsum = 0;
-        for (i_ds = 0; i_ds < SALIENT_DIGITS; i_ds = i_ds + 1)
-            c_dsum = c_dsum + { {(CODE_MAG_BITS-DIGIT_SHIFT){1'b0}}, c_magp[i_ds*DIGIT_SHIFT +: DIGIT_SHIFT] };
-    end
+    wire [SALIENT_DIGITS*CODE_MAG_BITS-1:0] c_digits;
+    genvar gds;
+    generate
+        for (gds = 0; gds < SALIENT_DIGITS; gds = gds + 1) begin : g_dsum
+            assign c_digits[gds*CODE_MAG_BITS +: CODE_MAG_BITS] = { {(CODE_MAG_BITS-DIGIT_SHIFT){1'b0}}, c_magp[gds*DIGIT_SHIFT +: DIGIT_SHIFT] };
+        end
+    endgenerate
+    // c_dsum: balanced adder tree over the SALIENT_DIGITS slices of c_digits (heap order, one wire per node)
+    genvar c_dsum_i;
+    generate
+        for (c_dsum_i = 0; c_dsum_i < 2*SALIENT_DIGITS-1; c_dsum_i = c_dsum_i + 1) begin : g_c_dsum
+            wire [CODE_MAG_BITS-1:0] s;
+            if (c_dsum_i >= SALIENT_DIGITS-1) begin : g_leaf
+                assign s = c_digits[(c_dsum_i-(SALIENT_DIGITS-1))*CODE_MAG_BITS +: CODE_MAG_BITS];
+            end else begin : g_add
+                assign s = g_c_dsum[2*c_dsum_i+1].s + g_c_dsum[2*c_dsum_i+2].s;
+            end
+        end
+    endgenerate
+    wire [CODE_MAG_BITS-1:0] c_dsum = g_c_dsum[0].s;
     wire [CODE_SPIKE_BITS-1:0]  spk_inc = c_sal ? (sq_push ? c_dsum : 0) : { {(CODE_SPIKE_BITS-TIME_BITS){1'b0}}, l_mag };
+    wire [CODE_MAG_BITS-1:0]  brst_mag = c_sal ? (sq_push ? c_mag : 0) : { {(CODE_MAG_BITS-TIME_BITS){1'b0}}, l_mag };
+    // bursts of a code (one addition per row each): the set bits of the magnitude it integrates,
+    // counted by an adder tree
+    wire [CODE_MAG_BITS*CODE_SPIKE_BITS-1:0] brst_bitv;
+    genvar gpc;
+    generate
+        for (gpc = 0; gpc < CODE_MAG_BITS; gpc = gpc + 1) begin : g_pc
+            assign brst_bitv[gpc*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] = { {(CODE_SPIKE_BITS-1){1'b0}}, brst_mag[gpc] };
+        end
+    endgenerate
+    // brst_inc: balanced adder tree over the CODE_MAG_BITS slices of brst_bitv (heap order, one wire per node)
+    genvar brst_inc_i;
+    generate
+        for (brst_inc_i = 0; brst_inc_i < 2*CODE_MAG_BITS-1; brst_inc_i = brst_inc_i + 1) begin : g_brst_inc
+            wire [CODE_SPIKE_BITS-1:0] s;
+            if (brst_inc_i >= CODE_MAG_BITS-1) begin : g_leaf
+                assign s = brst_bitv[(brst_inc_i-(CODE_MAG_BITS-1))*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+            end else begin : g_add
+                assign s = g_brst_inc[2*brst_inc_i+1].s + g_brst_inc[2*brst_inc_i+2].s;
+            end
+        end
+    endgenerate
+    wire [CODE_SPIKE_BITS-1:0] brst_inc = g_brst_inc[0].s;
     wire [TOKEN_SPIKE_BITS-1:0] spk_inc_w = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, spk_inc };
-    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token
-
-    // ---------------------------------------------------------------- lane engine
-    reg  [GROUP_INDEX_BITS-1:0]  g;                                   // lane group
-    reg  [GROUP_INDEX_BITS-1:0]  ng1;                                 // last lane group of the token
-    reg         lane_busy;
-    wire        lane_on = (state == S_ACC) && lane_busy;
-    wire        g_last  = (g == ng1);
-    reg  [TIME_BITS-1:0]  t;                                   // spike time inside the group
-    wire [TIME_BITS-1:0]  glen;                                // cycles of group g: max(1, max |q|)
-    wire        g_tlast = (t == glen - 1'b1);
-    wire        lane_fin = !lane_busy || (g_tlast && g_last); // lanes finish this cycle (or are done)
-    wire [GROUP_INDEX_BITS-1:0]  ra_lane = (state == S_CLR) ? 0 : ((g_tlast && !g_last) ? g + 1'b1 : g);
+    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token (SPIKES adds them at S_CLR)
+    reg  [TOKEN_SPIKE_BITS-1:0] tok_brst;                         // bursts of the current token
 
     // ---------------------------------------------------------------- salient engine
     reg  [SALIENT_INDEX_BITS-1:0]  e;                                  // salient entry
-    reg  [TIME_BITS-1:0]  ts;                                  // spike time of the entry
+    reg  [SALIENT_DIGIT_BITS-1:0]  sdone;                              // bits of entry e already burst
     reg         sal_busy;
     wire        sal_on = (state == S_ACC) && sal_busy;
-    wire [SALIENT_DIGIT_BITS-1:0]  s_magp = { {(SALIENT_DIGIT_BITS-CODE_MAG_BITS){1'b0}}, sq_mag[e] };
-    reg  [TIME_BITS-1:0]  slen;                                // cycles of the entry: its largest digit
-    reg  [SALIENT_DIGITS-1:0]  sal_spk;                             // digit j spikes iff ts < digit j
+    // the current entry, registered when the engine takes it (off the queue's read muxes)
+    reg  [CODE_MAG_BITS-1:0]  s_mag;
+    reg         sal_neg;
+    reg  [LANES-1:0] sal_oh;                                            // its lane, one-hot
+    wire [SALIENT_DIGIT_BITS-1:0]  s_magp = { {(SALIENT_DIGIT_BITS-CODE_MAG_BITS){1'b0}}, s_mag };
+    wire [SALIENT_DIGIT_BITS-1:0]  s_cur  = s_magp & ~sdone;           // bits still to burst
+    reg  [SALIENT_DIGIT_BITS-1:0]  s_evm;                              // bits bursting this cycle
+    reg  [SALIENT_DIGITS-1:0]  sal_burst;                              // digit j bursts
+    reg  [SALIENT_DIGITS*SHIFT_BITS-1:0]  sal_shift;                   // at its bit
+    reg  [DIGIT_SHIFT-1:0]  s_dig;
     integer i_sd;
+    integer i_sb;
     always @* begin
-        slen = 0;
+        s_evm     = 0;
+        sal_burst = 0;
+        sal_shift = 0;
         for (i_sd = 0; i_sd < SALIENT_DIGITS; i_sd = i_sd + 1) begin
-            if (s_magp[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT] > slen) slen = s_magp[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT];
-            sal_spk[i_sd] = sal_on && (ts < s_magp[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT]);
+            s_dig = s_cur[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT];
+            s_evm[i_sd*DIGIT_SHIFT +: DIGIT_SHIFT] = s_dig & (~s_dig + 1'b1);   // lowest set bit
+            sal_burst[i_sd] = sal_on && (s_dig != 0);
+            for (i_sb = DIGIT_SHIFT - 1; i_sb >= 0; i_sb = i_sb - 1)
+                if (s_dig[i_sb]) sal_shift[i_sd*SHIFT_BITS +: SHIFT_BITS] = i_sb[SHIFT_BITS-1:0];
         end
     end
-    wire        s_tlast = (ts == slen - 1'b1);
+    wire        s_tlast = ((s_cur & ~s_evm) == 0);
     wire        s_last  = (e == sq_last);
     wire        sal_fin = !sal_busy || (s_tlast && s_last);
-    wire [GROUP_INDEX_BITS-1:0]  ra_sal = (state == S_CLR) ? sq_grp[0]
-                                 : ((s_tlast && !s_last) ? sq_grp[e + 1'b1] : sq_grp[e]);
-    wire        sal_neg = sq_neg[e];
-    reg  [LANES-1:0] sal_oh;
+    wire        s_next  = sal_on && s_tlast && !s_last;                // take the next entry
+    wire [SALIENT_INDEX_BITS-1:0]  e_rd = (state == S_CLR) ? 0 : e + 1'b1;
+    wire [GROUP_INDEX_BITS-1:0]  ra_sal = sq_grp[e_rd];
+    // read the weight of the entry about to start, in its lane's memory only
+    wire        sal_ren = ((state == S_CLR) && (sq_cnt != 0)) || s_next;
+    reg  [LANES-1:0] sal_ren_oh;
     integer i_so;
     always @* begin
-        sal_oh = 0;
+        sal_ren_oh = 0;
         for (i_so = 0; i_so < LANES; i_so = i_so + 1)
-            if (sq_lane[e] == i_so[LANE_INDEX_BITS-1:0]) sal_oh[i_so] = 1'b1;
+            if (sal_ren && sq_lane[e_rd] == i_so[LANE_INDEX_BITS-1:0]) sal_ren_oh[i_so] = 1'b1;
+    end
+    always @(posedge clk) begin
+        if (sal_ren) begin
+            s_mag   <= sq_mag[e_rd];
+            sal_neg <= sq_neg[e_rd];
+            sal_oh  <= sal_ren_oh;
+        end
     end
 
-    // ---------------------------------------------------------------- code memory
-    // one word per lane group: the lane codes and the group length max(1, max |q|),
-    // assembled in cacc while the codes arrive and written when the group is complete
-    reg  [LANES*LANE_CODE_BITS-1:0] cacc;
-    wire [LANES*LANE_CODE_BITS-1:0] cnext;
-    genvar gl;
+    // ---------------------------------------------------------------- lane engine
+    wire [LANES*ROWS*WEIGHT_BITS-1:0] ln_w;                          // each lane's current weight, every row
+    wire [LANES-1:0] ln_burst;
+    wire [LANES*SHIFT_BITS-1:0] ln_shift;
+    wire [LANES-1:0] ln_neg;
+    wire [LANES-1:0] ln_fin;
+    wire [LANES*ROWS*WEIGHT_BITS-1:0] ln_ws;                         // each lane's salient read, every row
+    genvar gn;
     generate
-        for (gl = 0; gl < LANES; gl = gl + 1) begin : g_lane
-            assign cnext[gl*LANE_CODE_BITS +: LANE_CODE_BITS] = lane_oh[gl] ? c_wd : cacc[gl*LANE_CODE_BITS +: LANE_CODE_BITS];
-            assign wnext[gl*WEIGHT_BITS +: WEIGHT_BITS] = lane_oh[gl] ? w_wd : wacc[gl*WEIGHT_BITS +: WEIGHT_BITS];
+        for (gn = 0; gn < LANES; gn = gn + 1) begin : g_lanes
+            spikeq_lane_d6f25c47 u_lane (
+                .clk    (clk),
+                .rst_n  (rst_n),
+                .wwe    (w_we && lane_oh[gn]),
+                .wrow   (row),
+                .wgroup (grp),
+                .wdata  (w_wd),
+                .clear  (state == S_ACNT),
+                .we     (l_we && lane_oh[gn]),
+                .cgroup (grp),
+                .ccode  (c_wd),
+                .prime  (state == S_CLR),
+                .run    (state == S_ACC),
+                .w      (ln_w[gn*ROWS*WEIGHT_BITS +: ROWS*WEIGHT_BITS]),
+                .burst  (ln_burst[gn]),
+                .shift  (ln_shift[gn*SHIFT_BITS +: SHIFT_BITS]),
+                .neg    (ln_neg[gn]),
+                .fin    (ln_fin[gn]),
+                .sal_ren  (sal_ren_oh[gn]),
+                .sal_group(ra_sal),
+                .ws       (ln_ws[gn*ROWS*WEIGHT_BITS +: ROWS*WEIGHT_BITS])
+            );
         end
     endgenerate
-    reg [CODE_WORD_BITS-1:0] cmem [0:MEMORY_DEPTH-1];
-    reg  [CODE_WORD_BITS-1:0] crd_q;                            // registered read of group ra_lane
-    always @(posedge clk) begin
-        if (c_el) cacc <= cnext;
-        if (w_we) wacc <= wnext;
-        if (c_el && lane_last) cmem[grp] <= {glen_wd, cnext};
-        crd_q <= cmem[ra_lane];
-    end
-    wire [LANES*LANE_CODE_BITS-1:0] crd = crd_q[LANES*LANE_CODE_BITS-1:0];
-    assign glen = crd_q[CODE_WORD_BITS-1:LANES*LANE_CODE_BITS];
-    // lane spikes: lane l spikes at time t iff t < |q_l|
-    reg [LANES-1:0] spk;
-    reg [LANES-1:0] neg;
-    integer i_sp;
+    wire        lane_fin = &ln_fin;                                    // every lane finishes this cycle (or is done)
+    // the salient entry's weights, every row: the salient read of its lane
+    reg  [ROWS*WEIGHT_BITS-1:0] sal_w;
+    integer i_sw;
     always @* begin
-        for (i_sp = 0; i_sp < LANES; i_sp = i_sp + 1) begin
-            spk[i_sp] = lane_on && (t < crd[i_sp*LANE_CODE_BITS +: TIME_BITS]);
-            neg[i_sp] = crd[i_sp*LANE_CODE_BITS + TIME_BITS];
-        end
+        sal_w = 0;
+        for (i_sw = 0; i_sw < LANES; i_sw = i_sw + 1)
+            if (sal_oh[i_sw]) sal_w = ln_ws[i_sw*ROWS*WEIGHT_BITS +: ROWS*WEIGHT_BITS];
     end
 
     // ---------------------------------------------------------------- rows and IF neurons
@@ -283,21 +337,25 @@ module spikeq_core_d6f25c47 #(
             if (i_ra[ROW_INDEX_BITS-1:0] <= mm1) row_act[i_ra] = 1'b1;
     end
     genvar gr;
+    genvar gw;
     generate
         for (gr = 0; gr < ROWS; gr = gr + 1) begin : g_row
+            // this row's weight from every lane
+            wire [LANES*WEIGHT_BITS-1:0] row_w;
+            for (gw = 0; gw < LANES; gw = gw + 1) begin : g_w
+                assign row_w[gw*WEIGHT_BITS +: WEIGHT_BITS] = ln_w[(gw*ROWS + gr)*WEIGHT_BITS +: WEIGHT_BITS];
+            end
             spikeq_row_d6f25c47 u_row (
                 .clk      (clk),
-                .we       (w_grp_we && row_oh[gr]),
-                .wgroup   (grp),
-                .wdata    (wnext),
-                .ra_lane  (ra_lane),
+                .wl       (row_w),
                 .clr      (state == S_CLR),
                 .en       (state == S_ACC),
-                .spk      (spk),
-                .neg      (neg),
-                .ra_sal   (ra_sal),
-                .sal_oh   (sal_oh),
-                .sal_spk  (sal_spk),
+                .burst    (ln_burst),
+                .shift    (ln_shift),
+                .neg      (ln_neg),
+                .ws       (sal_w[gr*WEIGHT_BITS +: WEIGHT_BITS]),
+                .sal_burst(sal_burst),
+                .sal_shift(sal_shift),
                 .sal_neg  (sal_neg),
                 .acc      (acc_all[gr*ACC_BITS +: ACC_BITS])
             );
@@ -342,7 +400,7 @@ module spikeq_core_d6f25c47 #(
     wire [ROW_INDEX_BITS-1:0]  oi_last = fire_m ? (mm1 >> 2) : mm1;
     assign m_axis_tvalid = (state == S_TX);
     assign m_axis_tlast  = (oi == oi_last);
-    wire [TOKEN_SPIKE_BITS-1:0] tok_inc = tok_spk;                                     // spikes per row
+    wire [TOKEN_SPIKE_BITS-1:0] tok_inc = tok_brst;                                    // bursts (additions) per row
 
     // ---------------------------------------------------------------- controller
     always @(posedge clk) begin
@@ -364,15 +422,11 @@ module spikeq_core_d6f25c47 #(
             grp       <= 0;
             row       <= 0;
             tok_spk   <= 0;
-            run_max   <= 0;
+            tok_brst  <= 0;
             sq_cnt    <= 0;
             sq_last   <= 0;
-            g         <= 0;
-            ng1       <= 0;
-            lane_busy <= 1'b0;
-            t         <= 0;
             e         <= 0;
-            ts        <= 0;
+            sdone     <= 0;
             sal_busy  <= 1'b0;
             oi        <= 0;
             acnt      <= 0;
@@ -382,7 +436,7 @@ module spikeq_core_d6f25c47 #(
             accums    <= 64'd0;
         end else begin
             err_set <= 0;
-            if (state == S_CLR || state == S_ACC || state == S_FLD || state == S_FIRE)
+            if (state == S_CLR || state == S_ACC || state == S_DRN || state == S_FLD || state == S_FIRE)
                 cycles <= cycles + 64'd1;
 
             // unpacker: fetch a word when the current one is used up
@@ -418,7 +472,7 @@ module spikeq_core_d6f25c47 #(
                         grp       <= 0;
                         row       <= 0;
                         tok_spk   <= 0;
-                        run_max   <= 0;
+                        tok_brst  <= 0;
                         sq_cnt    <= 0;
                         if (!desc_ok) begin
                             err_set[ERR_DESCRIPTOR] <= 1'b1;
@@ -491,9 +545,8 @@ module spikeq_core_d6f25c47 #(
                         sq_last          <= sq_widx;
                         sq_cnt           <= sq_cnt + 1'b1;
                     end
-                    spikes  <= spikes + { {(64-TOKEN_SPIKE_BITS){1'b0}}, spk_inc_w };
                     tok_spk <= tok_spk + spk_inc_w;
-                    run_max <= lane_last ? 0 : new_max;
+                    tok_brst <= tok_brst + { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, brst_inc };
                     if (lane_last) begin
                         lane <= 0;
                         grp  <= grp + 1'b1;
@@ -501,49 +554,38 @@ module spikeq_core_d6f25c47 #(
                         lane <= lane + 1'b1;
                     end
                     if (rx_end) begin
-                        ng1   <= grp;
                         state <= S_CLR;
                     end
                 end
 
                 // compute: clear the accumulators, start both engines
                 S_CLR: begin
-                    g         <= 0;
-                    lane_busy <= 1'b1;
-                    t         <= 0;
+                    spikes    <= spikes + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_spk };
                     e         <= 0;
-                    ts        <= 0;
+                    sdone     <= 0;
                     sal_busy  <= (sq_cnt != 0);
                     state     <= S_ACC;
                 end
 
                 // lanes and salient path side by side until both are done
                 S_ACC: begin
-                    if (lane_busy) begin
-                        if (g_tlast) begin
-                            t <= 0;
-                            g <= g + 1'b1;
-                            if (g_last) lane_busy <= 1'b0;
-                        end else begin
-                            t <= t + 1'b1;
-                        end
-                    end
                     if (sal_busy) begin
                         if (s_tlast) begin
-                            ts <= 0;
-                            e  <= e + 1'b1;
+                            sdone <= 0;
+                            e     <= e + 1'b1;
                             if (s_last) sal_busy <= 1'b0;
                         end else begin
-                            ts <= ts + 1'b1;
+                            sdone <= sdone | s_evm;
                         end
                     end
                     if (lane_fin && sal_fin) begin
                         acnt  <= 0;
-                        state <= fire_m ? S_FLD : S_ACNT;
+                        state <= fire_m ? S_DRN : S_ACNT;
                     end
                 end
 
                 // fire phase: load membranes, then one spike per cycle until no neuron fires
+                S_DRN: state <= S_FLD;
                 S_FLD: state <= S_FIRE;
                 S_FIRE: if (fired == 0) state <= S_ACNT;
 
@@ -572,7 +614,7 @@ module spikeq_core_d6f25c47 #(
                             grp       <= 0;
                             pkt_end   <= 1'b0;
                             tok_spk   <= 0;
-                            run_max   <= 0;
+                            tok_brst  <= 0;
                             sq_cnt    <= 0;
                             state     <= S_RX;
                         end

@@ -181,7 +181,7 @@ register_map! {
             READY ready 1, 1, "ap_ready seen";
         };
     ID = 0x10, RO, reset ID_MAGIC, "magic 0x53504B51 (\"SPKQ\")";
-    VERSION = 0x14, RO, reset 0x0001_0000, "contract version"
+    VERSION = 0x14, RO, reset 0x0002_0000, "contract version (major.minor in bits 23:16 and 15:0; major 2: cycle contract v2, event-driven lanes)"
         fields {
             PATCH patch 0, 8, "patch";
             MINOR minor 8, 8, "minor";
