@@ -61,7 +61,6 @@ module spikeq_core_d6f25c47 #(
     localparam [31:0] MODE_RAW = 32'h00000000;
     localparam [31:0] OP_LOAD = 32'h00000000;
     localparam [31:0] OP_RUN = 32'h00000001;
-    localparam QA = 7;
     localparam QS = 127;
     localparam ROWS = 4;
     localparam ROW_INDEX_BITS = 2;
@@ -157,13 +156,19 @@ module spikeq_core_d6f25c47 #(
     wire        c_el   = (state == S_RX) && (have_word || k_pad);
     wire [7:0]  c_in   = k_pad ? 8'd0 : wbuf[7:0];
     wire        c_neg  = c_in[7];
-    wire [7:0]  c_abs  = c_neg ? (8'd0 - c_in) : c_in;
-    wire        c_big  = (c_abs > QS);          // outside -Qs..=Qs: clamp
-    wire [CODE_MAG_BITS-1:0]  c_mag  = c_big ? QS : c_abs[CODE_MAG_BITS-1:0];
+    wire [CODE_MAG_BITS-1:0]  c_low = c_in[CODE_MAG_BITS-1:0];
+    wire [CODE_MAG_BITS-1:0]  c_abs = c_neg ? (0 - c_low) : c_low;   // |q| mod 2^CODE_MAG_BITS: exact where it is used
+    // range tests on the byte itself, beside the negation (not after it): the bytes of +Qs, -Qs
+    localparam [7:0] QS_BYTE     = 127;
+    localparam [7:0] NEG_QS_BYTE = 129;
+    wire        c_big  = c_neg ? (c_in < NEG_QS_BYTE) : (c_in > QS_BYTE);   // outside -Qs..=Qs: clamp
+    wire [CODE_MAG_BITS-1:0]  c_mag  = c_big ? QS : c_abs;
     wire        c_word_end = (idx == LAST_CODE) || k_last;
     wire        rx_end = c_el && lane_last && (k_pad || k_last);
-    wire        c_sal  = (c_mag > QA);           // salient: |q| > Qa
-    wire [TIME_BITS-1:0]  l_mag  = c_sal ? 0 : c_mag[TIME_BITS-1:0];
+    localparam [7:0] QA_BYTE     = 7;
+    localparam [7:0] NEG_QA_BYTE = 249;
+    wire        c_sal  = c_neg ? (c_in < NEG_QA_BYTE) : (c_in > QA_BYTE);   // salient: |q| > Qa
+    wire [TIME_BITS-1:0]  l_mag  = c_sal ? 0 : c_abs[TIME_BITS-1:0];      // not salient: not clamped either
     wire        l_neg  = c_neg && (l_mag != 0);
     wire [LANE_CODE_BITS-1:0]  c_wd   = {l_neg, l_mag};              // lane code: sign, magnitude
     wire        l_we   = c_el && (l_mag != 0);                  // a non-zero lane code joins its lane's list
@@ -226,7 +231,10 @@ module spikeq_core_d6f25c47 #(
     endgenerate
     wire [CODE_SPIKE_BITS-1:0] brst_inc = g_brst_inc[0].s;
     wire [TOKEN_SPIKE_BITS-1:0] spk_inc_w = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, spk_inc };
-    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token (SPIKES adds them at S_CLR)
+    // the token counters add each code's increments one cycle later (off the decode path)
+    reg  [TOKEN_SPIKE_BITS-1:0] spk_inc_q;
+    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token (SPIKES adds them in S_ACNT)
+    reg  [CODE_SPIKE_BITS-1:0]  brst_inc_q;
     reg  [TOKEN_SPIKE_BITS-1:0] tok_brst;                         // bursts of the current token
 
     // ---------------------------------------------------------------- salient engine
@@ -421,7 +429,9 @@ module spikeq_core_d6f25c47 #(
             lane      <= 0;
             grp       <= 0;
             row       <= 0;
+            spk_inc_q <= 0;
             tok_spk   <= 0;
+            brst_inc_q <= 0;
             tok_brst  <= 0;
             sq_cnt    <= 0;
             sq_last   <= 0;
@@ -438,6 +448,11 @@ module spikeq_core_d6f25c47 #(
             err_set <= 0;
             if (state == S_CLR || state == S_ACC || state == S_DRN || state == S_FLD || state == S_FIRE)
                 cycles <= cycles + 64'd1;
+            // token counters: the increments of last cycle's code
+            spk_inc_q <= c_el ? spk_inc_w : 0;
+            tok_spk   <= tok_spk + spk_inc_q;
+            brst_inc_q <= c_el ? brst_inc : 0;
+            tok_brst   <= tok_brst + { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, brst_inc_q };
 
             // unpacker: fetch a word when the current one is used up
             if (fetch) begin
@@ -545,8 +560,6 @@ module spikeq_core_d6f25c47 #(
                         sq_last          <= sq_widx;
                         sq_cnt           <= sq_cnt + 1'b1;
                     end
-                    tok_spk <= tok_spk + spk_inc_w;
-                    tok_brst <= tok_brst + { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, brst_inc };
                     if (lane_last) begin
                         lane <= 0;
                         grp  <= grp + 1'b1;
@@ -560,7 +573,6 @@ module spikeq_core_d6f25c47 #(
 
                 // compute: clear the accumulators, start both engines
                 S_CLR: begin
-                    spikes    <= spikes + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_spk };
                     e         <= 0;
                     sdone     <= 0;
                     sal_busy  <= (sq_cnt != 0);
@@ -592,6 +604,7 @@ module spikeq_core_d6f25c47 #(
                 // account ACCUMULATES (M additions of the token's per-row count; not counted in CYCLES)
                 S_ACNT: begin
                     accums <= accums + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_inc };
+                    if (acnt == 0) spikes <= spikes + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_spk };
                     acnt   <= acnt + 1'b1;
                     if (acnt == mm1) begin
                         oi    <= 0;
