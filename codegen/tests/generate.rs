@@ -108,7 +108,8 @@ fn sizes_are_named_constants_not_literals() {
     let small = config("tiny");
     let mut c = small.config.clone();
     (c.rows, c.lanes, c.k_max, c.m_max, c.frac_bits) = (8, 8, 128, 128, 5);
-    c.weight_format = "int3".parse().unwrap();
+    // int2 (16 per stream word): LOAD's chunk is a whole lane group in both, as in tiny (int4, 4 lanes)
+    c.weight_format = "int2".parse().unwrap();
     let large = c.validate().unwrap();
     assert_ne!((small.acc_bits, small.k_index_bits), (large.acc_bits, large.k_index_bits));
     let (a, b) = (without_sizes(&small), without_sizes(&large));

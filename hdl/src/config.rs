@@ -123,6 +123,15 @@ pub fn sbits(v: u64) -> u32 {
     ubits(v) + 1
 }
 
+/// Greatest common divisor.
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 /// Bits of an index into a table of `n` entries: max(1, ceil(log2 n)).
 pub fn index_bits(n: u32) -> u32 {
     ubits(n.max(1) as u64 - 1)
@@ -226,6 +235,11 @@ pub struct Derived {
     pub fire_words: u32,
     /// Weights packed in one 32-bit stream word.
     pub weights_per_word: u32,
+    /// Weights the LOAD state writes per cycle: gcd(lanes, weights_per_word) on the spike PE (a
+    /// chunk never crosses a lane group, each of its weights goes to its own lane), 1 on the MAC PE.
+    pub load_chunk: u32,
+    /// Chunks of one stream word (weights_per_word / load_chunk).
+    pub load_chunks: u32,
     /// Weight memory of the array in bits (rows × groups_max × lanes × weight_bits).
     pub weight_memory_bits: u64,
 }
@@ -369,6 +383,7 @@ impl ArrayConfig {
         // Widths of the generated RTL's registers, memories and indices (docs/codegen.md).
         let mac = c.pe == PeKind::Mac;
         let weights_per_word = STREAM_BITS / weight_bits;
+        let load_chunk = if mac { 1 } else { gcd(c.lanes, weights_per_word) };
         let lane_index_bits = index_bits(c.lanes);
         let group_index_bits = index_bits(groups_max);
         let salient_index_bits = index_bits(salient_depth);
@@ -434,6 +449,8 @@ impl ArrayConfig {
             fire_compare_bits: th_bits.max(membrane_bits),
             fire_words: c.rows.div_ceil(CODES_PER_WORD),
             weights_per_word,
+            load_chunk,
+            load_chunks: weights_per_word / load_chunk,
             weight_memory_bits,
         })
     }

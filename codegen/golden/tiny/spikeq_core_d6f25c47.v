@@ -57,6 +57,7 @@ module spikeq_core_d6f25c47 #(
     localparam LANES = 4;
     localparam LANE_CODE_BITS = 4;
     localparam LANE_INDEX_BITS = 2;
+    localparam LOAD_CHUNK = 4;
     localparam [31:0] MODE_FIRE = 32'h00000001;
     localparam [31:0] MODE_RAW = 32'h00000000;
     localparam [31:0] OP_LOAD = 32'h00000000;
@@ -124,7 +125,8 @@ module spikeq_core_d6f25c47 #(
     reg  [ROW_INDEX_BITS-1:0]  row;
     // the last lane of a group, the last weight and the last code of a stream word
     localparam [LANE_INDEX_BITS-1:0] LAST_LANE   = 3;
-    localparam [WORD_INDEX_BITS-1:0] LAST_WEIGHT = 7;
+    // LOAD writes a chunk of LOAD_CHUNK weights per cycle (one per lane, inside one lane group)
+    localparam [WORD_INDEX_BITS-1:0] LAST_CHUNK  = 1;
     localparam [WORD_INDEX_BITS-1:0] LAST_CODE   = 3;
     wire        k_last    = (k == kk1);
     wire        lane_last = (lane == LAST_LANE);
@@ -147,8 +149,20 @@ module spikeq_core_d6f25c47 #(
 
     // ---------------------------------------------------------------- weight / threshold loader
     wire                 w_we = (state == S_LDW) && have_word;
-    wire [WEIGHT_BITS-1:0]  w_wd = wbuf[WEIGHT_BITS-1:0];
-    wire                 w_word_end = (idx == LAST_WEIGHT) || k_last;
+    wire [K_INDEX_BITS-1:0] ld_left = kk1 - k;                // weights of the row after this chunk's first
+    wire                 ld_last    = (ld_left < LOAD_CHUNK);  // the chunk holds the row's last weight
+    wire                 w_word_end = (idx == LAST_CHUNK) || ld_last;
+    // lanes of the chunk: lane + i takes weight i of the chunk
+    reg  [LANES-1:0] ld_oh;
+    integer i_ld;
+    integer i_lc;
+    always @* begin
+        ld_oh = 0;
+        for (i_ld = 0; i_ld < LANES; i_ld = i_ld + LOAD_CHUNK)      // the first lane of each chunk
+            for (i_lc = 0; i_lc < LOAD_CHUNK; i_lc = i_lc + 1)
+                if (lane == i_ld[LANE_INDEX_BITS-1:0]) ld_oh[i_ld + i_lc] = 1'b1;
+    end
+    localparam [K_INDEX_BITS-1:0] K_STEP = 4;
     wire                 t_we = (state == S_LDT) && have_word;
     wire [TH_BITS-1:0]  t_wd = wbuf[TH_BITS-1:0];
 
@@ -302,10 +316,10 @@ module spikeq_core_d6f25c47 #(
             spikeq_lane_d6f25c47 u_lane (
                 .clk    (clk),
                 .rst_n  (rst_n),
-                .wwe    (w_we && lane_oh[gn]),
+                .wwe    (w_we && ld_oh[gn]),
                 .wrow   (row),
                 .wgroup (grp),
-                .wdata  (w_wd),
+                .wdata  (wbuf[(gn % LOAD_CHUNK)*WEIGHT_BITS +: WEIGHT_BITS]),
                 .clear  (state == S_ACNT),
                 .we     (l_we && lane_oh[gn]),
                 .cgroup (grp),
@@ -498,24 +512,20 @@ module spikeq_core_d6f25c47 #(
                     end
                 end
 
-                // LOAD: one weight per cycle into row `row`, lane group `grp`, lane `lane`
+                // LOAD: a chunk of LOAD_CHUNK weights per cycle into row `row`, lane group `grp`,
+                // lanes `lane`..`lane`+LOAD_CHUNK-1
                 S_LDW: if (have_word) begin
-                    wbuf <= wbuf >> WEIGHT_BITS;
+                    wbuf <= wbuf >> (LOAD_CHUNK*WEIGHT_BITS);
                     idx  <= idx + 1'b1;
                     if (w_word_end) begin
                         have_word <= 1'b0;
                         idx       <= 0;
-                        if (wlast != (k_last && row == mm1 && !fire_m)) err_set[ERR_STREAM] <= 1'b1;
-                        if (wlast && !(k_last && row == mm1 && !fire_m)) pkt_end <= 1'b1;
+                        if (wlast != (ld_last && row == mm1 && !fire_m)) err_set[ERR_STREAM] <= 1'b1;
+                        if (wlast && !(ld_last && row == mm1 && !fire_m)) pkt_end <= 1'b1;
                     end
-                    if (lane_last) begin
-                        lane <= 0;
-                        grp  <= grp + 1'b1;
-                    end else begin
-                        lane <= lane + 1'b1;
-                    end
-                    k <= k + 1'b1;
-                    if (k_last) begin
+                    grp  <= grp + 1'b1;                                 // a chunk is a whole lane group
+                    k <= k + K_STEP;
+                    if (ld_last) begin
                         k    <= 0;
                         lane <= 0;
                         grp  <= 0;
