@@ -111,11 +111,19 @@ pub fn generate_for_synthesis(d: &Derived) -> Result<Design, CodegenError> {
 
 /// The yosys script of a family: read the Verilog files (paths as given), synthesise `top`
 /// (flattened), check the netlist, write the cell statistics as JSON to `stat_json` and, for
-/// iCE40, the netlist nextpnr reads to `netlist_json`.
-pub fn yosys_script(family: Family, files: &[String], top: &str, stat_json: &str, netlist_json: &str) -> String {
+/// iCE40, the netlist nextpnr reads to `netlist_json`. `no_dsp` keeps multipliers out of DSP
+/// blocks (Xilinx `-nodsp`: what a DSP-based design costs in LUTs; the iCE40 flow uses none).
+pub fn yosys_script(
+    family: Family,
+    files: &[String],
+    top: &str,
+    stat_json: &str,
+    netlist_json: &str,
+    no_dsp: bool,
+) -> String {
     let synth = match family {
         Family::Ice40 => format!("synth_ice40 -top {top} -json {netlist_json}"),
-        Family::Xilinx => format!("synth_xilinx -flatten -top {top}"),
+        Family::Xilinx => format!("synth_xilinx -flatten{} -top {top}", if no_dsp { " -nodsp" } else { "" }),
     };
     format!("read_verilog -sv {}\n{synth}\ncheck -assert\ntee -q -o {stat_json} stat -json\nstat\n", files.join(" "))
 }

@@ -101,7 +101,11 @@ pub(crate) fn render(d: &Derived) -> Result<Vec<(String, String)>, CodegenError>
     if d.config.pe == PeKind::Mac {
         parts.push(("spikeq_row", "spikeq_row_mac.v", "MAC baseline row: weights, multipliers, row adder"));
     } else {
-        parts.push(("spikeq_row", "spikeq_row_spike.v", "spike row: lane weight memories, burst adders, salient digits"));
+        parts.push((
+            "spikeq_row",
+            "spikeq_row_spike.v",
+            "spike row: lane weight memories, burst adders, salient digits",
+        ));
         parts.push(("spikeq_lane", "spikeq_lane.v", "spike lane: list of non-zero codes, event-driven burst schedule"));
     }
     if d.supports(OutputMode::Fire) {

@@ -16,7 +16,7 @@ fn tiny_synthesises_for_ice40_without_latches() {
     let dir = scratch("yosys_tiny");
     design.write_to(&dir, true).unwrap();
     let files: Vec<String> = design.verilog().map(|f| f.path.clone()).collect();
-    let script = flow::yosys_script(Family::Ice40, &files, &flow::harness_name(&d), "stat.json", "netlist.json");
+    let script = flow::yosys_script(Family::Ice40, &files, &flow::harness_name(&d), "stat.json", "netlist.json", false);
     std::fs::write(dir.join("synth.ys"), script).unwrap();
     let (ok, log) = run(Command::new("yosys").current_dir(&dir).args(["-q", "-l", "yosys.log", "-s", "synth.ys"]));
     let log = std::fs::read_to_string(dir.join("yosys.log")).unwrap_or(log);

@@ -51,10 +51,14 @@ fn step_token(d: &Derived, w: &[i8], k: usize, m: usize, codes: &[i8]) -> (Vec<i
     // Lanes: lane l's list of (input, sign, bits left); all lanes step together, each on its own.
     let mut lists: Vec<Vec<(usize, i64, u32)>> = (0..lanes)
         .map(|l| {
-            (l..k).step_by(lanes).filter(|&kk| lane_codes[kk] != 0).map(|kk| {
-                let q = lane_codes[kk] as i32;
-                (kk, q.signum() as i64, q.unsigned_abs())
-            }).collect()
+            (l..k)
+                .step_by(lanes)
+                .filter(|&kk| lane_codes[kk] != 0)
+                .map(|kk| {
+                    let q = lane_codes[kk] as i32;
+                    (kk, q.signum() as i64, q.unsigned_abs())
+                })
+                .collect()
         })
         .collect();
     let mut lane_cycles = 1u64; // the fill cycle: each lane reads its first weight

@@ -78,7 +78,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let all = &session.text()?.tokens;
     let tokens = &all[..a.tokens.min(all.len())];
 
-    let bar = progress::bar((arrays.len() * (1 + targets.len())) as u64, "steps");
+    // A MAC array on Xilinx is synthesised twice: with DSPs, and with its multipliers in LUTs.
+    let extra = |d: &spikeq_hdl::Derived| u64::from(d.config.pe == PeKind::Mac && targets.contains(&Target::Xilinx));
+    let steps: u64 = arrays.iter().map(|(_, d)| 1 + targets.len() as u64 + extra(d)).sum();
+    let bar = progress::bar(steps, "steps");
     bar.enable_steady_tick(Duration::from_millis(250));
     let mut points = Vec::new();
     let mut tools = None;
@@ -86,18 +89,20 @@ pub fn run(a: CompareArgs) -> Result<()> {
         bar.set_message(format!("{}: {} tokens through the golden backend", d.config.name, tokens.len()));
         let act = compare::measure(&session, d, tokens)?;
         bar.inc(1);
-        let (mut xilinx, mut ice40) = (None, None);
-        for &t in &targets {
-            bar.set_message(format!("{}: synthesis for {t}", d.config.name));
+        let (mut xilinx, mut xilinx_no_dsp, mut ice40) = (None, None, None);
+        let runs = targets.iter().map(|&t| (t, false)).chain((extra(d) == 1).then_some((Target::Xilinx, true)));
+        for (t, no_dsp) in runs {
+            let how = if no_dsp { " (multipliers in LUTs)" } else { "" };
+            bar.set_message(format!("{}: synthesis for {t}{how}", d.config.name));
             let started = std::time::Instant::now();
-            let (area, versions) = compare::synthesize(d, t, &a.work, &cache)
-                .with_context(|| format!("synthesizing {} for {t}", d.config.name))?;
+            let (area, versions) = compare::synthesize(d, t, &a.work, &cache, no_dsp)
+                .with_context(|| format!("synthesizing {} for {t}{how}", d.config.name))?;
             let fmax = area.fmax_mhz.map_or(String::new(), |f| format!(", Fmax {f:.1} MHz"));
             let secs = started.elapsed().as_secs_f64();
             // Printed also when the bar is hidden (no terminal): the synthesis times are measurements.
             bar.suspend(|| {
                 eprintln!(
-                    "{} {t}: {} LUTs, {} FFs, {} DSPs{fmax} ({}; {})",
+                    "{} {t}{how}: {} LUTs, {} FFs, {} DSPs{fmax} ({}; {})",
                     d.config.name,
                     area.luts,
                     area.ffs,
@@ -107,13 +112,14 @@ pub fn run(a: CompareArgs) -> Result<()> {
                 )
             });
             tools.get_or_insert(versions);
-            match t {
-                Target::Xilinx => xilinx = Some(area),
-                Target::Ice40 => ice40 = Some(area),
+            match (t, no_dsp) {
+                (Target::Xilinx, false) => xilinx = Some(area),
+                (Target::Xilinx, true) => xilinx_no_dsp = Some(area),
+                (Target::Ice40, _) => ice40 = Some(area),
             }
             bar.inc(1);
         }
-        points.push(compare::point(*size, d, &act, xilinx, ice40));
+        points.push(compare::point(*size, d, &act, xilinx, xilinx_no_dsp, ice40));
     }
     bar.finish_and_clear();
 

@@ -81,6 +81,14 @@ pub struct SynthArgs {
     /// and tool versions (default: always run the tools).
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Xilinx: keep multipliers out of the DSP48 blocks (`synth_xilinx -nodsp`), so a MAC array is
+    /// counted in LUTs alone.
+    #[arg(long)]
+    no_dsp: bool,
+    /// Also synthesise each array for iCE40 without flattening and print how the LUT4s split
+    /// between the modules (rows, lanes, neurons, core, AXI shell), into OUT/<name>-<pe>/modules.md.
+    #[arg(long)]
+    modules: bool,
 }
 
 pub fn run(a: SynthArgs) -> Result<()> {
@@ -114,6 +122,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
         seed: a.seed,
         force: a.force,
         cache: a.cache,
+        no_dsp: a.no_dsp,
     };
     let total = (arrays.len() * targets.len()) as u64;
     let bar = progress::bar(total, "runs");
@@ -162,6 +171,21 @@ pub fn run(a: SynthArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
+    if a.modules {
+        for d in &arrays {
+            let dir = a.out.join(format!("{}-{}", d.config.name, synth::pe_name(d.config.pe)));
+            let split = synth::modules::split(d, &dir)
+                .with_context(|| format!("unflattened iCE40 synthesis of {}", d.config.name))?;
+            let table = synth::modules::markdown(&split);
+            let path = dir.join("modules.md");
+            std::fs::write(&path, &table).with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "{} ({} PE), LUT4 by module (iCE40, unflattened):\n{table}",
+                d.config.name,
+                synth::pe_name(d.config.pe)
+            );
+        }
+    }
     std::fs::write(&json, serde_json::to_string_pretty(&reports)? + "\n")
         .with_context(|| format!("cannot write {}", json.display()))?;
     let table = synth::markdown(&reports);

@@ -66,14 +66,17 @@ impl From<&SynthReport> for Area {
 
 /// Synthesizes `d` for one target with the project's synthesis flow (the only place this module
 /// touches synthesis). `work` holds the tool outputs; `cache` reuses earlier identical runs.
+/// `no_dsp` maps multipliers to LUTs (Xilinx), for throughput per LUT with the DSPs counted.
 pub fn synthesize(
     d: &Derived,
     target: Target,
     work: &Path,
     cache: &Path,
+    no_dsp: bool,
 ) -> Result<(Area, synth::ToolVersions), SynthError> {
-    let opts = SynthOptions { cache: Some(cache.to_path_buf()), force: true, ..SynthOptions::default() };
-    let report = synth::run_with(d, target, &work.join(&d.config.name), &opts)?;
+    let opts = SynthOptions { cache: Some(cache.to_path_buf()), force: true, no_dsp, ..SynthOptions::default() };
+    let dir = if no_dsp { format!("{}-nodsp", d.config.name) } else { d.config.name.clone() };
+    let report = synth::run_with(d, target, &work.join(dir), &opts)?;
     Ok((Area::from(&report), report.tools))
 }
 
@@ -94,8 +97,16 @@ pub struct SweepPoint {
     pub cycles_per_token: f64,
     /// Tokens per second at the iCE40 Fmax (when routed).
     pub tokens_per_s: Option<f64>,
-    /// Tokens per million cycles per thousand Xilinx LUTs (clock-free throughput per area).
+    /// Tokens per million cycles per thousand Xilinx LUTs, DSPs not counted (clock-free
+    /// throughput per area).
     pub tokens_per_mcycle_per_klut: Option<f64>,
+    /// Xilinx LUTs with the DSPs counted: the LUTs of the same design synthesised with its
+    /// multipliers in LUTs (`synth_xilinx -nodsp`); the spike array has no multipliers, so its LUTs.
+    pub xilinx_luts_with_dsps: Option<u64>,
+    /// Tokens per million cycles per thousand Xilinx LUTs with the DSPs counted.
+    pub tokens_per_mcycle_per_klut_dsp: Option<f64>,
+    /// Tokens per million cycles per thousand iCE40 LUT4 (yosys counts; every size, fitting or not).
+    pub tokens_per_mcycle_per_klut4: Option<f64>,
     /// On-chip energy per token (arithmetic + weight and code memory reads), µJ.
     pub energy_on_chip_uj: f64,
     /// Energy per token with the streams priced as DRAM, µJ. With a few tokens per call the
@@ -152,10 +163,22 @@ pub fn measure(session: &Session, d: &Derived, tokens: &[u32]) -> Result<Activit
 }
 
 /// A sweep point from its measurements.
-pub fn point(size: u32, d: &Derived, a: &Activity, xilinx: Option<Area>, ice40: Option<Area>) -> SweepPoint {
+/// `xilinx_no_dsp` is the Xilinx area of the design synthesised with `-nodsp` (None: it has no
+/// DSPs, so its LUTs already count everything).
+pub fn point(
+    size: u32,
+    d: &Derived,
+    a: &Activity,
+    xilinx: Option<Area>,
+    xilinx_no_dsp: Option<Area>,
+    ice40: Option<Area>,
+) -> SweepPoint {
     let cycles = a.cycles_per_token;
     let tokens_per_s = ice40.as_ref().and_then(|x| x.fmax_mhz).map(|f| f * 1e6 / cycles);
-    let per_klut = xilinx.as_ref().map(|x| 1e6 / cycles / (x.luts.max(1) as f64 / 1e3));
+    let per_k = |luts: u64| 1e6 / cycles / (luts.max(1) as f64 / 1e3);
+    let per_klut = xilinx.as_ref().map(|x| per_k(x.luts));
+    let luts_with_dsps = xilinx_no_dsp.as_ref().or(xilinx.as_ref()).map(|x| x.luts);
+    let per_klut4 = ice40.as_ref().map(|x| per_k(x.luts));
     SweepPoint {
         size,
         pe: format!("{:?}", d.config.pe).to_lowercase(),
@@ -165,6 +188,9 @@ pub fn point(size: u32, d: &Derived, a: &Activity, xilinx: Option<Area>, ice40: 
         cycles_per_token: cycles,
         tokens_per_s,
         tokens_per_mcycle_per_klut: per_klut,
+        xilinx_luts_with_dsps: luts_with_dsps,
+        tokens_per_mcycle_per_klut_dsp: luts_with_dsps.map(per_k),
+        tokens_per_mcycle_per_klut4: per_klut4,
         energy_on_chip_uj: a.design.per_token.on_chip() / 1e6,
         energy_total_uj: a.design.per_token.total() / 1e6,
         ppl: a.ppl,
@@ -204,26 +230,31 @@ impl Sweep {
             self.tools.as_ref().map_or(String::new(), |t| format!(" {}{}", t.yosys, t.nextpnr.as_ref().map_or(String::new(), |n| format!(", nextpnr {n}")))),
             self.energy_source
         );
-        let _ = writeln!(s, "| rows×lanes | PE | Xilinx LUT | FF | DSP | BRAM18 | iCE40 LUT4 (part) | iCE40 Fmax MHz | cycles / token | tokens/s @ Fmax | tokens / Mcycle / kLUT | on-chip µJ / token |");
-        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(s, "| rows×lanes | PE | Xilinx LUT | FF | DSP | BRAM18 | Xilinx LUT, DSPs as LUTs | iCE40 LUT4 (part) | iCE40 Fmax MHz | cycles / token | tokens/s @ Fmax | tokens / Mcycle / kLUT4 (iCE40) | tokens / Mcycle / kLUT (Xilinx, DSPs counted) | on-chip µJ / token |");
+        let _ = writeln!(
+            s,
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
         let dash = || "—".to_string();
         for p in &self.points {
             let x = p.xilinx.as_ref();
             let i = p.ice40.as_ref();
             let _ = writeln!(
                 s,
-                "| {0}×{0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8:.3e} | {9} | {10} | {11:.1} |",
+                "| {0}×{0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8} | {9:.3e} | {10} | {11} | {12} | {13:.1} |",
                 p.size,
                 p.pe,
                 x.map_or_else(dash, |a| a.luts.to_string()),
                 x.map_or_else(dash, |a| a.ffs.to_string()),
                 x.map_or_else(dash, |a| a.dsps.to_string()),
                 x.map_or_else(dash, |a| a.brams.to_string()),
+                p.xilinx_luts_with_dsps.map_or_else(dash, |l| l.to_string()),
                 i.map_or_else(dash, |a| format!("{} ({})", a.luts, a.device)),
                 i.and_then(|a| a.fmax_mhz).map_or_else(dash, |f| format!("{f:.1}")),
                 p.cycles_per_token,
                 p.tokens_per_s.map_or_else(dash, |t| format!("{t:.1}")),
-                p.tokens_per_mcycle_per_klut.map_or_else(dash, |t| format!("{t:.3}")),
+                p.tokens_per_mcycle_per_klut4.map_or_else(dash, |t| format!("{t:.3}")),
+                p.tokens_per_mcycle_per_klut_dsp.map_or_else(dash, |t| format!("{t:.3}")),
                 p.energy_on_chip_uj
             );
         }

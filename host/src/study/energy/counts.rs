@@ -113,10 +113,7 @@ pub fn count_layer(g: &Golden, job: &Layer<'_>, run: &LayerRun, traffic: Traffic
                 (r + view.cost.weight_reads, s + sal)
             });
             let listed = reads - salient;
-            (
-                m * reads * d.weight_bits as u64,
-                tiles * (listed * code_word_bits(d) + salient * salient_entry_bits(d)),
-            )
+            (m * reads * d.weight_bits as u64, tiles * (listed * code_word_bits(d) + salient * salient_entry_bits(d)))
         }
     };
 

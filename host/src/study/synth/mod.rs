@@ -13,6 +13,7 @@
 mod cells;
 pub use cells::Counts;
 mod ice40;
+pub mod modules;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -96,11 +97,23 @@ pub struct SynthOptions {
     pub force: bool,
     /// Directory of cached reports, keyed by content hash; `None` always runs the tools.
     pub cache: Option<PathBuf>,
+    /// Xilinx: map multipliers to LUTs instead of DSP48 blocks (`synth_xilinx -nodsp`), to count a
+    /// DSP-based design in LUTs alone.
+    pub no_dsp: bool,
 }
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions { device: None, package: None, pcf: None, freq_mhz: None, seed: 1, force: false, cache: None }
+        SynthOptions {
+            device: None,
+            package: None,
+            pcf: None,
+            freq_mhz: None,
+            seed: 1,
+            force: false,
+            cache: None,
+            no_dsp: false,
+        }
     }
 }
 
@@ -214,7 +227,7 @@ pub fn run_with(d: &Derived, target: Target, out: &Path, opts: &SynthOptions) ->
 
     let top = flow::harness_name(d);
     let files: Vec<String> = design.verilog().map(|f| format!("../rtl/{}", f.path)).collect();
-    let script = flow::yosys_script(target, &files, &top, STAT, NETLIST);
+    let script = flow::yosys_script(target, &files, &top, STAT, NETLIST, opts.no_dsp);
     let freq = opts.freq_mhz.unwrap_or(d.config.clock_mhz);
 
     let key = cache_key(&design, target, opts, pcf.as_deref(), freq, &versions, &script);
