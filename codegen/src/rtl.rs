@@ -16,7 +16,7 @@ use crate::constants::Constants;
 use crate::{helpers, ports, CodegenError, GENERATOR_VERSION};
 
 /// The RTL templates: one per module, the core's parts imported by the core as macros.
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("spikeq_top.v", include_str!("../templates/spikeq_top.v.tera")),
     ("spikeq_axil.v", include_str!("../templates/spikeq_axil.v.tera")),
     ("spikeq_core.v", include_str!("../templates/spikeq_core.v.tera")),
@@ -25,9 +25,11 @@ const TEMPLATES: [(&str, &str); 12] = [
     ("core/salient_engine.v", include_str!("../templates/core/salient_engine.v.tera")),
     ("core/code_memory.v", include_str!("../templates/core/code_memory.v.tera")),
     ("core/output.v", include_str!("../templates/core/output.v.tera")),
+    ("core/code_receiver.v", include_str!("../templates/core/code_receiver.v.tera")),
     ("spikeq_row_spike.v", include_str!("../templates/spikeq_row_spike.v.tera")),
     ("spikeq_row_mac.v", include_str!("../templates/spikeq_row_mac.v.tera")),
     ("spikeq_lane.v", include_str!("../templates/spikeq_lane.v.tera")),
+    ("spikeq_code.v", include_str!("../templates/spikeq_code.v.tera")),
     ("spikeq_neuron.v", include_str!("../templates/spikeq_neuron.v.tera")),
 ];
 
@@ -107,6 +109,11 @@ pub(crate) fn render(d: &Derived) -> Result<Vec<(String, String)>, CodegenError>
             "spike row: lane weight memories, burst adders, salient digits",
         ));
         parts.push(("spikeq_lane", "spikeq_lane.v", "spike lane: list of non-zero codes, event-driven burst schedule"));
+        parts.push((
+            "spikeq_code",
+            "spikeq_code.v",
+            "spike code receiver: one code's clamp, lane code, spikes and bursts",
+        ));
     }
     if d.supports(OutputMode::Fire) {
         parts.push(("spikeq_neuron", "spikeq_neuron.v", "IF output neuron: threshold, membrane, spike counter"));

@@ -107,8 +107,9 @@ fn sizes_are_named_constants_not_literals() {
     // change): once the constants' declarations are set aside, the Verilog is the same text.
     let small = config("tiny");
     let mut c = small.config.clone();
-    (c.rows, c.lanes, c.k_max, c.m_max, c.frac_bits) = (8, 8, 128, 128, 5);
-    // int2 (16 per stream word): LOAD's chunk is a whole lane group in both, as in tiny (int4, 4 lanes)
+    // 2 lanes and int2 (16 weights per stream word): LOAD's and the code receiver's chunks are a
+    // whole lane group in both, as in tiny (4 lanes, int4): the same variant of the hardware.
+    (c.rows, c.lanes, c.k_max, c.m_max, c.frac_bits) = (8, 2, 128, 128, 5);
     c.weight_format = "int2".parse().unwrap();
     let large = c.validate().unwrap();
     assert_ne!((small.acc_bits, small.k_index_bits), (large.acc_bits, large.k_index_bits));

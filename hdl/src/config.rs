@@ -240,6 +240,11 @@ pub struct Derived {
     pub load_chunk: u32,
     /// Chunks of one stream word (weights_per_word / load_chunk).
     pub load_chunks: u32,
+    /// Codes the code receiver takes per cycle: gcd(lanes, 4) on the spike PE (a chunk never
+    /// crosses a lane group, each code goes to its own lane), 1 on the MAC PE.
+    pub rx_chunk: u32,
+    /// Chunks of one stream word of codes (4 / rx_chunk).
+    pub rx_chunks: u32,
     /// Weight memory of the array in bits (rows × groups_max × lanes × weight_bits).
     pub weight_memory_bits: u64,
 }
@@ -384,6 +389,7 @@ impl ArrayConfig {
         let mac = c.pe == PeKind::Mac;
         let weights_per_word = STREAM_BITS / weight_bits;
         let load_chunk = if mac { 1 } else { gcd(c.lanes, weights_per_word) };
+        let rx_chunk = if mac { 1 } else { gcd(c.lanes, CODES_PER_WORD) };
         let lane_index_bits = index_bits(c.lanes);
         let group_index_bits = index_bits(groups_max);
         let salient_index_bits = index_bits(salient_depth);
@@ -451,6 +457,8 @@ impl ArrayConfig {
             weights_per_word,
             load_chunk,
             load_chunks: weights_per_word / load_chunk,
+            rx_chunk,
+            rx_chunks: CODES_PER_WORD / rx_chunk,
             weight_memory_bits,
         })
     }

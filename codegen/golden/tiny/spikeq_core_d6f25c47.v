@@ -62,9 +62,9 @@ module spikeq_core_d6f25c47 #(
     localparam [31:0] MODE_RAW = 32'h00000000;
     localparam [31:0] OP_LOAD = 32'h00000000;
     localparam [31:0] OP_RUN = 32'h00000001;
-    localparam QS = 127;
     localparam ROWS = 4;
     localparam ROW_INDEX_BITS = 2;
+    localparam RX_CHUNK = 4;
     localparam SALIENT_COUNT_BITS = 3;
     localparam SALIENT_DEPTH = 4;
     localparam SALIENT_DIGITS = 3;
@@ -119,32 +119,23 @@ module spikeq_core_d6f25c47 #(
     reg  [WORD_INDEX_BITS-1:0]  idx;                     // element of the current word
 
     reg  [K_INDEX_BITS-1:0]  k;                       // element of the row / token
-    reg         k_pad;                   // token: past K, zero codes fill the last group
     reg  [LANE_INDEX_BITS-1:0]  lane;
     reg  [GROUP_INDEX_BITS-1:0]  grp;
     reg  [ROW_INDEX_BITS-1:0]  row;
     // the last lane of a group, the last weight and the last code of a stream word
-    localparam [LANE_INDEX_BITS-1:0] LAST_LANE   = 3;
     // LOAD writes a chunk of LOAD_CHUNK weights per cycle (one per lane, inside one lane group)
     localparam [WORD_INDEX_BITS-1:0] LAST_CHUNK  = 1;
-    localparam [WORD_INDEX_BITS-1:0] LAST_CODE   = 3;
-    wire        k_last    = (k == kk1);
-    wire        lane_last = (lane == LAST_LANE);
 
-    wire fetch = !have_word && (state == S_LDW || state == S_LDT || (state == S_RX && !k_pad));
+    wire fetch = !have_word && (state == S_LDW || state == S_LDT || state == S_RX);
     assign s_axis_tready = fetch && !pkt_end;
 
-    // one-hot decodes of the write row (MAC weight words, thresholds) and lane
+    // one-hot decode of the write row (MAC weight words, thresholds)
     reg  [ROWS-1:0] row_oh;
-    reg  [LANES-1:0] lane_oh;
     integer i_oh;
     always @* begin
         row_oh  = 0;
         for (i_oh = 0; i_oh < ROWS; i_oh = i_oh + 1)
             if (row == i_oh[ROW_INDEX_BITS-1:0]) row_oh[i_oh] = 1'b1;
-        lane_oh = 0;
-        for (i_oh = 0; i_oh < LANES; i_oh = i_oh + 1)
-            if (lane == i_oh[LANE_INDEX_BITS-1:0]) lane_oh[i_oh] = 1'b1;
     end
 
     // ---------------------------------------------------------------- weight / threshold loader
@@ -165,27 +156,57 @@ module spikeq_core_d6f25c47 #(
     localparam [K_INDEX_BITS-1:0] K_STEP = 4;
     wire                 t_we = (state == S_LDT) && have_word;
     wire [TH_BITS-1:0]  t_wd = wbuf[TH_BITS-1:0];
+    // the token counters add each code's increments one cycle later (off the decode path)
+    reg  [TOKEN_SPIKE_BITS-1:0] spk_inc_q;
+    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token (SPIKES adds them in S_ACNT)
+    reg  [TOKEN_SPIKE_BITS-1:0] brst_inc_q;
+    reg  [TOKEN_SPIKE_BITS-1:0] tok_brst;                         // bursts of the current token
 
-    // ---------------------------------------------------------------- code loader
-    wire        c_el   = (state == S_RX) && (have_word || k_pad);
-    wire [7:0]  c_in   = k_pad ? 8'd0 : wbuf[7:0];
-    wire        c_neg  = c_in[7];
-    wire [CODE_MAG_BITS-1:0]  c_low = c_in[CODE_MAG_BITS-1:0];
-    wire [CODE_MAG_BITS-1:0]  c_abs = c_neg ? (0 - c_low) : c_low;   // |q| mod 2^CODE_MAG_BITS: exact where it is used
-    // range tests on the byte itself, beside the negation (not after it): the bytes of +Qs, -Qs
-    localparam [7:0] QS_BYTE     = 127;
-    localparam [7:0] NEG_QS_BYTE = 129;
-    wire        c_big  = c_neg ? (c_in < NEG_QS_BYTE) : (c_in > QS_BYTE);   // outside -Qs..=Qs: clamp
-    wire [CODE_MAG_BITS-1:0]  c_mag  = c_big ? QS : c_abs;
-    wire        c_word_end = (idx == LAST_CODE) || k_last;
-    wire        rx_end = c_el && lane_last && (k_pad || k_last);
-    localparam [7:0] QA_BYTE     = 7;
-    localparam [7:0] NEG_QA_BYTE = 249;
-    wire        c_sal  = c_neg ? (c_in < NEG_QA_BYTE) : (c_in > QA_BYTE);   // salient: |q| > Qa
-    wire [TIME_BITS-1:0]  l_mag  = c_sal ? 0 : c_abs[TIME_BITS-1:0];      // not salient: not clamped either
-    wire        l_neg  = c_neg && (l_mag != 0);
-    wire [LANE_CODE_BITS-1:0]  c_wd   = {l_neg, l_mag};              // lane code: sign, magnitude
-    wire        l_we   = c_el && (l_mag != 0);                  // a non-zero lane code joins its lane's list
+    // ---------------------------------------------------------------- code receiver (spike PE)
+    wire        c_el    = (state == S_RX) && have_word;
+    wire [K_INDEX_BITS-1:0] rx_left = kk1 - k;                   // codes of the token after this chunk's first
+    wire        rx_last = (rx_left < RX_CHUNK);                   // the chunk holds the token's last code
+    localparam [WORD_INDEX_BITS-1:0] LAST_RX_CHUNK = 0;
+    wire        c_word_end = (idx == LAST_RX_CHUNK) || rx_last;
+    wire [RX_CHUNK-1:0] rx_big;
+    wire [RX_CHUNK*LANE_CODE_BITS-1:0] rx_code;                   // lane codes
+    wire [RX_CHUNK-1:0] rx_lnz;                                    // lane code is not zero
+    wire [RX_CHUNK*CODE_SPIKE_BITS-1:0] rx_spikes;
+    wire [RX_CHUNK*CODE_SPIKE_BITS-1:0] rx_bursts;
+    wire [RX_CHUNK-1:0] rx_sal;                                    // salient code of the token
+    wire [RX_CHUNK*CODE_MAG_BITS-1:0] rx_mag;
+    wire [RX_CHUNK-1:0] rx_neg;
+    wire [RX_CHUNK*CODE_SPIKE_BITS-1:0] rx_sal_spikes;
+    wire [RX_CHUNK*CODE_SPIKE_BITS-1:0] rx_sal_bursts;
+    wire [RX_CHUNK*LANE_INDEX_BITS-1:0] rx_lane;                   // lane of each code
+    genvar gx;
+    generate
+        for (gx = 0; gx < RX_CHUNK; gx = gx + 1) begin : g_rx
+            wire [7:0] byte_in;                                     // zero past the token's end
+            if (gx == 0) begin : g_first
+                assign byte_in = wbuf[7:0];
+            end else begin : g_next
+                localparam [K_INDEX_BITS:0] AT = gx;                // position in the chunk
+                assign byte_in = ({1'b0, rx_left} >= AT) ? wbuf[gx*8 +: 8] : 8'd0;
+            end
+            spikeq_code_d6f25c47 u_code (
+                .code       (byte_in),
+                .big        (rx_big[gx]),
+                .sal        (rx_sal[gx]),
+                .mag        (rx_mag[gx*CODE_MAG_BITS +: CODE_MAG_BITS]),
+                .neg        (rx_neg[gx]),
+                .sal_spikes (rx_sal_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS]),
+                .sal_bursts (rx_sal_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS]),
+                .lane_code  (rx_code[gx*LANE_CODE_BITS +: LANE_CODE_BITS]),
+                .spikes     (rx_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS]),
+                .bursts     (rx_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS])
+            );
+            assign rx_lnz[gx] = (rx_code[gx*LANE_CODE_BITS +: TIME_BITS] != 0);
+            localparam [LANE_INDEX_BITS-1:0] LANE_AT = gx;
+            assign rx_lane[gx*LANE_INDEX_BITS +: LANE_INDEX_BITS] = lane + LANE_AT;
+        end
+    endgenerate
+
     // ------------------------------------------------------------ salient queue
     reg  [GROUP_INDEX_BITS-1:0]  sq_grp  [0:SALIENT_SLOTS-1];
     reg  [LANE_INDEX_BITS-1:0]  sq_lane [0:SALIENT_SLOTS-1];
@@ -193,63 +214,73 @@ module spikeq_core_d6f25c47 #(
     reg         sq_neg  [0:SALIENT_SLOTS-1];
     reg  [SALIENT_COUNT_BITS-1:0]  sq_cnt;                     // entries of this token
     reg  [SALIENT_INDEX_BITS-1:0]  sq_last;                    // index of the last entry
-    wire        sq_full = (sq_cnt == SALIENT_DEPTH);
-    wire        sq_push = c_el && c_sal && !sq_full;
-    wire        sq_ovf  = c_el && c_sal && sq_full;
-    wire [SALIENT_INDEX_BITS-1:0]  sq_widx = sq_cnt[SALIENT_INDEX_BITS-1:0];
-    // spikes of a salient code: the sum of its radix-2^DIGIT_SHIFT digits (code_mag < Qs is
-    // always the case: a digit sum is at most the magnitude)
-    wire [SALIENT_DIGIT_BITS-1:0]  c_magp = { {(SALIENT_DIGIT_BITS-CODE_MAG_BITS){1'b0}}, c_mag };
-    wire [SALIENT_DIGITS*CODE_MAG_BITS-1:0] c_digits;
-    genvar gds;
+    // the chunk's salient codes take the next free entries in order while the queue has room
+    reg  [RX_CHUNK-1:0] sq_push;
+    reg  [RX_CHUNK*SALIENT_INDEX_BITS-1:0] sq_at;
+    reg  [SALIENT_COUNT_BITS-1:0] sq_run;
+    integer i_q;
+    always @* begin
+        sq_run  = sq_cnt;
+        sq_push = 0;
+        sq_at   = 0;
+        for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1) begin
+            sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS] = sq_run[SALIENT_INDEX_BITS-1:0];
+            if (rx_sal[i_q] && sq_run != SALIENT_DEPTH) begin
+                sq_push[i_q] = 1'b1;
+                sq_run = sq_run + 1'b1;
+            end
+        end
+    end
+    wire        sq_ovf = c_el && ((rx_sal & ~sq_push) != 0);
+    // the code's cost: a salient code that did not fit counts nothing
+    wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_spk_w;
+    wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_brst_w;
     generate
-        for (gds = 0; gds < SALIENT_DIGITS; gds = gds + 1) begin : g_dsum
-            assign c_digits[gds*CODE_MAG_BITS +: CODE_MAG_BITS] = { {(CODE_MAG_BITS-DIGIT_SHIFT){1'b0}}, c_magp[gds*DIGIT_SHIFT +: DIGIT_SHIFT] };
+        for (gx = 0; gx < RX_CHUNK; gx = gx + 1) begin : g_cost
+            wire [CODE_SPIKE_BITS-1:0] s = rx_sal[gx] ? (sq_push[gx] ? rx_sal_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rx_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+            wire [CODE_SPIKE_BITS-1:0] b = rx_sal[gx] ? (sq_push[gx] ? rx_sal_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rx_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+            assign rx_spk_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, s };
+            assign rx_brst_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, b };
         end
     endgenerate
-    // c_dsum: balanced adder tree over the SALIENT_DIGITS slices of c_digits (heap order, one wire per node)
-    genvar c_dsum_i;
+    // spk_inc_w: balanced adder tree over the RX_CHUNK slices of rx_spk_w (heap order, one wire per node)
+    genvar spk_inc_w_i;
     generate
-        for (c_dsum_i = 0; c_dsum_i < 2*SALIENT_DIGITS-1; c_dsum_i = c_dsum_i + 1) begin : g_c_dsum
-            wire [CODE_MAG_BITS-1:0] s;
-            if (c_dsum_i >= SALIENT_DIGITS-1) begin : g_leaf
-                assign s = c_digits[(c_dsum_i-(SALIENT_DIGITS-1))*CODE_MAG_BITS +: CODE_MAG_BITS];
+        for (spk_inc_w_i = 0; spk_inc_w_i < 2*RX_CHUNK-1; spk_inc_w_i = spk_inc_w_i + 1) begin : g_spk_inc_w
+            wire [TOKEN_SPIKE_BITS-1:0] s;
+            if (spk_inc_w_i >= RX_CHUNK-1) begin : g_leaf
+                assign s = rx_spk_w[(spk_inc_w_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
             end else begin : g_add
-                assign s = g_c_dsum[2*c_dsum_i+1].s + g_c_dsum[2*c_dsum_i+2].s;
+                assign s = g_spk_inc_w[2*spk_inc_w_i+1].s + g_spk_inc_w[2*spk_inc_w_i+2].s;
             end
         end
     endgenerate
-    wire [CODE_MAG_BITS-1:0] c_dsum = g_c_dsum[0].s;
-    wire [CODE_SPIKE_BITS-1:0]  spk_inc = c_sal ? (sq_push ? c_dsum : 0) : { {(CODE_SPIKE_BITS-TIME_BITS){1'b0}}, l_mag };
-    wire [CODE_MAG_BITS-1:0]  brst_mag = c_sal ? (sq_push ? c_mag : 0) : { {(CODE_MAG_BITS-TIME_BITS){1'b0}}, l_mag };
-    // bursts of a code (one addition per row each): the set bits of the magnitude it integrates,
-    // counted by an adder tree
-    wire [CODE_MAG_BITS*CODE_SPIKE_BITS-1:0] brst_bitv;
-    genvar gpc;
-    generate
-        for (gpc = 0; gpc < CODE_MAG_BITS; gpc = gpc + 1) begin : g_pc
-            assign brst_bitv[gpc*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] = { {(CODE_SPIKE_BITS-1){1'b0}}, brst_mag[gpc] };
-        end
-    endgenerate
-    // brst_inc: balanced adder tree over the CODE_MAG_BITS slices of brst_bitv (heap order, one wire per node)
+    wire [TOKEN_SPIKE_BITS-1:0] spk_inc_w = g_spk_inc_w[0].s;
+    // brst_inc: balanced adder tree over the RX_CHUNK slices of rx_brst_w (heap order, one wire per node)
     genvar brst_inc_i;
     generate
-        for (brst_inc_i = 0; brst_inc_i < 2*CODE_MAG_BITS-1; brst_inc_i = brst_inc_i + 1) begin : g_brst_inc
-            wire [CODE_SPIKE_BITS-1:0] s;
-            if (brst_inc_i >= CODE_MAG_BITS-1) begin : g_leaf
-                assign s = brst_bitv[(brst_inc_i-(CODE_MAG_BITS-1))*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+        for (brst_inc_i = 0; brst_inc_i < 2*RX_CHUNK-1; brst_inc_i = brst_inc_i + 1) begin : g_brst_inc
+            wire [TOKEN_SPIKE_BITS-1:0] s;
+            if (brst_inc_i >= RX_CHUNK-1) begin : g_leaf
+                assign s = rx_brst_w[(brst_inc_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
             end else begin : g_add
                 assign s = g_brst_inc[2*brst_inc_i+1].s + g_brst_inc[2*brst_inc_i+2].s;
             end
         end
     endgenerate
-    wire [CODE_SPIKE_BITS-1:0] brst_inc = g_brst_inc[0].s;
-    wire [TOKEN_SPIKE_BITS-1:0] spk_inc_w = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, spk_inc };
-    // the token counters add each code's increments one cycle later (off the decode path)
-    reg  [TOKEN_SPIKE_BITS-1:0] spk_inc_q;
-    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token (SPIKES adds them in S_ACNT)
-    reg  [CODE_SPIKE_BITS-1:0]  brst_inc_q;
-    reg  [TOKEN_SPIKE_BITS-1:0] tok_brst;                         // bursts of the current token
+    wire [TOKEN_SPIKE_BITS-1:0] brst_inc = g_brst_inc[0].s;
+
+    // the lanes of the chunk: lane + i takes code i when it is not zero
+    reg  [LANES-1:0] rx_we;
+    integer i_rx;
+    integer i_rc;
+    always @* begin
+        rx_we = 0;
+        for (i_rx = 0; i_rx < LANES; i_rx = i_rx + RX_CHUNK)          // the first lane of each chunk
+            for (i_rc = 0; i_rc < RX_CHUNK; i_rc = i_rc + 1)
+                if (c_el && lane == i_rx[LANE_INDEX_BITS-1:0] && rx_lnz[i_rc]) rx_we[i_rx + i_rc] = 1'b1;
+    end
+    localparam [K_INDEX_BITS-1:0] RX_K_STEP = 4;
 
     // ---------------------------------------------------------------- salient engine
     reg  [SALIENT_INDEX_BITS-1:0]  e;                                  // salient entry
@@ -321,9 +352,9 @@ module spikeq_core_d6f25c47 #(
                 .wgroup (grp),
                 .wdata  (wbuf[(gn % LOAD_CHUNK)*WEIGHT_BITS +: WEIGHT_BITS]),
                 .clear  (state == S_ACNT),
-                .we     (l_we && lane_oh[gn]),
+                .we     (rx_we[gn]),
                 .cgroup (grp),
-                .ccode  (c_wd),
+                .ccode  (rx_code[(gn % RX_CHUNK)*LANE_CODE_BITS +: LANE_CODE_BITS]),
                 .prime  (state == S_CLR),
                 .run    (state == S_ACC),
                 .w      (ln_w[gn*ROWS*WEIGHT_BITS +: ROWS*WEIGHT_BITS]),
@@ -439,7 +470,6 @@ module spikeq_core_d6f25c47 #(
             pkt_end   <= 1'b0;
             idx       <= 0;
             k         <= 0;
-            k_pad     <= 1'b0;
             lane      <= 0;
             grp       <= 0;
             row       <= 0;
@@ -466,7 +496,7 @@ module spikeq_core_d6f25c47 #(
             spk_inc_q <= c_el ? spk_inc_w : 0;
             tok_spk   <= tok_spk + spk_inc_q;
             brst_inc_q <= c_el ? brst_inc : 0;
-            tok_brst   <= tok_brst + { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, brst_inc_q };
+            tok_brst   <= tok_brst + brst_inc_q;
 
             // unpacker: fetch a word when the current one is used up
             if (fetch) begin
@@ -496,7 +526,6 @@ module spikeq_core_d6f25c47 #(
                         pkt_end   <= 1'b0;
                         idx       <= 0;
                         k         <= 0;
-                        k_pad     <= 1'b0;
                         lane      <= 0;
                         grp       <= 0;
                         row       <= 0;
@@ -546,39 +575,30 @@ module spikeq_core_d6f25c47 #(
                     if (row == mm1) state <= S_DONE;
                 end
 
-                // RUN: receive one token's codes, one per cycle (not counted in CYCLES)
+                // RUN: receive a chunk of RX_CHUNK codes per cycle (not counted in CYCLES)
                 S_RX: if (c_el) begin
-                    if (!k_pad) begin
-                        wbuf <= wbuf >> 8;
-                        idx  <= idx + 1'b1;
-                        k    <= k + 1'b1;
-                        if (c_word_end) begin
-                            have_word <= 1'b0;
-                            idx       <= 0;
-                            if (wlast != k_last) err_set[ERR_STREAM] <= 1'b1;
-                            if (wlast && !k_last) pkt_end <= 1'b1;
-                        end
-                        if (k_last) k_pad <= 1'b1;
+                    wbuf <= wbuf >> (RX_CHUNK*8);
+                    idx  <= idx + 1'b1;
+                    k    <= k + RX_K_STEP;
+                    if (c_word_end) begin
+                        have_word <= 1'b0;
+                        idx       <= 0;
+                        if (wlast != rx_last) err_set[ERR_STREAM] <= 1'b1;
+                        if (wlast && !rx_last) pkt_end <= 1'b1;
                     end
-                    if (c_big && !k_pad) err_set[ERR_CODE_RANGE] <= 1'b1;
+                    if (rx_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
                     if (sq_ovf) err_set[ERR_SALIENT_OVERFLOW] <= 1'b1;
-                    if (sq_push) begin
-                        sq_grp[sq_widx]  <= grp;
-                        sq_lane[sq_widx] <= lane;
-                        sq_mag[sq_widx]  <= c_mag;
-                        sq_neg[sq_widx]  <= c_neg;
-                        sq_last          <= sq_widx;
-                        sq_cnt           <= sq_cnt + 1'b1;
-                    end
-                    if (lane_last) begin
-                        lane <= 0;
-                        grp  <= grp + 1'b1;
-                    end else begin
-                        lane <= lane + 1'b1;
-                    end
-                    if (rx_end) begin
-                        state <= S_CLR;
-                    end
+                    for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1)
+                        if (sq_push[i_q]) begin
+                            sq_grp[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= grp;
+                            sq_lane[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]] <= rx_lane[i_q*LANE_INDEX_BITS +: LANE_INDEX_BITS];
+                            sq_mag[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rx_mag[i_q*CODE_MAG_BITS +: CODE_MAG_BITS];
+                            sq_neg[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rx_neg[i_q];
+                            sq_last <= sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS];
+                        end
+                    sq_cnt <= sq_run;
+                    grp  <= grp + 1'b1;                                 // a chunk is a whole lane group
+                    if (rx_last) state <= S_CLR;
                 end
 
                 // compute: clear the accumulators, start both engines
@@ -631,7 +651,6 @@ module spikeq_core_d6f25c47 #(
                         end else begin
                             tok       <= tok + 32'd1;
                             k         <= 0;
-                            k_pad     <= 1'b0;
                             idx       <= 0;
                             lane      <= 0;
                             grp       <= 0;
