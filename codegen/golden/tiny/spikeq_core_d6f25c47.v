@@ -91,6 +91,7 @@ module spikeq_core_d6f25c47 #(
     localparam [STATUS_PHASE_BITS-1:0] S_ACNT = 8;
     localparam [STATUS_PHASE_BITS-1:0] S_TX   = 9;
     localparam [STATUS_PHASE_BITS-1:0] S_DONE = 10;
+    localparam [STATUS_PHASE_BITS-1:0] S_RXW  = 12;   // the code receiver's last chunk lands
 
     reg  [STATUS_PHASE_BITS-1:0]  state;
     reg         fire_m;                  // MODE = fire
@@ -178,7 +179,6 @@ module spikeq_core_d6f25c47 #(
     wire [RX_CHUNK-1:0] rx_neg;
     wire [RX_CHUNK*CODE_SPIKE_BITS-1:0] rx_sal_spikes;
     wire [RX_CHUNK*CODE_SPIKE_BITS-1:0] rx_sal_bursts;
-    wire [RX_CHUNK*LANE_INDEX_BITS-1:0] rx_lane;                   // lane of each code
     genvar gx;
     generate
         for (gx = 0; gx < RX_CHUNK; gx = gx + 1) begin : g_rx
@@ -202,10 +202,40 @@ module spikeq_core_d6f25c47 #(
                 .bursts     (rx_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS])
             );
             assign rx_lnz[gx] = (rx_code[gx*LANE_CODE_BITS +: TIME_BITS] != 0);
-            localparam [LANE_INDEX_BITS-1:0] LANE_AT = gx;
-            assign rx_lane[gx*LANE_INDEX_BITS +: LANE_INDEX_BITS] = lane + LANE_AT;
         end
     endgenerate
+
+    // stage 2 works on the chunk decoded one cycle earlier (the decode and the salient queue's
+    // in-order insertion would not fit one iCE40 cycle); S_RXW lets the last chunk land
+    reg              rxq_valid;
+    reg  [GROUP_INDEX_BITS-1:0] rxq_grp;
+    reg  [LANE_INDEX_BITS-1:0]  rxq_lane;
+    reg  [RX_CHUNK-1:0] rxq_big;
+    reg  [RX_CHUNK*LANE_CODE_BITS-1:0] rxq_code;
+    reg  [RX_CHUNK-1:0] rxq_lnz;
+    reg  [RX_CHUNK*CODE_SPIKE_BITS-1:0] rxq_spikes;
+    reg  [RX_CHUNK*CODE_SPIKE_BITS-1:0] rxq_bursts;
+    reg  [RX_CHUNK-1:0] rxq_sal;
+    reg  [RX_CHUNK*CODE_MAG_BITS-1:0] rxq_mag;
+    reg  [RX_CHUNK-1:0] rxq_neg;
+    reg  [RX_CHUNK*CODE_SPIKE_BITS-1:0] rxq_sal_spikes;
+    reg  [RX_CHUNK*CODE_SPIKE_BITS-1:0] rxq_sal_bursts;
+    always @(posedge clk) begin
+        if (!rst_n) rxq_valid <= 1'b0;
+        else        rxq_valid <= c_el;
+        rxq_grp    <= grp;
+        rxq_lane   <= lane;
+        rxq_big    <= rx_big;
+        rxq_code   <= rx_code;
+        rxq_lnz    <= rx_lnz;
+        rxq_spikes <= rx_spikes;
+        rxq_bursts <= rx_bursts;
+        rxq_sal    <= rx_sal;
+        rxq_mag    <= rx_mag;
+        rxq_neg    <= rx_neg;
+        rxq_sal_spikes <= rx_sal_spikes;
+        rxq_sal_bursts <= rx_sal_bursts;
+    end
 
     // ------------------------------------------------------------ salient queue
     reg  [GROUP_INDEX_BITS-1:0]  sq_grp  [0:SALIENT_SLOTS-1];
@@ -217,6 +247,14 @@ module spikeq_core_d6f25c47 #(
     // the chunk's salient codes take the next free entries in order while the queue has room
     reg  [RX_CHUNK-1:0] sq_push;
     reg  [RX_CHUNK*SALIENT_INDEX_BITS-1:0] sq_at;
+    wire [RX_CHUNK*LANE_INDEX_BITS-1:0] sq_lane_at;                 // lane of each code
+    genvar gq;
+    generate
+        for (gq = 0; gq < RX_CHUNK; gq = gq + 1) begin : g_qlane
+            localparam [LANE_INDEX_BITS-1:0] LANE_AT = gq;
+            assign sq_lane_at[gq*LANE_INDEX_BITS +: LANE_INDEX_BITS] = rxq_lane + LANE_AT;
+        end
+    endgenerate
     reg  [SALIENT_COUNT_BITS-1:0] sq_run;
     integer i_q;
     always @* begin
@@ -225,20 +263,20 @@ module spikeq_core_d6f25c47 #(
         sq_at   = 0;
         for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1) begin
             sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS] = sq_run[SALIENT_INDEX_BITS-1:0];
-            if (rx_sal[i_q] && sq_run != SALIENT_DEPTH) begin
+            if (rxq_sal[i_q] && sq_run != SALIENT_DEPTH) begin
                 sq_push[i_q] = 1'b1;
                 sq_run = sq_run + 1'b1;
             end
         end
     end
-    wire        sq_ovf = c_el && ((rx_sal & ~sq_push) != 0);
+    wire        sq_ovf = rxq_valid && ((rxq_sal & ~sq_push) != 0);
     // the code's cost: a salient code that did not fit counts nothing
     wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_spk_w;
     wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_brst_w;
     generate
         for (gx = 0; gx < RX_CHUNK; gx = gx + 1) begin : g_cost
-            wire [CODE_SPIKE_BITS-1:0] s = rx_sal[gx] ? (sq_push[gx] ? rx_sal_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rx_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
-            wire [CODE_SPIKE_BITS-1:0] b = rx_sal[gx] ? (sq_push[gx] ? rx_sal_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rx_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+            wire [CODE_SPIKE_BITS-1:0] s = rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+            wire [CODE_SPIKE_BITS-1:0] b = rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
             assign rx_spk_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, s };
             assign rx_brst_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, b };
         end
@@ -278,7 +316,7 @@ module spikeq_core_d6f25c47 #(
         rx_we = 0;
         for (i_rx = 0; i_rx < LANES; i_rx = i_rx + RX_CHUNK)          // the first lane of each chunk
             for (i_rc = 0; i_rc < RX_CHUNK; i_rc = i_rc + 1)
-                if (c_el && lane == i_rx[LANE_INDEX_BITS-1:0] && rx_lnz[i_rc]) rx_we[i_rx + i_rc] = 1'b1;
+                if (rxq_valid && rxq_lane == i_rx[LANE_INDEX_BITS-1:0] && rxq_lnz[i_rc]) rx_we[i_rx + i_rc] = 1'b1;
     end
     localparam [K_INDEX_BITS-1:0] RX_K_STEP = 4;
 
@@ -353,8 +391,8 @@ module spikeq_core_d6f25c47 #(
                 .wdata  (wbuf[(gn % LOAD_CHUNK)*WEIGHT_BITS +: WEIGHT_BITS]),
                 .clear  (state == S_ACNT),
                 .we     (rx_we[gn]),
-                .cgroup (grp),
-                .ccode  (rx_code[(gn % RX_CHUNK)*LANE_CODE_BITS +: LANE_CODE_BITS]),
+                .cgroup (rxq_grp),
+                .ccode  (rxq_code[(gn % RX_CHUNK)*LANE_CODE_BITS +: LANE_CODE_BITS]),
                 .prime  (state == S_CLR),
                 .run    (state == S_ACC),
                 .w      (ln_w[gn*ROWS*WEIGHT_BITS +: ROWS*WEIGHT_BITS]),
@@ -493,10 +531,24 @@ module spikeq_core_d6f25c47 #(
             if (state == S_CLR || state == S_ACC || state == S_DRN || state == S_FLD || state == S_FIRE)
                 cycles <= cycles + 64'd1;
             // token counters: the increments of last cycle's code
-            spk_inc_q <= c_el ? spk_inc_w : 0;
+            spk_inc_q <= rxq_valid ? spk_inc_w : 0;
             tok_spk   <= tok_spk + spk_inc_q;
-            brst_inc_q <= c_el ? brst_inc : 0;
+            brst_inc_q <= rxq_valid ? brst_inc : 0;
             tok_brst   <= tok_brst + brst_inc_q;
+
+                    if (rxq_valid && rxq_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
+                    if (sq_ovf) err_set[ERR_SALIENT_OVERFLOW] <= 1'b1;
+                    if (rxq_valid) begin
+                    for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1)
+                        if (sq_push[i_q]) begin
+                            sq_grp[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rxq_grp;
+                            sq_lane[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]] <= sq_lane_at[i_q*LANE_INDEX_BITS +: LANE_INDEX_BITS];
+                            sq_mag[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rxq_mag[i_q*CODE_MAG_BITS +: CODE_MAG_BITS];
+                            sq_neg[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rxq_neg[i_q];
+                            sq_last <= sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS];
+                        end
+                    sq_cnt <= sq_run;
+                    end
 
             // unpacker: fetch a word when the current one is used up
             if (fetch) begin
@@ -586,20 +638,12 @@ module spikeq_core_d6f25c47 #(
                         if (wlast != rx_last) err_set[ERR_STREAM] <= 1'b1;
                         if (wlast && !rx_last) pkt_end <= 1'b1;
                     end
-                    if (rx_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
-                    if (sq_ovf) err_set[ERR_SALIENT_OVERFLOW] <= 1'b1;
-                    for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1)
-                        if (sq_push[i_q]) begin
-                            sq_grp[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= grp;
-                            sq_lane[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]] <= rx_lane[i_q*LANE_INDEX_BITS +: LANE_INDEX_BITS];
-                            sq_mag[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rx_mag[i_q*CODE_MAG_BITS +: CODE_MAG_BITS];
-                            sq_neg[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rx_neg[i_q];
-                            sq_last <= sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS];
-                        end
-                    sq_cnt <= sq_run;
                     grp  <= grp + 1'b1;                                 // a chunk is a whole lane group
-                    if (rx_last) state <= S_CLR;
+                    if (rx_last) state <= S_RXW;
                 end
+
+                // the last chunk's codes land in the lists and the queue
+                S_RXW: state <= S_CLR;
 
                 // compute: clear the accumulators, start both engines
                 S_CLR: begin
