@@ -118,8 +118,7 @@ module spikeq_core_d6f25c47 #(
     reg         wlast;                   // TLAST of the current word
     reg         pkt_end;                 // an early TLAST ended the packet: missing words are zero
     reg  [WORD_INDEX_BITS-1:0]  idx;                     // element of the current word
-
-    reg  [K_INDEX_BITS-1:0]  k;                       // element of the row / token
+    reg  [K_INDEX_BITS-1:0]  kl;                      // elements of the row / token after the current chunk's first
     reg  [LANE_INDEX_BITS-1:0]  lane;
     reg  [GROUP_INDEX_BITS-1:0]  grp;
     reg  [ROW_INDEX_BITS-1:0]  row;
@@ -141,8 +140,7 @@ module spikeq_core_d6f25c47 #(
 
     // ---------------------------------------------------------------- weight / threshold loader
     wire                 w_we = (state == S_LDW) && have_word;
-    wire [K_INDEX_BITS-1:0] ld_left = kk1 - k;                // weights of the row after this chunk's first
-    wire                 ld_last    = (ld_left < LOAD_CHUNK);  // the chunk holds the row's last weight
+    wire                 ld_last    = (kl < LOAD_CHUNK);       // the chunk holds the row's last weight
     wire                 w_word_end = (idx == LAST_CHUNK) || ld_last;
     // lanes of the chunk: lane + i takes weight i of the chunk
     reg  [LANES-1:0] ld_oh;
@@ -165,8 +163,7 @@ module spikeq_core_d6f25c47 #(
 
     // ---------------------------------------------------------------- code receiver (spike PE)
     wire        c_el    = (state == S_RX) && have_word;
-    wire [K_INDEX_BITS-1:0] rx_left = kk1 - k;                   // codes of the token after this chunk's first
-    wire        rx_last = (rx_left < RX_CHUNK);                   // the chunk holds the token's last code
+    wire        rx_last = (kl < RX_CHUNK);                        // the chunk holds the token's last code
     localparam [WORD_INDEX_BITS-1:0] LAST_RX_CHUNK = 0;
     wire        c_word_end = (idx == LAST_RX_CHUNK) || rx_last;
     wire [RX_CHUNK-1:0] rx_big;
@@ -187,7 +184,7 @@ module spikeq_core_d6f25c47 #(
                 assign byte_in = wbuf[7:0];
             end else begin : g_next
                 localparam [K_INDEX_BITS:0] AT = gx;                // position in the chunk
-                assign byte_in = ({1'b0, rx_left} >= AT) ? wbuf[gx*8 +: 8] : 8'd0;
+                assign byte_in = ({1'b0, kl} >= AT) ? wbuf[gx*8 +: 8] : 8'd0;
             end
             spikeq_code_d6f25c47 u_code (
                 .code       (byte_in),
@@ -507,7 +504,7 @@ module spikeq_core_d6f25c47 #(
             wlast     <= 1'b0;
             pkt_end   <= 1'b0;
             idx       <= 0;
-            k         <= 0;
+            kl        <= 0;
             lane      <= 0;
             grp       <= 0;
             row       <= 0;
@@ -577,7 +574,7 @@ module spikeq_core_d6f25c47 #(
                         have_word <= 1'b0;
                         pkt_end   <= 1'b0;
                         idx       <= 0;
-                        k         <= 0;
+                        kl        <= layer_k[K_INDEX_BITS-1:0] - 1'b1;
                         lane      <= 0;
                         grp       <= 0;
                         row       <= 0;
@@ -605,9 +602,9 @@ module spikeq_core_d6f25c47 #(
                         if (wlast && !(ld_last && row == mm1 && !fire_m)) pkt_end <= 1'b1;
                     end
                     grp  <= grp + 1'b1;                                 // a chunk is a whole lane group
-                    k <= k + K_STEP;
+                    kl <= kl - K_STEP;
                     if (ld_last) begin
-                        k    <= 0;
+                        kl   <= kk1;
                         lane <= 0;
                         grp  <= 0;
                         row  <= row + 1'b1;
@@ -631,7 +628,7 @@ module spikeq_core_d6f25c47 #(
                 S_RX: if (c_el) begin
                     wbuf <= wbuf >> (RX_CHUNK*8);
                     idx  <= idx + 1'b1;
-                    k    <= k + RX_K_STEP;
+                    kl   <= kl - RX_K_STEP;
                     if (c_word_end) begin
                         have_word <= 1'b0;
                         idx       <= 0;
@@ -694,7 +691,7 @@ module spikeq_core_d6f25c47 #(
                             state <= S_DONE;
                         end else begin
                             tok       <= tok + 32'd1;
-                            k         <= 0;
+                            kl        <= kk1;
                             idx       <= 0;
                             lane      <= 0;
                             grp       <= 0;
