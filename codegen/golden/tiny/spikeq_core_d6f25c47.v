@@ -166,6 +166,7 @@ module spikeq_core_d6f25c47 #(
     wire        rx_last = (kl < RX_CHUNK);                        // the chunk holds the token's last code
     localparam [WORD_INDEX_BITS-1:0] LAST_RX_CHUNK = 0;
     wire        c_word_end = (idx == LAST_RX_CHUNK) || rx_last;
+    wire [RX_CHUNK-1:0] rx_in;                                     // code is inside the token (past its end: ignored)
     wire [RX_CHUNK-1:0] rx_big;
     wire [RX_CHUNK*LANE_CODE_BITS-1:0] rx_code;                   // lane codes
     wire [RX_CHUNK-1:0] rx_lnz;                                    // lane code is not zero
@@ -179,12 +180,12 @@ module spikeq_core_d6f25c47 #(
     genvar gx;
     generate
         for (gx = 0; gx < RX_CHUNK; gx = gx + 1) begin : g_rx
-            wire [7:0] byte_in;                                     // zero past the token's end
-            if (gx == 0) begin : g_first
-                assign byte_in = wbuf[7:0];
+            wire [7:0] byte_in = wbuf[gx*8 +: 8];
+            if (gx == 0) begin : g_first                            // code gx is inside the token
+                assign rx_in[gx] = 1'b1;
             end else begin : g_next
                 localparam [K_INDEX_BITS:0] AT = gx;                // position in the chunk
-                assign byte_in = ({1'b0, kl} >= AT) ? wbuf[gx*8 +: 8] : 8'd0;
+                assign rx_in[gx] = ({1'b0, kl} >= AT);
             end
             spikeq_code_d6f25c47 u_code (
                 .code       (byte_in),
@@ -207,6 +208,7 @@ module spikeq_core_d6f25c47 #(
     reg              rxq_valid;
     reg  [GROUP_INDEX_BITS-1:0] rxq_grp;
     reg  [LANE_INDEX_BITS-1:0]  rxq_lane;
+    reg  [RX_CHUNK-1:0] rxq_in;
     reg  [RX_CHUNK-1:0] rxq_big;
     reg  [RX_CHUNK*LANE_CODE_BITS-1:0] rxq_code;
     reg  [RX_CHUNK-1:0] rxq_lnz;
@@ -222,6 +224,7 @@ module spikeq_core_d6f25c47 #(
         else        rxq_valid <= c_el;
         rxq_grp    <= grp;
         rxq_lane   <= lane;
+        rxq_in     <= rx_in;
         rxq_big    <= rx_big;
         rxq_code   <= rx_code;
         rxq_lnz    <= rx_lnz;
@@ -233,6 +236,11 @@ module spikeq_core_d6f25c47 #(
         rxq_sal_spikes <= rx_sal_spikes;
         rxq_sal_bursts <= rx_sal_bursts;
     end
+
+    // codes past the token's end (the last word's padding) count as zero
+    wire [RX_CHUNK-1:0] rxv_big = rxq_big & rxq_in;
+    wire [RX_CHUNK-1:0] rxv_lnz = rxq_lnz & rxq_in;
+    wire [RX_CHUNK-1:0] rxv_sal = rxq_sal & rxq_in;
 
     // ------------------------------------------------------------ salient queue
     reg  [GROUP_INDEX_BITS-1:0]  sq_grp  [0:SALIENT_SLOTS-1];
@@ -260,20 +268,20 @@ module spikeq_core_d6f25c47 #(
         sq_at   = 0;
         for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1) begin
             sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS] = sq_run[SALIENT_INDEX_BITS-1:0];
-            if (rxq_sal[i_q] && sq_run != SALIENT_DEPTH) begin
+            if (rxv_sal[i_q] && sq_run != SALIENT_DEPTH) begin
                 sq_push[i_q] = 1'b1;
                 sq_run = sq_run + 1'b1;
             end
         end
     end
-    wire        sq_ovf = rxq_valid && ((rxq_sal & ~sq_push) != 0);
+    wire        sq_ovf = rxq_valid && ((rxv_sal & ~sq_push) != 0);
     // the code's cost: a salient code that did not fit counts nothing
     wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_spk_w;
     wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_brst_w;
     generate
         for (gx = 0; gx < RX_CHUNK; gx = gx + 1) begin : g_cost
-            wire [CODE_SPIKE_BITS-1:0] s = rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
-            wire [CODE_SPIKE_BITS-1:0] b = rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+            wire [CODE_SPIKE_BITS-1:0] s = !rxq_in[gx] ? 0 : rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+            wire [CODE_SPIKE_BITS-1:0] b = !rxq_in[gx] ? 0 : rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
             assign rx_spk_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, s };
             assign rx_brst_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, b };
         end
@@ -313,7 +321,7 @@ module spikeq_core_d6f25c47 #(
         rx_we = 0;
         for (i_rx = 0; i_rx < LANES; i_rx = i_rx + RX_CHUNK)          // the first lane of each chunk
             for (i_rc = 0; i_rc < RX_CHUNK; i_rc = i_rc + 1)
-                if (rxq_valid && rxq_lane == i_rx[LANE_INDEX_BITS-1:0] && rxq_lnz[i_rc]) rx_we[i_rx + i_rc] = 1'b1;
+                if (rxq_valid && rxq_lane == i_rx[LANE_INDEX_BITS-1:0] && rxv_lnz[i_rc]) rx_we[i_rx + i_rc] = 1'b1;
     end
     localparam [K_INDEX_BITS-1:0] RX_K_STEP = 4;
 
@@ -533,7 +541,7 @@ module spikeq_core_d6f25c47 #(
             brst_inc_q <= rxq_valid ? brst_inc : 0;
             tok_brst   <= tok_brst + brst_inc_q;
 
-                    if (rxq_valid && rxq_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
+                    if (rxq_valid && rxv_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
                     if (sq_ovf) err_set[ERR_SALIENT_OVERFLOW] <= 1'b1;
                     if (rxq_valid) begin
                     for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1)
