@@ -286,26 +286,34 @@ module spikeq_core_d6f25c47 #(
             assign rx_brst_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, b };
         end
     endgenerate
-    // spk_inc_w: balanced adder tree over the RX_CHUNK slices of rx_spk_w (heap order, one wire per node)
+    // stage 3: the chunk's costs, registered, are summed the cycle after (the token counters are
+    // read in S_ACNT, at least two cycles after S_RXW)
+    reg  [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rxc_spk;
+    reg  [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rxc_brst;
+    always @(posedge clk) begin
+        rxc_spk  <= rxq_valid ? rx_spk_w : 0;
+        rxc_brst <= rxq_valid ? rx_brst_w : 0;
+    end
+    // spk_inc_w: balanced adder tree over the RX_CHUNK slices of rxc_spk (heap order, one wire per node)
     genvar spk_inc_w_i;
     generate
         for (spk_inc_w_i = 0; spk_inc_w_i < 2*RX_CHUNK-1; spk_inc_w_i = spk_inc_w_i + 1) begin : g_spk_inc_w
             wire [TOKEN_SPIKE_BITS-1:0] s;
             if (spk_inc_w_i >= RX_CHUNK-1) begin : g_leaf
-                assign s = rx_spk_w[(spk_inc_w_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
+                assign s = rxc_spk[(spk_inc_w_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
             end else begin : g_add
                 assign s = g_spk_inc_w[2*spk_inc_w_i+1].s + g_spk_inc_w[2*spk_inc_w_i+2].s;
             end
         end
     endgenerate
     wire [TOKEN_SPIKE_BITS-1:0] spk_inc_w = g_spk_inc_w[0].s;
-    // brst_inc: balanced adder tree over the RX_CHUNK slices of rx_brst_w (heap order, one wire per node)
+    // brst_inc: balanced adder tree over the RX_CHUNK slices of rxc_brst (heap order, one wire per node)
     genvar brst_inc_i;
     generate
         for (brst_inc_i = 0; brst_inc_i < 2*RX_CHUNK-1; brst_inc_i = brst_inc_i + 1) begin : g_brst_inc
             wire [TOKEN_SPIKE_BITS-1:0] s;
             if (brst_inc_i >= RX_CHUNK-1) begin : g_leaf
-                assign s = rx_brst_w[(brst_inc_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
+                assign s = rxc_brst[(brst_inc_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
             end else begin : g_add
                 assign s = g_brst_inc[2*brst_inc_i+1].s + g_brst_inc[2*brst_inc_i+2].s;
             end
@@ -536,9 +544,9 @@ module spikeq_core_d6f25c47 #(
             if (state == S_CLR || state == S_ACC || state == S_DRN || state == S_FLD || state == S_FIRE)
                 cycles <= cycles + 64'd1;
             // token counters: the increments of last cycle's code
-            spk_inc_q <= rxq_valid ? spk_inc_w : 0;
+            spk_inc_q <= spk_inc_w;
             tok_spk   <= tok_spk + spk_inc_q;
-            brst_inc_q <= rxq_valid ? brst_inc : 0;
+            brst_inc_q <= brst_inc;
             tok_brst   <= tok_brst + brst_inc_q;
 
                     if (rxq_valid && rxv_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
