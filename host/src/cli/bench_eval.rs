@@ -94,7 +94,7 @@ pub fn run(a: EvalBenchArgs) -> Result<()> {
             window.len() as f64 / r_secs,
             cycles as f64 / r_secs
         );
-        println!("(golden includes quantizing every layer's weights once; array cycles count RUN phases only, the simulation also clocks LOAD (a chunk of weights per cycle), the code receiver (one code per cycle) and the AXI transactions)");
+        println!("(golden includes quantizing every layer's weights once; array cycles count RUN phases only, the simulation also clocks LOAD (a chunk of weights per cycle), the code receiver (a chunk of codes per cycle) and the AXI transactions)");
     }
     Ok(())
 }
