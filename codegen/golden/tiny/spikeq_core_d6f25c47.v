@@ -162,7 +162,8 @@ module spikeq_core_d6f25c47 #(
     reg  [TOKEN_SPIKE_BITS-1:0] tok_brst;                         // bursts of the current token
 
     // ---------------------------------------------------------------- code receiver (spike PE)
-    wire        c_el    = (state == S_RX) && have_word;
+    wire        rx_stall;                                          // stage 2 still inserts salient codes
+    wire        c_el    = (state == S_RX) && have_word && !rx_stall;
     wire        rx_last = (kl < RX_CHUNK);                        // the chunk holds the token's last code
     localparam [WORD_INDEX_BITS-1:0] LAST_RX_CHUNK = 0;
     wire        c_word_end = (idx == LAST_RX_CHUNK) || rx_last;
@@ -204,7 +205,7 @@ module spikeq_core_d6f25c47 #(
     endgenerate
 
     // stage 2 works on the chunk decoded one cycle earlier (the decode and the salient queue's
-    // in-order insertion would not fit one iCE40 cycle); S_RXW lets the last chunk land
+    // insertion would not fit one iCE40 cycle); S_RXW lets the last chunk land
     reg              rxq_valid;
     reg  [GROUP_INDEX_BITS-1:0] rxq_grp;
     reg  [LANE_INDEX_BITS-1:0]  rxq_lane;
@@ -222,6 +223,7 @@ module spikeq_core_d6f25c47 #(
     always @(posedge clk) begin
         if (!rst_n) rxq_valid <= 1'b0;
         else        rxq_valid <= c_el;
+        if (c_el) begin
         rxq_grp    <= grp;
         rxq_lane   <= lane;
         rxq_in     <= rx_in;
@@ -235,6 +237,7 @@ module spikeq_core_d6f25c47 #(
         rxq_neg    <= rx_neg;
         rxq_sal_spikes <= rx_sal_spikes;
         rxq_sal_bursts <= rx_sal_bursts;
+        end
     end
 
     // codes past the token's end (the last word's padding) count as zero
@@ -249,71 +252,89 @@ module spikeq_core_d6f25c47 #(
     reg         sq_neg  [0:SALIENT_SLOTS-1];
     reg  [SALIENT_COUNT_BITS-1:0]  sq_cnt;                     // entries of this token
     reg  [SALIENT_INDEX_BITS-1:0]  sq_last;                    // index of the last entry
-    // the chunk's salient codes take the next free entries in order while the queue has room
-    reg  [RX_CHUNK-1:0] sq_push;
-    reg  [RX_CHUNK*SALIENT_INDEX_BITS-1:0] sq_at;
-    wire [RX_CHUNK*LANE_INDEX_BITS-1:0] sq_lane_at;                 // lane of each code
-    genvar gq;
-    generate
-        for (gq = 0; gq < RX_CHUNK; gq = gq + 1) begin : g_qlane
-            localparam [LANE_INDEX_BITS-1:0] LANE_AT = gq;
-            assign sq_lane_at[gq*LANE_INDEX_BITS +: LANE_INDEX_BITS] = rxq_lane + LANE_AT;
-        end
-    endgenerate
-    reg  [SALIENT_COUNT_BITS-1:0] sq_run;
+    // The chunk's salient codes join the queue one per cycle, in order (one write port: the queue
+    // stays a small memory); while more than one is left the receiver stalls.
+    reg  [RX_CHUNK-1:0] sal_left;                                   // not inserted yet
+    wire [RX_CHUNK-1:0] sal_now  = rxq_valid ? rxv_sal : sal_left;  // to insert, this cycle first
+    wire [RX_CHUNK-1:0] sal_pick = sal_now & (~sal_now + 1'b1);     // the lowest one
+    wire [RX_CHUNK-1:0] sal_rest = sal_now & ~sal_pick;
+    assign rx_stall = (sal_rest != 0);
+    wire        sq_full = (sq_cnt == SALIENT_DEPTH);
+    wire        sq_push = (sal_pick != 0) && !sq_full;
+    wire        sq_ovf  = (sal_pick != 0) && sq_full;              // no room: the code counts as 0
+    wire [SALIENT_INDEX_BITS-1:0] sq_widx = sq_cnt[SALIENT_INDEX_BITS-1:0];
+    // the picked code's fields
+    reg  [LANE_INDEX_BITS-1:0] sp_lane;
+    reg  [CODE_MAG_BITS-1:0]   sp_mag;
+    reg                        sp_neg;
+    reg  [CODE_SPIKE_BITS-1:0] sp_spikes;
+    reg  [CODE_SPIKE_BITS-1:0] sp_bursts;
     integer i_q;
     always @* begin
-        sq_run  = sq_cnt;
-        sq_push = 0;
-        sq_at   = 0;
-        for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1) begin
-            sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS] = sq_run[SALIENT_INDEX_BITS-1:0];
-            if (rxv_sal[i_q] && sq_run != SALIENT_DEPTH) begin
-                sq_push[i_q] = 1'b1;
-                sq_run = sq_run + 1'b1;
+        sp_lane   = rxq_lane;
+        sp_mag    = 0;
+        sp_neg    = 1'b0;
+        sp_spikes = 0;
+        sp_bursts = 0;
+        for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1)
+            if (sal_pick[i_q]) begin
+                sp_lane   = rxq_lane + i_q[LANE_INDEX_BITS-1:0];
+                sp_mag    = rxq_mag[i_q*CODE_MAG_BITS +: CODE_MAG_BITS];
+                sp_neg    = rxq_neg[i_q];
+                sp_spikes = rxq_sal_spikes[i_q*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
+                sp_bursts = rxq_sal_bursts[i_q*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
             end
+    end
+    always @(posedge clk) begin
+        if (!rst_n) sal_left <= 0;
+        else        sal_left <= sal_rest;
+        if (sq_push) begin
+            sq_grp[sq_widx]  <= rxq_grp;
+            sq_lane[sq_widx] <= sp_lane;
+            sq_mag[sq_widx]  <= sp_mag;
+            sq_neg[sq_widx]  <= sp_neg;
         end
     end
-    wire        sq_ovf = rxq_valid && ((rxv_sal & ~sq_push) != 0);
-    // the code's cost: a salient code that did not fit counts nothing
-    wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_spk_w;
-    wire [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rx_brst_w;
+    // the costs of the chunk's lane codes, and of the salient code inserted this cycle
+    wire [(RX_CHUNK+1)*TOKEN_SPIKE_BITS-1:0] rx_spk_w;
+    wire [(RX_CHUNK+1)*TOKEN_SPIKE_BITS-1:0] rx_brst_w;
     generate
         for (gx = 0; gx < RX_CHUNK; gx = gx + 1) begin : g_cost
-            wire [CODE_SPIKE_BITS-1:0] s = !rxq_in[gx] ? 0 : rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
-            wire [CODE_SPIKE_BITS-1:0] b = !rxq_in[gx] ? 0 : rxq_sal[gx] ? (sq_push[gx] ? rxq_sal_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] : 0) : rxq_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS];
-            assign rx_spk_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, s };
-            assign rx_brst_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, b };
+            wire lane_code = rxq_valid && rxq_in[gx] && !rxq_sal[gx];
+            assign rx_spk_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = lane_code ? { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, rxq_spikes[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] } : 0;
+            assign rx_brst_w[gx*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = lane_code ? { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, rxq_bursts[gx*CODE_SPIKE_BITS +: CODE_SPIKE_BITS] } : 0;
         end
     endgenerate
+    assign rx_spk_w[RX_CHUNK*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = sq_push ? { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, sp_spikes } : 0;
+    assign rx_brst_w[RX_CHUNK*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = sq_push ? { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, sp_bursts } : 0;
     // stage 3: the chunk's costs, registered, are summed the cycle after (the token counters are
     // read in S_ACNT, at least two cycles after S_RXW)
-    reg  [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rxc_spk;
-    reg  [RX_CHUNK*TOKEN_SPIKE_BITS-1:0] rxc_brst;
+    reg  [(RX_CHUNK+1)*TOKEN_SPIKE_BITS-1:0] rxc_spk;
+    reg  [(RX_CHUNK+1)*TOKEN_SPIKE_BITS-1:0] rxc_brst;
     always @(posedge clk) begin
-        rxc_spk  <= rxq_valid ? rx_spk_w : 0;
-        rxc_brst <= rxq_valid ? rx_brst_w : 0;
+        rxc_spk  <= rx_spk_w;
+        rxc_brst <= rx_brst_w;
     end
-    // spk_inc_w: balanced adder tree over the RX_CHUNK slices of rxc_spk (heap order, one wire per node)
+    // spk_inc_w: balanced adder tree over the RX_CHUNK+1 slices of rxc_spk (heap order, one wire per node)
     genvar spk_inc_w_i;
     generate
-        for (spk_inc_w_i = 0; spk_inc_w_i < 2*RX_CHUNK-1; spk_inc_w_i = spk_inc_w_i + 1) begin : g_spk_inc_w
+        for (spk_inc_w_i = 0; spk_inc_w_i < 2*(RX_CHUNK+1)-1; spk_inc_w_i = spk_inc_w_i + 1) begin : g_spk_inc_w
             wire [TOKEN_SPIKE_BITS-1:0] s;
-            if (spk_inc_w_i >= RX_CHUNK-1) begin : g_leaf
-                assign s = rxc_spk[(spk_inc_w_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
+            if (spk_inc_w_i >= (RX_CHUNK+1)-1) begin : g_leaf
+                assign s = rxc_spk[(spk_inc_w_i-((RX_CHUNK+1)-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
             end else begin : g_add
                 assign s = g_spk_inc_w[2*spk_inc_w_i+1].s + g_spk_inc_w[2*spk_inc_w_i+2].s;
             end
         end
     endgenerate
     wire [TOKEN_SPIKE_BITS-1:0] spk_inc_w = g_spk_inc_w[0].s;
-    // brst_inc: balanced adder tree over the RX_CHUNK slices of rxc_brst (heap order, one wire per node)
+    // brst_inc: balanced adder tree over the RX_CHUNK+1 slices of rxc_brst (heap order, one wire per node)
     genvar brst_inc_i;
     generate
-        for (brst_inc_i = 0; brst_inc_i < 2*RX_CHUNK-1; brst_inc_i = brst_inc_i + 1) begin : g_brst_inc
+        for (brst_inc_i = 0; brst_inc_i < 2*(RX_CHUNK+1)-1; brst_inc_i = brst_inc_i + 1) begin : g_brst_inc
             wire [TOKEN_SPIKE_BITS-1:0] s;
-            if (brst_inc_i >= RX_CHUNK-1) begin : g_leaf
-                assign s = rxc_brst[(brst_inc_i-(RX_CHUNK-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
+            if (brst_inc_i >= (RX_CHUNK+1)-1) begin : g_leaf
+                assign s = rxc_brst[(brst_inc_i-((RX_CHUNK+1)-1))*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS];
             end else begin : g_add
                 assign s = g_brst_inc[2*brst_inc_i+1].s + g_brst_inc[2*brst_inc_i+2].s;
             end
@@ -549,19 +570,12 @@ module spikeq_core_d6f25c47 #(
             brst_inc_q <= brst_inc;
             tok_brst   <= tok_brst + brst_inc_q;
 
-                    if (rxq_valid && rxv_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
-                    if (sq_ovf) err_set[ERR_SALIENT_OVERFLOW] <= 1'b1;
-                    if (rxq_valid) begin
-                    for (i_q = 0; i_q < RX_CHUNK; i_q = i_q + 1)
-                        if (sq_push[i_q]) begin
-                            sq_grp[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rxq_grp;
-                            sq_lane[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]] <= sq_lane_at[i_q*LANE_INDEX_BITS +: LANE_INDEX_BITS];
-                            sq_mag[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rxq_mag[i_q*CODE_MAG_BITS +: CODE_MAG_BITS];
-                            sq_neg[sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS]]  <= rxq_neg[i_q];
-                            sq_last <= sq_at[i_q*SALIENT_INDEX_BITS +: SALIENT_INDEX_BITS];
-                        end
-                    sq_cnt <= sq_run;
-                    end
+            if (rxq_valid && rxv_big != 0) err_set[ERR_CODE_RANGE] <= 1'b1;
+            if (sq_ovf) err_set[ERR_SALIENT_OVERFLOW] <= 1'b1;
+            if (sq_push) begin
+                sq_last <= sq_widx;
+                sq_cnt  <= sq_cnt + 1'b1;
+            end
 
             // unpacker: fetch a word when the current one is used up
             if (fetch) begin
@@ -655,8 +669,8 @@ module spikeq_core_d6f25c47 #(
                     if (rx_last) state <= S_RXW;
                 end
 
-                // the last chunk's codes land in the lists and the queue
-                S_RXW: state <= S_CLR;
+                // the last chunk's codes land in the lists and the queue (its salient codes one per cycle)
+                S_RXW: if (!rx_stall) state <= S_CLR;
 
                 // compute: clear the accumulators, start both engines
                 S_CLR: begin
