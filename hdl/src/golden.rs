@@ -282,8 +282,20 @@ pub struct TokenCost {
     /// when it takes its next code, the salient path when it takes its next entry), or one
     /// lane-group word per group (MAC PE).
     pub weight_reads: u64,
+    /// Codes the salient queue took (spike PE; 0 on the MAC PE).
+    pub salient_entries: u64,
     /// Flags raised.
     pub flags: Flags,
+}
+
+impl TokenCost {
+    /// Counts a normal code of magnitude `a` in its lane (`bursts`: the lane's running burst
+    /// count): its spikes, its bursts, and one weight read unless it is zero.
+    fn lane_code(&mut self, bursts: &mut u32, a: u32) {
+        *bursts += a.count_ones();
+        self.spikes += u64::from(a);
+        self.weight_reads += u64::from(a != 0);
+    }
 }
 
 /// The array's golden model.
@@ -404,10 +416,7 @@ impl Golden {
             if group.iter().all(|c| u32::from(c.unsigned_abs()) <= qa) {
                 dst.copy_from_slice(group);
                 for (b, &c) in lane_bursts.iter_mut().zip(group) {
-                    let a = c.unsigned_abs();
-                    *b += a.count_ones();
-                    cost.spikes += u64::from(a);
-                    cost.weight_reads += u64::from(a != 0);
+                    cost.lane_code(b, u32::from(c.unsigned_abs()));
                 }
                 continue;
             }
@@ -419,9 +428,7 @@ impl Golden {
                 }
                 let a = q.unsigned_abs();
                 if a <= qa {
-                    *b += a.count_ones();
-                    cost.spikes += u64::from(a);
-                    cost.weight_reads += u64::from(a != 0);
+                    cost.lane_code(b, a);
                     *e = q as i8;
                 } else if queued < self.d.salient_depth as usize {
                     // Salient: the lane sees 0; the salient path takes it while it has room.
@@ -429,6 +436,7 @@ impl Golden {
                     cost.spikes += u64::from(digit_sum(a, shift));
                     cost.additions += u64::from(a.count_ones());
                     cost.weight_reads += 1;
+                    cost.salient_entries += 1;
                     salient_cycles += u64::from(digit_bursts(a, shift));
                     *e = q as i8;
                 } else {

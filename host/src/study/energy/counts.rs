@@ -108,9 +108,8 @@ pub fn count_layer(g: &Golden, job: &Layer<'_>, run: &LayerRun, traffic: Traffic
         PeKind::Spike => {
             // Per token: weights read per row, and how many of them were salient entries.
             let (reads, salient) = job.codes.chunks_exact(k).fold((0u64, 0u64), |(r, s), t| {
-                let view = g.token_view(t);
-                let sal = view.effective.iter().filter(|q| i32::from(q.unsigned_abs()) > d.qa).count() as u64;
-                (r + view.cost.weight_reads, s + sal)
+                let cost = g.token_view(t).cost;
+                (r + cost.weight_reads, s + cost.salient_entries)
             });
             let listed = reads - salient;
             (m * reads * d.weight_bits as u64, tiles * (listed * code_word_bits(d) + salient * salient_entry_bits(d)))
