@@ -409,18 +409,29 @@ impl Golden {
         // Bursts of each lane: the lane's cycles once it has its first weight.
         let mut lane_bursts = [0u32; MAX_ROWS_LANES as usize];
         let lane_bursts = &mut lane_bursts[..lanes];
+        // Pass 1, the normal codes (|q| <= Qa, nearly all of them): each lane's bursts, the
+        // spikes and the weight reads, in straight loops the compiler vectorizes. A code beyond
+        // Qa is left 0 here and counted by pass 2.
+        let qa8 = qa.min(127) as u8;
+        #[cfg(target_arch = "x86_64")]
+        let (spikes, reads, beyond) = if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present.
+            unsafe { normal_codes_avx2(codes, effective, lane_bursts, qa8) }
+        } else {
+            normal_codes(codes, effective, lane_bursts, qa8)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (spikes, reads, beyond) = normal_codes(codes, effective, lane_bursts, qa8);
+        cost.spikes = u64::from(spikes);
+        cost.weight_reads = u64::from(reads);
+        // Pass 2, the codes beyond Qa in index order (the salient queue's order): clamped to
+        // ±Qs, then queued while the salient path has room, dropped (overflow) after.
         let (mut salient_cycles, mut queued) = (0u64, 0usize);
-        for (group, dst) in codes.chunks(lanes).zip(effective.chunks_mut(lanes)) {
-            // A group of normal codes passes unchanged (the common case, counted without the
-            // salient queue's bookkeeping).
-            if group.iter().all(|c| u32::from(c.unsigned_abs()) <= qa) {
-                dst.copy_from_slice(group);
-                for (b, &c) in lane_bursts.iter_mut().zip(group) {
-                    cost.lane_code(b, u32::from(c.unsigned_abs()));
+        if beyond {
+            for (i, (&c, e)) in codes.iter().zip(effective.iter_mut()).enumerate() {
+                if u32::from(c.unsigned_abs()) <= qa {
+                    continue;
                 }
-                continue;
-            }
-            for ((&c, e), b) in group.iter().zip(dst).zip(lane_bursts.iter_mut()) {
                 let mut q = i32::from(c);
                 if q.abs() > qs {
                     cost.flags.code_range = true;
@@ -428,7 +439,7 @@ impl Golden {
                 }
                 let a = q.unsigned_abs();
                 if a <= qa {
-                    cost.lane_code(b, a);
+                    cost.lane_code(&mut lane_bursts[i % lanes], a);
                     *e = q as i8;
                 } else if queued < self.d.salient_depth as usize {
                     // Salient: the lane sees 0; the salient path takes it while it has room.
@@ -441,7 +452,6 @@ impl Golden {
                     *e = q as i8;
                 } else {
                     cost.flags.salient_overflow = true;
-                    *e = 0;
                 }
             }
         }
@@ -540,38 +550,36 @@ impl Golden {
         // Codes beyond Qa are salient (at most salient_depth per token) when the array has a
         // salient path: the exact product takes them aside.
         let dense_max = if self.d.salient_depth > 0 { self.d.qa } else { self.d.qa.max(self.d.qs) };
-        let mut v = vec![0i64; n * m];
-        igemm(&effective, n, packed, dense_max as u32, &mut v);
+        // The exact product is the raw output: igemm writes it in place.
         let mut outputs = vec![0i32; n * m];
-        match layer.mode {
-            OutputMode::Raw => {
-                outputs.par_chunks_mut(m).zip(v.par_chunks(m)).for_each(|(orow, vrow)| {
-                    for (o, &x) in orow.iter_mut().zip(vrow) {
-                        *o = i32::try_from(x).expect("validated widths hold every raw output");
+        igemm(&effective, n, packed, dense_max as u32, &mut outputs);
+        if layer.mode == OutputMode::Fire {
+            let th = layer.thresholds.expect("check_tile: fire tiles carry thresholds");
+            // Tokens are independent: fired in parallel, their cycles summed.
+            counters.cycles += outputs
+                .par_chunks_exact_mut(m)
+                .map(|orow| {
+                    let mut cycles = 0;
+                    for r0 in (0..m).step_by(rows) {
+                        let r = r0..m.min(r0 + rows);
+                        cycles += self.fire_tile(&th[r.clone()], &mut orow[r]);
                     }
-                });
-            }
-            OutputMode::Fire => {
-                let th = layer.thresholds.expect("check_tile: fire tiles carry thresholds");
-                for (vrow, orow) in v.chunks_exact(m).zip(outputs.chunks_exact_mut(m)) {
-                    for (r, _) in layer.tiles(rows) {
-                        counters.cycles += self.fire_tile(&vrow[r.clone()], &th[r.clone()], &mut orow[r]);
-                    }
-                }
-            }
+                    cycles
+                })
+                .sum::<u64>();
         }
         LayerRun::new(&self.d, outputs, counters, flags)
     }
 
-    /// The fire phase of one token on one tile: writes the output codes of the integrated
-    /// membranes `v` (thresholds `th`) to `out` and returns the phase's cycles: load the
+    /// The fire phase of one token on one tile: replaces the integrated membranes in `v`
+    /// (thresholds `th`) by their output codes and returns the phase's cycles: load the
     /// membranes, one spike per cycle until no neuron fires, final check (2 + max c), after one
     /// cycle in which the rows' pipelined adders add their last terms (spike PE, contract v2).
-    fn fire_tile(&self, v: &[i64], th: &[u64], out: &mut [i32]) -> u64 {
+    fn fire_tile(&self, th: &[u64], v: &mut [i32]) -> u64 {
         let f = self.d.config.frac_bits;
         let mut max_c = 0;
-        for ((o, &acc), &th) in out.iter_mut().zip(v).zip(th) {
-            *o = fire(acc, th, f, self.d.qy);
+        for (o, &th) in v.iter_mut().zip(th) {
+            *o = fire(i64::from(*o), th, f, self.d.qy);
             max_c = max_c.max(o.unsigned_abs());
         }
         let drain = u64::from(self.d.config.pe == PeKind::Spike);
@@ -581,6 +589,52 @@ impl Golden {
 
 fn is_binary(d: &Derived) -> bool {
     d.config.weight_format == crate::format::WeightFormat::Binary
+}
+
+/// Pass 1 of [`Golden::token_view`]: the codes of magnitude up to `qa` into their lanes' burst
+/// counts (`bursts`, one per lane, `codes` in groups of that many) and into `effective`, the
+/// others left 0 there. Returns the spikes and weight reads of those codes, and whether any code
+/// was beyond `qa`.
+#[inline(always)]
+fn normal_codes(codes: &[i8], effective: &mut [i8], bursts: &mut [u32], qa: u8) -> (u32, u32, bool) {
+    let lanes = bursts.len();
+    // Blocks of whole lane groups, at least 32 codes wide, so the inner loop is long enough to
+    // vectorize whatever the lane count; position j of a block belongs to lane j mod lanes.
+    let width = if lanes >= 32 { lanes } else { lanes * 32usize.div_ceil(lanes) };
+    let mut acc = [0u32; MAX_ROWS_LANES as usize];
+    let acc = &mut acc[..width];
+    let (mut spikes, mut reads, mut beyond) = (0u32, 0u32, false);
+    for (block, dst) in codes.chunks(width).zip(effective.chunks_mut(width)) {
+        for ((&c, e), b) in block.iter().zip(dst.iter_mut()).zip(acc.iter_mut()) {
+            let a = c.unsigned_abs();
+            let normal = a <= qa;
+            beyond |= !normal;
+            let a = if normal { a } else { 0 };
+            *e = if normal { c } else { 0 };
+            *b += u32::from(popcount8(a));
+            spikes += u32::from(a);
+            reads += u32::from(a != 0);
+        }
+    }
+    for (j, &v) in acc.iter().enumerate() {
+        bursts[j % lanes] += v;
+    }
+    (spikes, reads, beyond)
+}
+
+/// [`normal_codes`] compiled for AVX2 (the same integer operations, 32 codes at a time).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn normal_codes_avx2(codes: &[i8], effective: &mut [i8], bursts: &mut [u32], qa: u8) -> (u32, u32, bool) {
+    normal_codes(codes, effective, bursts, qa)
+}
+
+/// Set bits of a byte, in shifts and masks a vector unit runs on 32 bytes at once (`count_ones`
+/// is a scalar call on baseline x86-64).
+fn popcount8(a: u8) -> u8 {
+    let x = a - ((a >> 1) & 0x55);
+    let x = (x & 0x33) + ((x >> 2) & 0x33);
+    (x + (x >> 4)) & 0x0F
 }
 
 /// Sum of the radix-2^shift digits of a magnitude: the spikes of a salient code.
