@@ -263,6 +263,14 @@ mod avx2 {
         let mut sparse: Vec<Vec<(usize, i32)>> = vec![Vec::new(); n];
         xp.par_chunks_mut(kp).zip(sparse.par_iter_mut()).enumerate().for_each(|(tok, (dst, sp))| {
             let src = &x[tok * k..tok * k + k];
+            dst[k..].fill(offset as u8);
+            if xmax as i32 <= dense_max {
+                // Every code dense: a plain offset copy.
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = (v as u8).wrapping_add(offset as u8);
+                }
+                return;
+            }
             for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
                 let v = v as i32;
                 let dense = if v.abs() > dense_max {
@@ -273,7 +281,6 @@ mod avx2 {
                 };
                 *d = (dense + offset) as u8;
             }
-            dst[k..].fill(offset as u8);
         });
         let interval = if narrow { (i16::MAX as u64 / pair.max(1)).max(1) as usize } else { 0 };
         // The narrow kernel's panels: packed once per layer where AVX2 is the best path; packed

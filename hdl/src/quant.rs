@@ -117,8 +117,6 @@ pub struct SalientScratch {
     keys: Vec<i32>,
     dev: Vec<f32>,
     chosen: Vec<usize>,
-    /// The radix selection's candidates.
-    radix: Vec<u32>,
 }
 
 /// An integer whose order is `f32::total_cmp`'s: selecting on these is selecting on the values,
@@ -133,57 +131,18 @@ fn from_order_key(k: i32) -> f32 {
     f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
 }
 
-/// [`median`] of the values behind `keys`: the same order statistics, so the same value for
-/// finite inputs. `buf` is working memory.
-fn median_of_keys(keys: &[i32], buf: &mut Vec<u32>) -> f32 {
+/// [`median`] of the values behind `keys` (reordered): the same order statistics, so the same
+/// value for finite inputs.
+fn median_of_keys(keys: &mut [i32]) -> f32 {
     let n = keys.len();
-    let upper = key_of_rank(keys, n / 2, buf);
+    let (below, &mut upper, _) = keys.select_nth_unstable(n / 2);
+    let upper = from_order_key(upper);
     if n % 2 == 1 {
-        return from_order_key(upper);
+        upper
+    } else {
+        let lower = from_order_key(below.iter().copied().max().expect("an even count of at least 2"));
+        (lower + upper) / 2.0
     }
-    // Rank n/2 - 1 is the largest key below `upper`, or `upper` itself when it occurs more than
-    // once at the middle (fewer than n/2 keys below it).
-    let (below, largest_below) =
-        keys.iter().filter(|&&k| k < upper).fold((0usize, i32::MIN), |(c, m), &k| (c + 1, m.max(k)));
-    let lower = if below == n / 2 { largest_below } else { upper };
-    (from_order_key(lower) + from_order_key(upper)) / 2.0
-}
-
-/// The key of rank `nth` (0-based, ascending) among `keys`, by radix selection: a histogram of
-/// the top byte (keys as order-preserving u32) picks the bucket holding the rank, then the next
-/// byte among that bucket's keys, and so on; after the last byte the candidates are equal. Two
-/// passes over the row and a few over a small remainder, no data-dependent branches in the
-/// counting: faster than a comparison-based selection on the row lengths of the model.
-fn key_of_rank(keys: &[i32], nth: usize, buf: &mut Vec<u32>) -> i32 {
-    assert!(nth < keys.len(), "rank {nth} of {} keys", keys.len());
-    const FLIP: u32 = 0x8000_0000;
-    let mut rank = nth;
-    let mut hist = [0u32; 256];
-    for &k in keys {
-        hist[((k as u32 ^ FLIP) >> 24) as usize] += 1;
-    }
-    let top = bucket_of_rank(&hist, &mut rank);
-    buf.clear();
-    buf.extend(keys.iter().map(|&k| k as u32 ^ FLIP).filter(|u| u >> 24 == top));
-    for shift in [16, 8, 0] {
-        let mut hist = [0u32; 256];
-        for &u in buf.iter() {
-            hist[((u >> shift) & 0xFF) as usize] += 1;
-        }
-        let digit = bucket_of_rank(&hist, &mut rank);
-        buf.retain(|u| (u >> shift) & 0xFF == digit);
-    }
-    (buf[0] ^ FLIP) as i32
-}
-
-/// The bucket of a histogram that holds `rank`, which becomes the rank within that bucket.
-fn bucket_of_rank(hist: &[u32; 256], rank: &mut usize) -> u32 {
-    let mut b = 0;
-    while *rank >= hist[b] as usize {
-        *rank -= hist[b] as usize;
-        b += 1;
-    }
-    b as u32
 }
 
 /// [`select_salient`] into `scratch` (the indices it returns live there).
@@ -193,21 +152,21 @@ pub fn select_salient_into<'s>(
     max_salient: usize,
     scratch: &'s mut SalientScratch,
 ) -> &'s [usize] {
-    let SalientScratch { keys, dev, chosen, radix } = scratch;
+    let SalientScratch { keys, dev, chosen } = scratch;
     chosen.clear();
     if matches!(selector, SalientSelector::None) || max_salient == 0 || x.is_empty() {
         return chosen;
     }
     keys.clear();
     keys.extend(x.iter().map(|&v| order_key(v)));
-    let med = median_of_keys(keys, radix);
+    let med = median_of_keys(keys);
     dev.clear();
     dev.extend(x.iter().map(|v| (v - med).abs()));
     match selector {
         SalientSelector::Mad { tau } => {
             keys.clear();
             keys.extend(dev.iter().map(|&v| order_key(v)));
-            let limit = tau * median_of_keys(keys, radix);
+            let limit = tau * median_of_keys(keys);
             chosen.extend((0..x.len()).filter(|&k| dev[k] > limit));
         }
         SalientSelector::Topk { frac } => {
@@ -220,7 +179,9 @@ pub fn select_salient_into<'s>(
         SalientSelector::None => unreachable!(),
     }
     if chosen.len() > max_salient {
-        chosen.sort_by(|&a, &b| by_deviation(dev, a, b));
+        // The `max_salient` first in the (total) deviation order: a selection, not a sort, as
+        // they are put in index order next.
+        chosen.select_nth_unstable_by(max_salient - 1, |&a, &b| by_deviation(dev, a, b));
         chosen.truncate(max_salient);
     }
     chosen.sort_unstable();
@@ -565,33 +526,6 @@ mod tests {
         chosen.truncate(max_salient);
         chosen.sort_unstable();
         chosen
-    }
-
-    #[test]
-    fn radix_rank_equals_the_sorted_position() {
-        let mut s = 0x1234_5678u32;
-        let mut buf = Vec::new();
-        for len in [1usize, 2, 5, 256, 577] {
-            for spread in [3u32, 1000, u32::MAX] {
-                let keys: Vec<i32> = (0..len)
-                    .map(|i| {
-                        s ^= s << 13;
-                        s ^= s >> 17;
-                        s ^= s << 5;
-                        match i % 7 {
-                            0 => i32::MIN,
-                            1 => i32::MAX,
-                            _ => ((s % spread) as i32).wrapping_sub((spread / 2) as i32),
-                        }
-                    })
-                    .collect();
-                let mut sorted = keys.clone();
-                sorted.sort_unstable();
-                for nth in 0..len {
-                    assert_eq!(key_of_rank(&keys, nth, &mut buf), sorted[nth], "len {len} spread {spread} rank {nth}");
-                }
-            }
-        }
     }
 
     #[test]
