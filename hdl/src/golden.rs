@@ -427,15 +427,24 @@ impl Golden {
         // Pass 2, the codes beyond Qa in index order (the salient queue's order): clamped to
         // ±Qs, then queued while the salient path has room, dropped (overflow) after.
         let (mut salient_cycles, mut queued) = (0u64, 0usize);
-        // Blocks of 32 codes with none beyond Qa are skipped whole (a vectorized test).
+        // Blocks of 32 codes: a bit mask of the codes beyond Qa (one vector compare), then
+        // only its set bits are visited.
         const BLOCK: usize = 32;
-        let blocks = codes.chunks(BLOCK).zip(effective.chunks_mut(BLOCK)).enumerate();
-        for (b, (block, dst)) in blocks.filter(|(_, (block, _))| beyond && block.iter().any(|c| c.unsigned_abs() > qa8)) {
-            for (j, (&c, e)) in block.iter().zip(dst.iter_mut()).enumerate() {
-                let i = b * BLOCK + j;
-                if u32::from(c.unsigned_abs()) <= qa {
-                    continue;
-                }
+        let blocks = codes.chunks(BLOCK).zip(effective.chunks_mut(BLOCK)).enumerate().filter(|_| beyond);
+        for (b, (block, dst)) in blocks {
+            #[cfg(target_arch = "x86_64")]
+            let mut mask = if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present.
+                unsafe { beyond_mask_avx2(block, qa8) }
+            } else {
+                beyond_mask(block, qa8)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let mut mask = beyond_mask(block, qa8);
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let (i, c, e) = (b * BLOCK + j, block[j], &mut dst[j]);
                 let mut q = i32::from(c);
                 if q.abs() > qs {
                     cost.flags.code_range = true;
@@ -631,6 +640,19 @@ fn normal_codes(codes: &[i8], effective: &mut [i8], bursts: &mut [u32], qa: u8) 
 #[target_feature(enable = "avx2")]
 fn normal_codes_avx2(codes: &[i8], effective: &mut [i8], bursts: &mut [u32], qa: u8) -> (u32, u32, bool) {
     normal_codes(codes, effective, bursts, qa)
+}
+
+/// Bit j set when code j of a block of at most 32 is beyond `qa` in magnitude.
+#[inline(always)]
+fn beyond_mask(block: &[i8], qa: u8) -> u32 {
+    block.iter().enumerate().fold(0u32, |m, (j, c)| m | u32::from(c.unsigned_abs() > qa) << j)
+}
+
+/// [`beyond_mask`] compiled for AVX2 (a compare and a byte mask move).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn beyond_mask_avx2(block: &[i8], qa: u8) -> u32 {
+    beyond_mask(block, qa)
 }
 
 /// Set bits of a byte, in shifts and masks a vector unit runs on 32 bytes at once (`count_ones`

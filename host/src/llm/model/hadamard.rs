@@ -116,8 +116,23 @@ impl Hadamard {
     /// same bit for bit; the loops only run over contiguous memory so that they vectorize.
     pub fn apply_f64(&self, v: &mut [f64]) {
         assert_eq!(v.len(), self.n, "Hadamard transform of length {} applied to {}", self.n, v.len());
+        self.apply_f64_in(v, &mut Vec::new());
+    }
+
+    /// [`Hadamard::apply_f64`] with its working memory given, on the best compilation.
+    fn apply_f64_in(&self, v: &mut [f64], scratch: &mut Vec<f64>) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present.
+            return unsafe { self.apply_f64_avx2(v, scratch) };
+        }
+        self.apply_f64_with(v, scratch);
+    }
+
+    /// The transform itself (see [`Hadamard::apply_f64`]).
+    #[inline(always)]
+    fn apply_f64_with(&self, v: &mut [f64], scratch: &mut Vec<f64>) {
         v.iter_mut().zip(&self.signs).for_each(|(x, s)| *x *= s);
-        let mut scratch = Vec::new();
         // Axis of factor i: the elements `stride` apart inside a run of `order · stride`.
         let mut stride = self.n;
         for f in &self.factors {
@@ -125,7 +140,7 @@ impl Hadamard {
             stride /= order;
             for run in v.chunks_exact_mut(order * stride) {
                 match f {
-                    Factor::Paley(h) => paley_axis(h, run, stride, &mut scratch),
+                    Factor::Paley(h) => paley_axis(h, run, stride, scratch),
                     Factor::Walsh(_) => walsh_axis(run, order, stride),
                 }
             }
@@ -134,11 +149,27 @@ impl Hadamard {
         v.iter_mut().for_each(|x| *x *= norm);
     }
 
-    /// `v ← T v` for an f32 vector (computed in f64, rounded once).
+    /// [`Hadamard::apply_f64_with`] compiled for AVX2: the same IEEE operations (separate
+    /// multiplies and adds, never fused), four f64 lanes at a time instead of two.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn apply_f64_avx2(&self, v: &mut [f64], scratch: &mut Vec<f64>) {
+        self.apply_f64_with(v, scratch)
+    }
+
+    /// `v ← T v` for an f32 vector (computed in f64, rounded once). The f64 copy and the working
+    /// memory are per thread and reused: the forward applies this to every token row.
     pub fn apply(&self, v: &mut [f32]) {
-        let mut w: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
-        self.apply_f64(&mut w);
-        v.iter_mut().zip(&w).for_each(|(o, &x)| *o = x as f32);
+        thread_local! {
+            static BUFFERS: std::cell::RefCell<(Vec<f64>, Vec<f64>)> = std::cell::RefCell::default();
+        }
+        assert_eq!(v.len(), self.n, "Hadamard transform of length {} applied to {}", self.n, v.len());
+        BUFFERS.with_borrow_mut(|(w, scratch)| {
+            w.clear();
+            w.extend(v.iter().map(|&x| f64::from(x)));
+            self.apply_f64_in(w, scratch);
+            v.iter_mut().zip(w.iter()).for_each(|(o, &x)| *o = x as f32);
+        });
     }
 
     /// `T` applied to every row of a row-major matrix whose rows have this length; rows are
@@ -151,6 +182,7 @@ impl Hadamard {
 /// One Paley factor on a run of `12 · stride` values: output `a` at offset `off` is
 /// `Σ_b h[a][b] · x[b · stride + off]`, summed over b from 0 up. Row b of the run is the
 /// contiguous slice `x[b · stride ..][.. stride]`, so the sum runs over whole slices.
+#[inline(always)]
 fn paley_axis(h: &[[f64; PALEY]], run: &mut [f64], stride: usize, x: &mut Vec<f64>) {
     x.clear();
     x.extend_from_slice(run);
@@ -167,8 +199,31 @@ fn paley_axis(h: &[[f64; PALEY]], run: &mut [f64], stride: usize, x: &mut Vec<f6
 /// One Sylvester factor of `order` on a run of `order · stride` values: the butterfly
 /// `(x, y) ← (x + y, x - y)` on index pairs `i, i + half` of the axis. The pairs of one block of
 /// `2 · half` indices are two contiguous halves of the run.
+///
+/// Blocks narrower than four values (the first levels on the last axis, stride 1) are done
+/// over fixed-size chunks instead, so no level loops over one or two values per block: the same
+/// additions on the same pairs.
+#[inline(always)]
 fn walsh_axis(run: &mut [f64], order: usize, stride: usize) {
     let mut half = 1;
+    while half < order && half * stride == 1 {
+        for p in run.chunks_exact_mut(2) {
+            let (a, b) = (p[0], p[1]);
+            p[0] = a + b;
+            p[1] = a - b;
+        }
+        half *= 2;
+    }
+    while half < order && half * stride == 2 {
+        for q in run.chunks_exact_mut(4) {
+            let (a0, a1, b0, b1) = (q[0], q[1], q[2], q[3]);
+            q[0] = a0 + b0;
+            q[1] = a1 + b1;
+            q[2] = a0 - b0;
+            q[3] = a1 - b1;
+        }
+        half *= 2;
+    }
     while half < order {
         for block in run.chunks_exact_mut(2 * half * stride) {
             let (xs, ys) = block.split_at_mut(half * stride);
