@@ -385,7 +385,7 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         let qx = match self.last.take() {
             Some(last) if last.holds(x, k, bits) => last,
             _ => LastActs {
-                x: x.to_vec(),
+                x: LastActs::keep(x, k),
                 k,
                 bits,
                 qx: quantize_rows(
@@ -463,7 +463,18 @@ impl LastActs {
         self.bits == bits
             && self.k == k
             && self.x.len() == x.len()
-            && self.x.iter().zip(x).all(|(a, b)| a.to_bits() == b.to_bits())
+            && self
+                .x
+                .par_chunks(k)
+                .zip(x.par_chunks(k))
+                .all(|(a, b)| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()))
+    }
+
+    /// The input kept for the comparison (copied in parallel: it is a whole activation block).
+    fn keep(x: &[f32], k: usize) -> Vec<f32> {
+        let mut kept = vec![0f32; x.len()];
+        kept.par_chunks_mut(k).zip(x.par_chunks(k)).for_each(|(d, s)| d.copy_from_slice(s));
+        kept
     }
 }
 
