@@ -121,18 +121,21 @@ pub struct SalientScratch {
 
 /// An integer whose order is `f32::total_cmp`'s: selecting on these is selecting on the values,
 /// with plain integer comparisons.
+#[inline(always)]
 fn order_key(v: f32) -> i32 {
     let b = v.to_bits() as i32;
     b ^ (((b >> 31) as u32) >> 1) as i32
 }
 
 /// The inverse of [`order_key`] (the map is an involution).
+#[inline(always)]
 fn from_order_key(k: i32) -> f32 {
     f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
 }
 
 /// [`median`] of the values behind `keys` (reordered): the same order statistics, so the same
 /// value for finite inputs.
+#[inline(always)]
 fn median_of_keys(keys: &mut [i32]) -> f32 {
     let n = keys.len();
     let (below, &mut upper, _) = keys.select_nth_unstable(n / 2);
@@ -146,6 +149,7 @@ fn median_of_keys(keys: &mut [i32]) -> f32 {
 }
 
 /// [`select_salient`] into `scratch` (the indices it returns live there).
+#[inline(always)]
 pub fn select_salient_into<'s>(
     x: &[f32],
     selector: SalientSelector,
@@ -216,6 +220,7 @@ impl ActBits {
 
 /// Dynamic per-token scale: max |x_k| over non-salient k, divided by Qa; zero becomes 1.
 /// `salient` must be ascending (as [`select_salient`] returns it).
+#[inline(always)]
 pub fn dynamic_scale(x: &[f32], salient: &[usize], qa: i32) -> f32 {
     // The maximum of the runs between salient indices: a maximum of finite values does not
     // depend on the order it is taken in, and whole runs vectorize.
@@ -234,6 +239,7 @@ pub fn dynamic_scale(x: &[f32], salient: &[usize], qa: i32) -> f32 {
 }
 
 /// Codes of one token row given its scale: normal codes clamp at Qa, salient codes at Qs.
+#[inline(always)]
 pub fn quantize_codes(x: &[f32], scale: f32, salient: &[usize], bits: ActBits, out: &mut [i8]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -336,14 +342,54 @@ pub fn quantize_acts_by(
         .with_min_len(8)
         .map(|((row, out), s)| {
             SCRATCH.with_borrow_mut(|scratch| {
-                let salient = select_salient_into(row, selector, max_salient, scratch);
-                *s = scale(row, salient);
-                quantize_codes(row, *s, salient, bits, out);
-                salient.len()
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 is present.
+                    return unsafe { quantize_row_avx2(row, bits, selector, max_salient, &scale, scratch, s, out) };
+                }
+                quantize_row(row, bits, selector, max_salient, &scale, scratch, s, out)
             })
         })
         .sum();
     QuantActs { n, k, codes, scales, salient_count }
+}
+
+/// One token row of [`quantize_acts_by`]: its salient indices, its scale (into `s`) and its codes
+/// (into `out`); returns the salient count.
+#[allow(clippy::too_many_arguments)] // the row's inputs and outputs, as the caller holds them
+#[inline(always)]
+fn quantize_row(
+    row: &[f32],
+    bits: ActBits,
+    selector: SalientSelector,
+    max_salient: usize,
+    scale: &impl Fn(&[f32], &[usize]) -> f32,
+    scratch: &mut SalientScratch,
+    s: &mut f32,
+    out: &mut [i8],
+) -> usize {
+    let salient = select_salient_into(row, selector, max_salient, scratch);
+    *s = scale(row, salient);
+    quantize_codes(row, *s, salient, bits, out);
+    salient.len()
+}
+
+/// [`quantize_row`] compiled for AVX2: the same IEEE operations (Rust never fuses a multiply and
+/// an add on its own), on eight lanes where the baseline build has four.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_row_avx2(
+    row: &[f32],
+    bits: ActBits,
+    selector: SalientSelector,
+    max_salient: usize,
+    scale: &impl Fn(&[f32], &[usize]) -> f32,
+    scratch: &mut SalientScratch,
+    s: &mut f32,
+    out: &mut [i8],
+) -> usize {
+    quantize_row(row, bits, selector, max_salient, scale, scratch, s, out)
 }
 
 #[cfg(test)]

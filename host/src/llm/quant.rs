@@ -350,6 +350,7 @@ pub fn quantize_rows(
 }
 
 /// A token's dynamic scale times `clip` (a zero row keeps scale 1: its codes are all zero).
+#[inline(always)]
 fn clipped_scale(row: &[f32], salient: &[usize], bits: ActBits, clip: f32) -> f32 {
     let s = dynamic_scale(row, salient, bits.qa());
     let c = s * clip;
