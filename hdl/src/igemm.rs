@@ -16,8 +16,9 @@
 //!   `2 · 2t · max|w|`: no horizontal sums. The i16 sums are widened to i32 (`vpmaddwd` by ones)
 //!   every `i16::MAX / (4 t max|w|)` steps, before they can overflow, and the offset is removed at
 //!   the end with the weight row sums: `Σ x w = Σ u w - t Σ w`.
-//! - **AVX2, wide codes** (8-bit schemes): codes and weights widened to i16, `vpmaddwd` into i32
-//!   (a pair sum is at most 2 · 127 · 127, never saturating).
+//! - **AVX2, wide codes** (8-bit weights): the weights packed once as i16 in panels of 8 rows ×
+//!   2 codes, a token's 2 codes (widened to i16 once per call) broadcast, `vpmaddwd` into i32 (a
+//!   pair sum is at most 2 · 128 · 127, never saturating).
 //! - **AVX-512 VNNI** (any code width): every code gets the offset 128, so `u = x + 128` is a u8
 //!   and `vpdpbusd` adds 4 (u8, i8) products per i32 lane straight into 16 i32 accumulators of
 //!   16 weight rows each, a token's 4 codes broadcast to all lanes: no i16 stage, no salient codes
@@ -34,17 +35,12 @@ use rayon::prelude::*;
 
 /// K step of the SIMD kernels (bytes of one 256-bit vector); rows are padded to a multiple of it.
 const STEP: usize = 32;
-/// Tokens per micro tile of the narrow kernel, and the token padding of both AVX2 kernels.
+/// Tokens per micro tile of both AVX2 kernels.
 const MR: usize = 6;
-/// Tokens per micro tile of the wide kernel (two per MR tokens).
-const WMR: usize = 3;
-/// Weight rows per micro tile of the wide kernel (3 × 3 accumulators plus the loads fit the 16
-/// ymm registers).
-const NR: usize = 3;
 /// Weight rows of one AVX2 panel (8 rows × 4 codes = one 256-bit vector).
 const PROWS: usize = 8;
-/// Panels per narrow micro tile (6 tokens × 2 panels: 12 i16 accumulators in ymm registers;
-/// 23 % faster on Zen 3 than 4 × 3, which loads a third more codes per multiply).
+/// Panels per micro tile (6 tokens × 2 panels: 12 accumulators in ymm registers; 23 % faster on
+/// Zen 3 than 4 × 3, which loads a third more codes per multiply).
 const NP: usize = 2;
 /// Tokens per parallel task (a multiple of [`MR`]): their packed codes stay in L2 while the
 /// weights stream past.
@@ -66,7 +62,7 @@ pub struct PackedWeights {
     k: usize,
     /// K rounded up to [`STEP`].
     kp: usize,
-    /// `mp × kp` codes, M rounded up to [`NR`] rows, zero padded.
+    /// `m × kp` codes, zero padded.
     rows: Vec<i8>,
     /// `k × m`: column k of W, contiguous.
     cols: Vec<i8>,
@@ -81,6 +77,10 @@ pub struct PackedWeights {
     /// The AVX2 narrow kernel's layout when AVX2 is this CPU's best path: the same panel order
     /// with [`PROWS`] rows per panel (M rounded up to `NP · PROWS`).
     panels8: Option<Vec<i8>>,
+    /// The AVX2 wide kernel's layout when AVX2 is this CPU's best path and the weights are wider
+    /// than the narrow kernel takes (|w| > 64): panels of [`PROWS`] rows, each k-pair of its rows
+    /// as i16 together: element `panel·kp·8 + g·16 + r·2 + j` is `w[panel·8 + r, 2g + j]`.
+    panels16: Option<Vec<i16>>,
 }
 
 impl PackedWeights {
@@ -88,8 +88,7 @@ impl PackedWeights {
     pub fn new(w: &[i8], m: usize, k: usize) -> Self {
         assert_eq!(w.len(), m * k, "weights are {m}x{k}");
         let kp = k.div_ceil(STEP) * STEP;
-        let mp = m.div_ceil(NR) * NR;
-        let mut rows = vec![0i8; mp * kp];
+        let mut rows = vec![0i8; m * kp];
         let mut cols = vec![0i8; k * m];
         for (r, src) in w.chunks_exact(k.max(1)).enumerate() {
             rows[r * kp..r * kp + k].copy_from_slice(src);
@@ -102,7 +101,8 @@ impl PackedWeights {
         let best = Path::best();
         let vnni = (best == Path::Vnni).then(|| panel_layout(w, m, k, kp, VROWS, VNR));
         let panels8 = (best == Path::Avx2).then(|| panel_layout(w, m, k, kp, PROWS, NP));
-        PackedWeights { m, k, kp, rows, cols, row_sums, wmax, vnni, panels8 }
+        let panels16 = (best == Path::Avx2 && wmax > 64).then(|| wide_panel_layout(w, m, k, kp));
+        PackedWeights { m, k, kp, rows, cols, row_sums, wmax, vnni, panels8, panels16 }
     }
 
     /// Output length M.
@@ -212,6 +212,20 @@ fn panel_layout(w: &[i8], m: usize, k: usize, kp: usize, rows: usize, per_tile: 
     out
 }
 
+/// The wide kernel's layout of an M×K matrix (see [`PackedWeights`]'s `panels16`), K padded to
+/// `kp`, M to whole tiles of [`NP`] panels.
+fn wide_panel_layout(w: &[i8], m: usize, k: usize, kp: usize) -> Vec<i16> {
+    let panels = m.div_ceil(NP * PROWS) * NP;
+    let mut out = vec![0i16; panels * PROWS * kp];
+    for (r, src) in w.chunks_exact(k.max(1)).enumerate() {
+        let base = (r / PROWS) * PROWS * kp;
+        for (c, &v) in src.iter().enumerate() {
+            out[base + (c / 2) * 2 * PROWS + (r % PROWS) * 2 + c % 2] = i16::from(v);
+        }
+    }
+    out
+}
+
 impl PackedWeights {
     /// The M×K codes without padding.
     fn rows_unpadded(&self) -> Vec<i8> {
@@ -246,7 +260,7 @@ mod avx2 {
 
     use rayon::prelude::*;
 
-    use super::{PackedWeights, MR, NP, NR, PROWS, STEP, TOKEN_BLOCK, WMR};
+    use super::{PackedWeights, MR, NP, PROWS, TOKEN_BLOCK};
 
     /// Packs the tokens, runs the tiles in parallel blocks of tokens, adds the codes the dense
     /// product left out. Results go straight to `out` (the exact sums fit i32: see `igemm_on`).
@@ -298,6 +312,17 @@ mod avx2 {
             }
             (None, false) => &[],
         };
+        // The wide kernel's i16 panels and codes (codes widened once per call).
+        let rewide;
+        let wide: &[i16] = match (&w.panels16, narrow) {
+            (_, true) => &[],
+            (Some(p), false) => p,
+            (None, false) => {
+                rewide = super::wide_panel_layout(&w.rows_unpadded(), m, k, kp);
+                &rewide
+            }
+        };
+        let xw: Vec<i16> = if narrow { Vec::new() } else { xp.iter().map(|&u| i16::from(u as i8)).collect() };
         out.par_chunks_mut(TOKEN_BLOCK * m).enumerate().for_each(|(b, blk)| {
             let tokens = blk.len() / m;
             let xb = &xp[b * TOKEN_BLOCK * kp..][..tokens.div_ceil(MR) * MR * kp];
@@ -314,12 +339,14 @@ mod avx2 {
                     }
                 }
             } else {
-                for r0 in (0..m).step_by(NR) {
-                    let wt = &w.rows[r0 * kp..(r0 + NR) * kp];
-                    for t0 in (0..tokens).step_by(WMR) {
-                        let xt = &xb[t0 * kp..(t0 + WMR) * kp];
-                        // SAFETY: AVX2 was detected by the caller; `xt` holds WMR rows and `wt`
-                        // NR rows of `kp` codes each, kp a multiple of STEP, which is all it reads.
+                let xw = &xw[b * TOKEN_BLOCK * kp..][..tokens.div_ceil(MR) * MR * kp];
+                for r0 in (0..m).step_by(NP * PROWS) {
+                    let wt = &wide[r0 * kp..(r0 + NP * PROWS) * kp];
+                    for t0 in (0..tokens).step_by(MR) {
+                        let xt = &xw[t0 * kp..(t0 + MR) * kp];
+                        // SAFETY: AVX2 was detected by the caller; `xt` holds MR rows of `kp`
+                        // codes and `wt` NP panels of PROWS rows × kp, kp even, which is all the
+                        // kernel reads.
                         let tile = unsafe { tile_wide(xt, wt, kp) };
                         put(blk, m, t0, r0, tokens, &tile);
                     }
@@ -372,15 +399,6 @@ mod avx2 {
         }
     }
 
-    /// Horizontal sum of eight i32 lanes (exact: integers).
-    #[target_feature(enable = "avx2")]
-    fn hsum(v: __m256i) -> i32 {
-        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-        _mm_cvtsi128_si32(s)
-    }
-
     /// One tile of offset narrow codes: MR tokens × NP panels of PROWS rows. Each step takes
     /// 4 codes of a token, broadcast to the 8 rows of a panel: `vpmaddubsw` gives every row two
     /// i16 pair sums, added into i16 and widened into i32 every `interval` steps (`vpmaddwd` by
@@ -428,27 +446,37 @@ mod avx2 {
         out
     }
 
-    /// One WMR × NR tile of wide codes (no offset): i16 widening, `vpmaddwd` into i32. Caller
-    /// guarantees AVX2 and the slice lengths (WMR·kp and NR·kp).
+    /// One tile of wide codes (no offset): MR tokens × NP panels of PROWS rows. Each step takes
+    /// 2 codes of a token (as i16), broadcast to the 8 rows of a panel: `vpmaddwd` adds each row's
+    /// two products into its i32 lane (a pair sum is at most 2 · 128 · 127: no saturation).
+    /// Caller guarantees AVX2 and the slice lengths (MR·kp and NP·PROWS·kp).
     #[target_feature(enable = "avx2")]
-    fn tile_wide(x: &[u8], w: &[i8], kp: usize) -> [[i32; NR]; WMR] {
-        assert!(x.len() >= WMR * kp && w.len() >= NR * kp && kp.is_multiple_of(STEP));
-        let mut acc = [[_mm256_setzero_si256(); NR]; WMR];
-        for c in (0..kp).step_by(16) {
-            // SAFETY: c + 16 <= kp, so every 16-byte load reads inside its row (lengths asserted
-            // above); unaligned loads.
-            let xv: [__m256i; WMR] = std::array::from_fn(|i| unsafe {
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(x.as_ptr().add(i * kp + c).cast()))
+    fn tile_wide(x: &[i16], w: &[i16], kp: usize) -> [[i32; NP * PROWS]; MR] {
+        assert!(x.len() >= MR * kp && w.len() >= NP * PROWS * kp && kp.is_multiple_of(2));
+        let mut acc = [[_mm256_setzero_si256(); NP]; MR];
+        for g in 0..kp / 2 {
+            // SAFETY: g < kp / 2, so panel j's 8 rows × 2 codes of pair g lie inside `w` and
+            // token i's 2 codes inside `x` (lengths asserted above); unaligned loads.
+            let wv: [__m256i; NP] = std::array::from_fn(|j| unsafe {
+                _mm256_loadu_si256(w.as_ptr().add(j * PROWS * kp + g * 2 * PROWS).cast())
             });
-            for j in 0..NR {
+            for i in 0..MR {
                 // SAFETY: as above.
-                let wv = unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(w.as_ptr().add(j * kp + c).cast())) };
-                for i in 0..WMR {
-                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(xv[i], wv));
+                let two = unsafe { x.as_ptr().add(i * kp + 2 * g).cast::<i32>().read_unaligned() };
+                let xv = _mm256_set1_epi32(two);
+                for j in 0..NP {
+                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(xv, wv[j]));
                 }
             }
         }
-        acc.map(|row| row.map(|v| hsum(v)))
+        let mut out = [[0i32; NP * PROWS]; MR];
+        for i in 0..MR {
+            for j in 0..NP {
+                // SAFETY: `out[i]` holds NP·PROWS i32; unaligned store.
+                unsafe { _mm256_storeu_si256(out[i].as_mut_ptr().add(j * PROWS).cast(), acc[i][j]) };
+            }
+        }
+        out
     }
 }
 
