@@ -21,6 +21,15 @@
 //! docs/architecture.md with its measured figures.
 //!
 //! MAC PE: `cycles = 1 + ceil(K / lanes)` per token (one multiply per lane per cycle).
+//!
+//! Protocol v3 (hardware VERSION major 3): the array keeps the codes of a RUN of at most
+//! `code_buffer_tokens` tokens (lane lists, salient queue and token counts, per token slot), and
+//! REPLAY runs them through the tile loaded since. A REPLAY token costs exactly what the same token
+//! costs in a RUN (the formula above: CYCLES counts the compute engine only, never stream
+//! transfers, so neither RUN's code receiver nor REPLAY's one restore cycle per token counts),
+//! adds the same SPIKES and ACCUMULATES, and raises again the data flags its RUN raised. So a
+//! layer's counters do not depend on the dataflow: [`Golden::run_layer`] is the sum of its
+//! calls whichever [`crate::protocol::plan`] the driver follows.
 
 use std::ops::{BitOr, BitOrAssign, Range};
 
