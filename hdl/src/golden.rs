@@ -148,6 +148,15 @@ impl Case {
         self.layer().n()
     }
 
+    /// The same call with the tile's rows (weights and thresholds) in reverse order: what the
+    /// suites LOAD before a REPLAY of the case's buffered tokens.
+    pub fn rows_reversed(&self) -> Case {
+        let k = self.k;
+        let weights = self.weights.chunks_exact(k).rev().flatten().copied().collect();
+        let thresholds = self.thresholds.as_ref().map(|t| t.iter().rev().copied().collect());
+        Case { name: format!("{} (rows reversed, replayed)", self.name), weights, thresholds, ..self.clone() }
+    }
+
     /// One line for logs: name, shape, mode.
     pub fn describe(&self) -> String {
         format!("{} (K {}, M {}, N {}, {:?})", self.name, self.k, self.m, self.n(), self.mode)
