@@ -139,7 +139,11 @@ module spikeq_core_bc87afbd #(
     // LOAD writes a chunk of LOAD_CHUNK weights per cycle (one per lane, inside one lane group)
     localparam [WORD_INDEX_BITS-1:0] LAST_CHUNK  = 1;
 
-    wire fetch = !have_word && (state == S_LDW || state == S_LDT || state == S_RX);
+    // the current word's last element is taken this cycle and the packet has more words: the
+    // next word can be fetched in the same cycle (one stream word per cycle); never past the
+    // packet's last expected word or a TLAST
+    wire word_next;
+    wire fetch = (!have_word || word_next) && (state == S_LDW || state == S_LDT || state == S_RX);
     assign s_axis_tready = fetch && !pkt_end;
 
     // one-hot decode of the write row (MAC weight words, thresholds)
@@ -559,6 +563,13 @@ module spikeq_core_bc87afbd #(
     assign m_axis_tlast  = (oi == oi_last);
     wire [TOKEN_SPIKE_BITS-1:0] tok_inc = tok_brst;                                    // bursts (additions) per row
 
+    // unpacker: the next word is fetched in the cycle the current one is used up
+    wire ld_more = !(ld_last && row == mm1) || fire_m;   // LOAD: words after this one
+    assign word_next = !wlast && (
+        ((state == S_LDW) && have_word && w_word_end && ld_more)
+        || ((state == S_LDT) && have_word && (row != mm1))
+        || (c_el && c_word_end && !rx_last));
+
     // ---------------------------------------------------------------- controller
     always @(posedge clk) begin
         if (!rst_n) begin
@@ -615,19 +626,6 @@ module spikeq_core_bc87afbd #(
             if (sq_push) begin
                 sq_last <= sq_widx;
                 sq_cnt  <= sq_cnt + 1'b1;
-            end
-
-            // unpacker: fetch a word when the current one is used up
-            if (fetch) begin
-                if (pkt_end) begin
-                    wbuf      <= 32'd0;
-                    wlast     <= 1'b0;
-                    have_word <= 1'b1;
-                end else if (s_axis_tvalid) begin
-                    wbuf      <= s_axis_tdata;
-                    wlast     <= s_axis_tlast;
-                    have_word <= 1'b1;
-                end
             end
 
             case (state)
@@ -799,6 +797,21 @@ module spikeq_core_bc87afbd #(
 
                 default: state <= S_IDLE;
             endcase
+
+            // unpacker: fetch a word when the current one is used up, or in the cycle its last
+            // element is taken when the packet has more words (after the states: it overrides
+            // their shift of wbuf and their clearing of have_word)
+            if (fetch) begin
+                if (pkt_end) begin
+                    wbuf      <= 32'd0;
+                    wlast     <= 1'b0;
+                    have_word <= 1'b1;
+                end else if (s_axis_tvalid) begin
+                    wbuf      <= s_axis_tdata;
+                    wlast     <= s_axis_tlast;
+                    have_word <= 1'b1;
+                end
+            end
         end
     end
 endmodule

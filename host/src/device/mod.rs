@@ -97,6 +97,11 @@ pub trait Transport: Bus<Error = DriverError> {
     fn native_model(&self) -> Option<&Golden> {
         None
     }
+    /// Clock cycles a simulated device has run (every cycle it clocked: LOAD, the code receiver,
+    /// compute, output and register transactions), for simulation speed reports.
+    fn sim_cycles(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Stream traffic of calls, in bytes.
@@ -156,6 +161,11 @@ impl<T: Transport> Accelerator<T> {
     /// The configuration the device was opened with.
     pub fn derived(&self) -> &Derived {
         self.golden.derived()
+    }
+
+    /// The transport, to read.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// The transport.
@@ -303,6 +313,9 @@ impl Transport for Box<dyn Transport> {
     }
     fn native_model(&self) -> Option<&Golden> {
         (**self).native_model()
+    }
+    fn sim_cycles(&self) -> Option<u64> {
+        (**self).sim_cycles()
     }
 }
 

@@ -66,4 +66,7 @@ impl Transport for VerilatorTransport {
     fn describe(&self) -> String {
         self.name.clone()
     }
+    fn sim_cycles(&self) -> Option<u64> {
+        Some(self.driver.cycles())
+    }
 }
