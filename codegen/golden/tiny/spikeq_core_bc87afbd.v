@@ -91,7 +91,6 @@ module spikeq_core_bc87afbd #(
     localparam [STATUS_PHASE_BITS-1:0] S_FLD  = 6;
     localparam [STATUS_PHASE_BITS-1:0] S_FIRE = 7;
     localparam [STATUS_PHASE_BITS-1:0] S_DRN  = 11;   // the rows' pipelined adders add their last terms
-    localparam [STATUS_PHASE_BITS-1:0] S_ACNT = 8;
     localparam [STATUS_PHASE_BITS-1:0] S_TX   = 9;
     localparam [STATUS_PHASE_BITS-1:0] S_DONE = 10;
     localparam [STATUS_PHASE_BITS-1:0] S_RXW  = 12;   // the code receiver's last chunk lands
@@ -174,7 +173,7 @@ module spikeq_core_bc87afbd #(
     wire [TH_BITS-1:0]  t_wd = wbuf[TH_BITS-1:0];
     // the token counters add each code's increments one cycle later (off the decode path)
     reg  [TOKEN_SPIKE_BITS-1:0] spk_inc_q;
-    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token (SPIKES adds them in S_ACNT)
+    reg  [TOKEN_SPIKE_BITS-1:0] tok_spk;                          // spikes of the current token (SPIKES adds them in S_TX)
     reg  [TOKEN_SPIKE_BITS-1:0] brst_inc_q;
     reg  [TOKEN_SPIKE_BITS-1:0] tok_brst;                         // bursts of the current token
 
@@ -326,7 +325,7 @@ module spikeq_core_bc87afbd #(
     assign rx_spk_w[RX_CHUNK*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = sq_push ? { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, sp_spikes } : 0;
     assign rx_brst_w[RX_CHUNK*TOKEN_SPIKE_BITS +: TOKEN_SPIKE_BITS] = sq_push ? { {(TOKEN_SPIKE_BITS-CODE_SPIKE_BITS){1'b0}}, sp_bursts } : 0;
     // stage 3: the chunk's costs, registered, are summed the cycle after (the token counters are
-    // read in S_ACNT, at least two cycles after S_RXW)
+    // read in S_TX, at least two cycles after S_RXW)
     reg  [(RX_CHUNK+1)*TOKEN_SPIKE_BITS-1:0] rxc_spk;
     reg  [(RX_CHUNK+1)*TOKEN_SPIKE_BITS-1:0] rxc_brst;
     always @(posedge clk) begin
@@ -441,7 +440,7 @@ module spikeq_core_bc87afbd #(
                 .wrow   (row),
                 .wgroup (grp),
                 .wdata  (wbuf[(gn % LOAD_CHUNK)*WEIGHT_BITS +: WEIGHT_BITS]),
-                .clear  (state == S_ACNT),
+                .clear  (state == S_TX),
                 .slot   (slot),
                 .restore(state == S_RPL),
                 .we     (rx_we[gn]),
@@ -476,7 +475,7 @@ module spikeq_core_bc87afbd #(
     reg  [SALIENT_COUNT_BITS-1:0] cb_sq_cnt [0:CODE_BUFFER_TOKENS-1];   // salient entries
     reg  [SALIENT_INDEX_BITS-1:0] cb_sq_last [0:CODE_BUFFER_TOKENS-1];
     always @(posedge clk) begin
-        if (state == S_ACNT) begin                                      // the token's counts are final
+        if (state == S_TX) begin                                        // the token's counts are final
             cb_spk[slot]  <= tok_spk;
             cb_brst[slot] <= tok_brst;
         end
@@ -536,7 +535,10 @@ module spikeq_core_bc87afbd #(
 
     // ---------------------------------------------------------------- output packer
     reg  [ROW_INDEX_BITS-1:0]  oi;                                  // output word of the token
-    reg  [ROW_INDEX_BITS-1:0]  acnt;                                // S_ACNT: rows accounted
+    reg  [ROW_INDEX_BITS-1:0]  acnt;                                // S_TX: rows accounted
+    reg         acnt_done;                                            // S_TX: every row accounted
+    reg         tx_go;                                                // S_TX after its first cycle: the rows' pipelined adders have added their last terms
+    reg         tx_done;                                              // S_TX: every word sent
     reg  [ACC_BITS-1:0]  acc_sel;
     integer i_os;
     always @* begin
@@ -559,7 +561,7 @@ module spikeq_core_bc87afbd #(
         m_axis_tdata = fire_m ? fire_word : raw_word;
     end
     wire [ROW_INDEX_BITS-1:0]  oi_last = fire_m ? (mm1 >> 2) : mm1;
-    assign m_axis_tvalid = (state == S_TX);
+    assign m_axis_tvalid = (state == S_TX) && tx_go && !tx_done;
     assign m_axis_tlast  = (oi == oi_last);
     wire [TOKEN_SPIKE_BITS-1:0] tok_inc = tok_brst;                                    // bursts (additions) per row
 
@@ -604,6 +606,9 @@ module spikeq_core_bc87afbd #(
             sal_busy  <= 1'b0;
             oi        <= 0;
             acnt      <= 0;
+            acnt_done <= 1'b0;
+            tx_go     <= 1'b0;
+            tx_done   <= 1'b0;
             err_set   <= 0;
             cycles    <= 64'd0;
             spikes    <= 64'd0;
@@ -752,30 +757,35 @@ module spikeq_core_bc87afbd #(
                     end
                     if (lane_fin && sal_fin) begin
                         acnt  <= 0;
-                        state <= fire_m ? S_DRN : S_ACNT;
+                        state <= fire_m ? S_DRN : S_TX;
                     end
                 end
 
                 // fire phase: load membranes, then one spike per cycle until no neuron fires
                 S_DRN: state <= S_FLD;
                 S_FLD: state <= S_FIRE;
-                S_FIRE: if (fired == 0) state <= S_ACNT;
+                S_FIRE: if (fired == 0) state <= S_TX;
 
-                // account ACCUMULATES (M additions of the token's per-row count; not counted in CYCLES)
-                S_ACNT: begin
-                    accums <= accums + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_inc };
-                    if (acnt == 0) spikes <= spikes + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_spk };
-                    acnt   <= acnt + 1'b1;
-                    if (acnt == mm1) begin
-                        oi    <= 0;
-                        state <= S_TX;
+                // send the token's outputs and, beside them, account ACCUMULATES: M additions of
+                // the token's per-row count, one per cycle (no multiplier; not counted in CYCLES)
+                S_TX: begin
+                    tx_go <= 1'b1;
+                    if (!acnt_done) begin
+                        accums <= accums + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_inc };
+                        if (acnt == 0) spikes <= spikes + { {(64-TOKEN_SPIKE_BITS){1'b0}}, tok_spk };
+                        acnt   <= acnt + 1'b1;
+                        if (acnt == mm1) acnt_done <= 1'b1;
                     end
-                end
-
-                // send the token's outputs
-                S_TX: if (m_axis_tready) begin
-                    oi <= oi + 1'b1;
-                    if (oi == oi_last) begin
+                    if (m_axis_tvalid && m_axis_tready) begin
+                        oi <= oi + 1'b1;
+                        if (oi == oi_last) tx_done <= 1'b1;
+                    end
+                    if ((acnt_done || acnt == mm1) && (tx_done || (m_axis_tvalid && m_axis_tready && oi == oi_last))) begin
+                        acnt      <= 0;
+                        acnt_done <= 1'b0;
+                        oi        <= 0;
+                        tx_go     <= 1'b0;
+                        tx_done   <= 1'b0;
                         if (tok == nn1) begin
                             state <= S_DONE;
                         end else begin
