@@ -66,6 +66,17 @@ mod tests {
     use spikeq_hdl::{ArrayConfig, Layer, OutputMode};
 
     #[test]
+    fn a_bitstream_of_protocol_v2_is_refused_with_the_version_named() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
+        let d = ArrayConfig::from_toml(&text).unwrap().validate().unwrap();
+        let mut old = GoldenTransport::new(&d);
+        old.device = old.device.with_version(0x0002_0000);
+        let e = Accelerator::open(old, &d).unwrap_err().to_string();
+        assert!(e.contains("VERSION reads 0x00020000, expected 0x00030000"), "{e}");
+        assert!(e.contains("regenerate/flash the bitstream"), "{e}");
+    }
+
+    #[test]
     fn native_path_equals_register_path() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
         let d = ArrayConfig::from_toml(&text).unwrap().validate().unwrap();
