@@ -59,9 +59,19 @@ module spikeq_row_bc87afbd #(
     endgenerate
 
     // pipeline: the terms are registered (zero outside the compute phase), the tree adds them one
-    // cycle later; the controller spends one cycle (S_DRN) before the fire phase reads V
+    // cycle later; the controller spends one cycle (S_DRN) before the fire phase reads V. The
+    // register is written only while it changes: the terms of a compute cycle, zero in the cycle
+    // after (and at clr, so it is zero before the first token); idle cycles (LOAD, streams)
+    // write nothing.
     reg [(LANES+SALIENT_DIGITS)*ACC_BITS-1:0] term_q;
-    always @(posedge clk) term_q <= en ? term : 0;
+    reg en_q;
+    always @(posedge clk) begin
+        en_q <= en;
+        if (en)
+            term_q <= term;
+        else if (en_q || clr)
+            term_q <= 0;
+    end
 
     // row adder: a balanced tree of the registered terms
     // tsum: balanced adder tree over the LANES+SALIENT_DIGITS slices of term_q (heap order, one wire per node)
@@ -78,10 +88,12 @@ module spikeq_row_bc87afbd #(
     endgenerate
     wire [ACC_BITS-1:0] tsum = g_tsum[0].s;
 
+    // the terms are zero unless they were written in the last cycle (en_q): then only is there
+    // anything to add
     always @(posedge clk) begin
         if (clr)
             acc <= 0;
-        else
+        else if (en_q)
             acc <= acc + tsum;
     end
 endmodule
