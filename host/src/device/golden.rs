@@ -80,7 +80,7 @@ mod tests {
     fn native_path_equals_register_path() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
         let d = ArrayConfig::from_toml(&text).unwrap().validate().unwrap();
-        // 19 tokens: chunks of 8, 8 and 3 through the code buffer of tiny, 3 row tiles each
+        // 19 tokens: chunks of 4 (and 3) through the code buffer of tiny, 3 row tiles each
         let (m, k, n) = (11usize, 37usize, 19usize);
         let w: Vec<i8> = (0..m * k).map(|i| ((i * 7 + 3) % 15) as i8 - 7).collect();
         let codes: Vec<i8> = (0..n * k).map(|i| [0i8, 3, -7, 1, 90, -2, 0, 5, -120][i % 9]).collect();
