@@ -286,7 +286,22 @@ fn program(d: &Derived, o: &TbOptions) -> Result<Program, CodegenError> {
         protocol::read_counter(&mut r, addr::CYCLES_LO)?;
         protocol::run(&mut r, &tile, &case.codes, |_, _| ())?;
         protocol::finish(&mut r)?;
+        if case.n() <= d.config.code_buffer_tokens as usize {
+            // protocol v3: the tokens stay in the code buffer; another tile replays them
+            let flipped = case.rows_reversed();
+            r.p.comments.push(flipped.describe());
+            protocol::load(&mut r, d, &flipped.tile())?;
+            protocol::replay(&mut r, &flipped.tile(), flipped.n(), |_, _| ())?;
+            protocol::finish(&mut r)?;
+        }
     }
+    // a REPLAY of another N than the buffer holds is refused and consumes nothing
+    let n = r.read_reg(addr::LAYER_N)?;
+    r.write_reg(addr::LAYER_N, n + 1)?;
+    r.write_reg(addr::OP, op::REPLAY)?;
+    r.write_reg(addr::CTRL, ctrl::AP_START)?;
+    r.wait_done("a REPLAY of another N")?;
+    protocol::finish(&mut r)?;
     stream_errors(d, o, &mut r)?;
     r.read_reg(addr::CTRL)?;
     r.p.stim.push(0);
@@ -317,6 +332,11 @@ fn stream_errors(d: &Derived, o: &TbOptions, r: &mut Recorder) -> Result<(), Cod
     r.send_unterminated(&token(1));
     r.read_words(per)?;
     r.wait_done("RUN with broken framing")?;
+    protocol::finish(r)?;
+    // the buffered tokens are the codes the core used (the missing ones zero)
+    let flipped = case.rows_reversed();
+    protocol::load(r, d, &flipped.tile())?;
+    protocol::replay(r, &flipped.tile(), 2, |_, _| ())?;
     protocol::finish(r)?;
     Ok(())
 }

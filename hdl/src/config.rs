@@ -81,6 +81,11 @@ pub struct ArrayConfig {
     /// Target clock in MHz (used for synthesis constraints and time/energy reports).
     #[serde(default = "default_clock")]
     pub clock_mhz: f64,
+    /// Tokens the on-chip code buffer holds (a power of two, 2..=4096): a RUN of at most this many
+    /// tokens keeps their codes, and REPLAY runs them through the next loaded row tile without
+    /// streaming them again (protocol v3, docs/architecture.md).
+    #[serde(default = "default_code_buffer_tokens")]
+    pub code_buffer_tokens: u32,
 }
 
 fn default_pe() -> PeKind {
@@ -107,6 +112,14 @@ fn default_out_bits() -> u32 {
 fn default_clock() -> f64 {
     100.0
 }
+fn default_code_buffer_tokens() -> u32 {
+    DEFAULT_CODE_BUFFER_TOKENS
+}
+
+/// Code buffer of a configuration that does not name one (`code_buffer_tokens`).
+pub const DEFAULT_CODE_BUFFER_TOKENS: u32 = 16;
+/// Largest code buffer, in tokens.
+pub const MAX_CODE_BUFFER_TOKENS: u32 = 4096;
 
 /// Bits needed to hold the unsigned value `v` (at least 1).
 pub fn ubits(v: u64) -> u32 {
@@ -247,6 +260,11 @@ pub struct Derived {
     pub rx_chunks: u32,
     /// Weight memory of the array in bits (rows × groups_max × lanes × weight_bits).
     pub weight_memory_bits: u64,
+    /// Index of a code buffer slot (one token): log2(code_buffer_tokens).
+    pub buffer_slot_bits: u32,
+    /// Code buffer of the array in bits: per slot, every lane's code list (spike PE) or the code
+    /// memory (MAC PE), the salient queue and the token's counts.
+    pub code_buffer_bits: u64,
 }
 
 impl ArrayConfig {
@@ -405,6 +423,38 @@ impl ArrayConfig {
             ));
         }
 
+        let b = c.code_buffer_tokens;
+        if !(2..=MAX_CODE_BUFFER_TOKENS).contains(&b) || !b.is_power_of_two() {
+            let fit = b.clamp(2, MAX_CODE_BUFFER_TOKENS).next_power_of_two().min(MAX_CODE_BUFFER_TOKENS);
+            return Err(bad(
+                "code_buffer_tokens",
+                b.to_string(),
+                format!("the code buffer holds a power of two of tokens in 2..={MAX_CODE_BUFFER_TOKENS}; use {fit}"),
+            ));
+        }
+        let memory_depth = 1u64 << group_index_bits;
+        let code_word_bits = if mac { c.lanes * lane_code_bits } else { group_index_bits + lane_code_bits };
+        let salient_entry_bits =
+            if salient_depth > 0 { group_index_bits + lane_index_bits + code_mag_bits + 1 } else { 0 };
+        let token_spike_bits = ubits(c.k_max as u64 * qs as u64);
+        // One slot: the lists (lanes × depth entries) or the code memory (depth words), the
+        // salient queue, the list counts and the token's spike and burst counts.
+        let lists = if mac { memory_depth } else { c.lanes as u64 * memory_depth } * code_word_bits as u64;
+        let slot_bits = lists
+            + (1u64 << index_bits(salient_depth)) * salient_entry_bits as u64
+            + if mac { 0 } else { c.lanes as u64 * (group_index_bits as u64 + 1) }
+            + 2 * (ubits(salient_depth as u64) as u64 + token_spike_bits as u64);
+        let code_buffer_bits = b as u64 * slot_bits;
+        if code_buffer_bits > MAX_WEIGHT_MEMORY_BITS {
+            let fit = (MAX_WEIGHT_MEMORY_BITS / slot_bits).max(2);
+            let fit = 1u64 << (63 - fit.leading_zeros());
+            return Err(bad(
+                "code_buffer_tokens",
+                b.to_string(),
+                format!("the code buffer would be {code_buffer_bits} bits ({slot_bits} per token); use code_buffer_tokens <= {fit}"),
+            ));
+        }
+
         Ok(Derived {
             config: c.clone(),
             hash: c.hash(),
@@ -433,7 +483,7 @@ impl ArrayConfig {
             time_bits,
             code_mag_bits,
             lane_code_bits,
-            code_word_bits: if mac { c.lanes * lane_code_bits } else { group_index_bits + lane_code_bits },
+            code_word_bits,
             list_count_bits: group_index_bits + 1,
             shift_bits: index_bits(time_bits),
             product_bits: lane_code_bits + if c.weight_format == WeightFormat::Binary { 2 } else { weight_bits },
@@ -441,17 +491,13 @@ impl ArrayConfig {
             salient_count_bits: ubits(salient_depth as u64),
             salient_index_bits,
             salient_slots: 1 << salient_index_bits,
-            salient_entry_bits: if salient_depth > 0 {
-                group_index_bits + lane_index_bits + code_mag_bits + 1
-            } else {
-                0
-            },
+            salient_entry_bits,
             code_spike_bits: match (mac, salient_depth > 0) {
                 (true, _) => 1,
                 (false, true) => code_mag_bits,
                 (false, false) => time_bits,
             },
-            token_spike_bits: ubits(c.k_max as u64 * qs as u64),
+            token_spike_bits,
             fire_compare_bits: th_bits.max(membrane_bits),
             fire_words: c.rows.div_ceil(CODES_PER_WORD),
             weights_per_word,
@@ -460,6 +506,8 @@ impl ArrayConfig {
             rx_chunk,
             rx_chunks: CODES_PER_WORD / rx_chunk,
             weight_memory_bits,
+            buffer_slot_bits: b.trailing_zeros(),
+            code_buffer_bits,
         })
     }
 }
@@ -566,6 +614,13 @@ impl Derived {
             "spike counters",
             format!("{} bits per code, {} bits per token", self.code_spike_bits, self.token_spike_bits),
         );
+        line(
+            "code buffer",
+            format!(
+                "{} tokens, {} bits (slot index {} bits)",
+                c.code_buffer_tokens, self.code_buffer_bits, self.buffer_slot_bits
+            ),
+        );
         line("clock", format!("{} MHz", c.clock_mhz));
         s
     }
@@ -587,6 +642,26 @@ mod tests {
         // salient entry: group 4 + lane 2 + magnitude 7 + sign 1
         assert_eq!((d.salient_entry_bits, d.salient_slots, d.salient_count_bits), (14, 4, 3));
         assert!(d.report().contains("k 6, row 2, lane 2, group 4, word element 3, time 3"), "{}", d.report());
+    }
+
+    #[test]
+    fn code_buffer_is_a_power_of_two_that_fits() {
+        let d = tiny();
+        assert_eq!((d.config.code_buffer_tokens, d.buffer_slot_bits), (4, 2));
+        for (b, fix) in [(0, "use 2"), (1, "use 2"), (12, "use 16"), (8192, "use 4096")] {
+            let mut c = d.config.clone();
+            c.code_buffer_tokens = b;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("code_buffer_tokens") && e.contains(fix), "{b}: {e}");
+        }
+        // The default array's buffer: 16 lanes x 64 tokens x 128 entries of 11 bits, plus queues and counts.
+        let def = Derived::from_toml(include_str!("../../configs/default.toml")).unwrap();
+        assert_eq!(def.config.code_buffer_tokens, 64);
+        assert!(
+            def.code_buffer_bits > 64 * 16 * 128 * 11 && def.code_buffer_bits < 2_000_000,
+            "{}",
+            def.code_buffer_bits
+        );
     }
 
     #[test]

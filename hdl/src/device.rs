@@ -42,6 +42,13 @@ pub struct GoldenDevice {
     weights: Vec<i8>,
     thresholds: Vec<u64>,
     out: std::collections::VecDeque<u32>,
+    /// The code buffer: the codes of the last RUN when it had at most `code_buffer_tokens`
+    /// tokens (`buf_n` of `buf_k` codes each; `buf_n` 0: nothing to replay).
+    buf_codes: Vec<i8>,
+    buf_k: u32,
+    buf_n: u32,
+    /// VERSION as this device reports it (a test hook for an older bitstream).
+    version: u32,
 }
 
 impl GoldenDevice {
@@ -66,7 +73,18 @@ impl GoldenDevice {
             weights: Vec::new(),
             thresholds: Vec::new(),
             out: Default::default(),
+            buf_codes: Vec::new(),
+            buf_k: 0,
+            buf_n: 0,
+            version: regmap::register("VERSION").expect("in the map").reset,
         }
+    }
+
+    /// The same device reporting another VERSION (an older or newer bitstream), for tests of the
+    /// driver's refusal.
+    pub fn with_version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
     }
 
     fn d(&self) -> &Derived {
@@ -100,6 +118,7 @@ impl GoldenDevice {
             addr::SPIKES_HI => (self.counters.spikes >> 32) as u32,
             addr::ACCUM_LO => self.counters.accumulates as u32,
             addr::ACCUM_HI => (self.counters.accumulates >> 32) as u32,
+            addr::VERSION => self.version,
             _ => regmap::register_at(a).map_or(0, |r| regmap::reset_value(r, self.d())),
         }
     }
@@ -136,10 +155,12 @@ impl GoldenDevice {
         self.counters = Counters::default();
         let c = &self.d().config;
         let mode = protocol::mode_of(self.mode);
+        let replay_ok = self.op != op::REPLAY || (self.buf_n >= 1 && self.n == self.buf_n && self.k == self.buf_k);
         let ok = (1..=c.k_max).contains(&self.k)
             && (1..=c.rows).contains(&self.m)
             && (self.op == op::LOAD || self.n >= 1)
-            && (self.op == op::LOAD || self.op == op::RUN)
+            && [op::LOAD, op::RUN, op::REPLAY].contains(&self.op)
+            && replay_ok
             && mode.is_some_and(|md| self.d().supports(md));
         if !ok {
             self.error |= err::DESCRIPTOR;
@@ -147,7 +168,52 @@ impl GoldenDevice {
             return;
         }
         self.active = (self.k as usize, self.m as usize, mode.expect("checked"));
-        self.state = if self.op == op::LOAD { State::Load } else { State::Run { left: self.n } };
+        match self.op {
+            op::LOAD => self.state = State::Load,
+            op::RUN => {
+                // A RUN that fits the buffer keeps its codes (slot t holds token t); a longer one
+                // overwrites slots and leaves nothing to replay.
+                self.buf_n = if self.n <= self.d().config.code_buffer_tokens { self.n } else { 0 };
+                self.buf_k = self.k;
+                self.buf_codes.clear();
+                self.state = State::Run { left: self.n };
+            }
+            _ => {
+                // REPLAY: the buffered tokens through the loaded tile, outputs as a RUN's.
+                let codes = std::mem::take(&mut self.buf_codes);
+                self.compute(&codes);
+                self.buf_codes = codes;
+                self.finish();
+            }
+        }
+    }
+
+    /// Runs `codes` (whole tokens) through the loaded tile: counters, flags and output words.
+    fn compute(&mut self, codes: &[i8]) {
+        let (k, m, mode) = self.active;
+        let tile = Tile {
+            k,
+            m,
+            weights: &self.weights,
+            thresholds: (mode == OutputMode::Fire).then_some(&self.thresholds[..]),
+            mode,
+        };
+        match self.golden.run_tile(&tile, codes) {
+            Ok(run) => {
+                self.counters += run.counters;
+                self.error |= run.flags.error_bits();
+                for token in run.outputs.chunks_exact(m) {
+                    self.out.extend(stream::pack_outputs(token, mode));
+                }
+            }
+            Err(_) => {
+                // A tile the array cannot run (weights never loaded for this shape, invalid
+                // thresholds): flag it and send zeros so the stream stays framed.
+                self.error |= err::DESCRIPTOR;
+                let words = stream::output_words(m, mode);
+                self.out.extend(std::iter::repeat_n(0, words * (codes.len() / k.max(1))));
+            }
+        }
     }
 
     /// Delivers one input packet (TLAST on its last word).
@@ -168,26 +234,10 @@ impl GoldenDevice {
             State::Run { left } => {
                 let words = self.fit(words, stream::code_words(k));
                 let codes = stream::unpack_codes(&words, k);
-                let tile = Tile {
-                    k,
-                    m,
-                    weights: &self.weights,
-                    thresholds: (mode == OutputMode::Fire).then_some(&self.thresholds[..]),
-                    mode,
-                };
-                match self.golden.run_tile(&tile, &codes) {
-                    Ok(run) => {
-                        self.counters += run.counters;
-                        self.error |= run.flags.error_bits();
-                        self.out.extend(stream::pack_outputs(&run.outputs, mode));
-                    }
-                    Err(_) => {
-                        // A tile the array cannot run (weights never loaded for this shape,
-                        // invalid thresholds): flag it and send zeros so the stream stays framed.
-                        self.error |= err::DESCRIPTOR;
-                        self.out.extend(std::iter::repeat_n(0, stream::output_words(m, mode)));
-                    }
+                if self.buf_n > 0 {
+                    self.buf_codes.extend_from_slice(&codes);
                 }
+                self.compute(&codes);
                 if left <= 1 {
                     self.finish();
                 } else {

@@ -21,6 +21,15 @@
 //! docs/architecture.md with its measured figures.
 //!
 //! MAC PE: `cycles = 1 + ceil(K / lanes)` per token (one multiply per lane per cycle).
+//!
+//! Protocol v3 (hardware VERSION major 3): the array keeps the codes of a RUN of at most
+//! `code_buffer_tokens` tokens (lane lists, salient queue and token counts, per token slot), and
+//! REPLAY runs them through the tile loaded since. A REPLAY token costs exactly what the same token
+//! costs in a RUN (the formula above: CYCLES counts the compute engine only, never stream
+//! transfers, so neither RUN's code receiver nor REPLAY's one restore cycle per token counts),
+//! adds the same SPIKES and ACCUMULATES, and raises again the data flags its RUN raised. So a
+//! layer's counters do not depend on the dataflow: [`Golden::run_layer`] is the sum of its
+//! calls whichever [`crate::protocol::plan`] the driver follows.
 
 use std::ops::{BitOr, BitOrAssign, Range};
 
@@ -137,6 +146,15 @@ impl Case {
     /// Tokens N.
     pub fn n(&self) -> usize {
         self.layer().n()
+    }
+
+    /// The same call with the tile's rows (weights and thresholds) in reverse order: what the
+    /// suites LOAD before a REPLAY of the case's buffered tokens.
+    pub fn rows_reversed(&self) -> Case {
+        let k = self.k;
+        let weights = self.weights.chunks_exact(k).rev().flatten().copied().collect();
+        let thresholds = self.thresholds.as_ref().map(|t| t.iter().rev().copied().collect());
+        Case { name: format!("{} (rows reversed, replayed)", self.name), weights, thresholds, ..self.clone() }
     }
 
     /// One line for logs: name, shape, mode.

@@ -7,12 +7,16 @@
 //! therefore one change here, and every bus follows it.
 //!
 //! A call is `load` (the tile's weights and thresholds), `run` (N tokens in, N output packets
-//! out), then `finish` (counters and the ERROR register, which it clears).
+//! out) or `replay` (the N tokens the last RUN left in the code buffer, no input stream, N output
+//! packets out), then `finish` (counters and the ERROR register, which it clears). [`plan`] says
+//! which calls a whole layer takes (protocol v3: codes once per chunk of buffered tokens).
 
 use thiserror::Error;
 
+use std::ops::Range;
+
 use crate::config::{Derived, OutputMode};
-use crate::golden::{Counters, Tile};
+use crate::golden::{Counters, Layer, Tile};
 use crate::regmap::{self, addr, ctrl, err, op};
 use crate::stream;
 
@@ -129,6 +133,94 @@ pub fn run<B: Bus>(
     bus.wait_done("RUN")
 }
 
+/// REPLAY: runs the `n` tokens the last RUN buffered (it had the same K and N, at most the code
+/// buffer's tokens) through the loaded tile, and hands each token's `tile.m` outputs to
+/// `each(token, outputs)`. Nothing is streamed in.
+pub fn replay<B: Bus>(
+    bus: &mut B,
+    tile: &Tile<'_>,
+    n: usize,
+    mut each: impl FnMut(usize, &[i32]),
+) -> Result<(), B::Error> {
+    bus.write_reg(addr::LAYER_N, n as u32)?;
+    bus.write_reg(addr::OP, op::REPLAY)?;
+    start(bus)?;
+    let per = stream::output_words(tile.m, tile.mode);
+    for t in 0..n {
+        let words = bus.read_words(per)?;
+        each(t, &stream::unpack_outputs(&words, tile.m, tile.mode));
+    }
+    bus.wait_done("REPLAY")
+}
+
+/// One LOAD and one RUN or REPLAY of a layer's [`plan`].
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// Tokens of the call (a chunk of the layer's N).
+    pub tokens: Range<usize>,
+    /// Output rows of the tile.
+    pub rows: Range<usize>,
+    /// The tile loaded.
+    pub tile: Tile<'a>,
+    /// REPLAY of the chunk's buffered codes (the chunk's first tile RUNs and buffers them).
+    pub replay: bool,
+}
+
+impl Call<'_> {
+    /// Stream bytes of the call: host to device (LOAD packet, codes unless replayed) and device
+    /// to host (outputs).
+    pub fn bytes(&self, d: &Derived) -> (u64, u64) {
+        let n = self.tokens.len();
+        let codes = if self.replay { 0 } else { 4 * (n * stream::code_words(self.tile.k)) as u64 };
+        (Self::load_bytes(d, &self.tile) + codes, 4 * (n * stream::output_words(self.tile.m, self.tile.mode)) as u64)
+    }
+
+    /// Bytes of the LOAD packet of a tile.
+    fn load_bytes(d: &Derived, t: &Tile<'_>) -> u64 {
+        let thresholds = if t.mode == OutputMode::Fire { t.m } else { 0 };
+        4 * (t.m * stream::weight_words_per_row(d, t.k) + thresholds) as u64
+    }
+}
+
+/// Tokens per chunk of a layer's calls: with one row tile, or when re-sending the weights per
+/// chunk would move more bytes than re-sending the codes per tile, all N tokens in one RUN per
+/// tile (the v2 dataflow); otherwise the code buffer's size (REPLAY after the first tile).
+pub fn chunk_tokens(d: &Derived, layer: &Layer<'_>) -> usize {
+    let (n, b) = (layer.n(), d.config.code_buffer_tokens as usize);
+    let tiles = layer.m.div_ceil(d.config.rows as usize);
+    if tiles <= 1 || n <= 1 {
+        return n.max(1);
+    }
+    // Bytes that differ between the two dataflows: codes per tile and token, or weights per chunk.
+    let code_bytes = 4 * stream::code_words(layer.k) as u64;
+    let weight_bytes: u64 = layer.tiles(d.config.rows as usize).map(|(_, t)| Call::load_bytes(d, &t)).sum();
+    let resend_codes = (tiles as u64 - 1) * n as u64 * code_bytes;
+    let resend_weights = (n.div_ceil(b) as u64 - 1) * weight_bytes;
+    if resend_weights < resend_codes {
+        b
+    } else {
+        n
+    }
+}
+
+/// The calls of a whole layer, in order: for each chunk of [`chunk_tokens`] tokens, for each row
+/// tile, a LOAD then a RUN (the chunk's first tile: the codes are streamed and, when the chunk
+/// fits the code buffer, kept) or a REPLAY (later tiles). Every token meets every tile once, so
+/// the counters of the calls sum to [`crate::Golden::run_layer`]'s.
+pub fn plan<'a>(d: &Derived, layer: &Layer<'a>) -> Vec<Call<'a>> {
+    let n = layer.n();
+    let chunk = chunk_tokens(d, layer);
+    let buffered = chunk <= d.config.code_buffer_tokens as usize;
+    let mut calls = Vec::new();
+    for t0 in (0..n).step_by(chunk) {
+        let tokens = t0..n.min(t0 + chunk);
+        for (i, (rows, tile)) in layer.tiles(d.config.rows as usize).enumerate() {
+            calls.push(Call { tokens: tokens.clone(), rows, tile, replay: buffered && i > 0 });
+        }
+    }
+    calls
+}
+
 /// What a call left in the status registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallStatus {
@@ -216,6 +308,110 @@ mod tests {
             assert!(!status.failed());
             assert_eq!(dev.read_reg(addr::ERROR), 0, "finish clears ERROR");
         }
+    }
+
+    /// Runs a layer's [`plan`] on a golden device, as the host driver does.
+    fn run_plan(d: &Derived, dev: &mut GoldenDevice, layer: &Layer<'_>) -> (Vec<i32>, Counters, u32, Vec<bool>) {
+        let (m, n) = (layer.m, layer.n());
+        let mut out = vec![0; n * m];
+        let (mut counters, mut error, mut kinds) = (Counters::default(), 0, Vec::new());
+        for call in plan(d, layer) {
+            load(dev, d, &call.tile).unwrap();
+            let (t0, r) = (call.tokens.start, call.rows.clone());
+            let mut put = |t: usize, o: &[i32]| out[(t0 + t) * m + r.start..(t0 + t) * m + r.end].copy_from_slice(o);
+            if call.replay {
+                replay(dev, &call.tile, call.tokens.len(), &mut put).unwrap();
+            } else {
+                run(dev, &call.tile, &layer.codes[call.tokens.start * layer.k..call.tokens.end * layer.k], &mut put)
+                    .unwrap();
+            }
+            let status = finish(dev).unwrap();
+            assert!(!status.failed(), "{:#x}", status.error);
+            counters += status.counters;
+            error |= status.error;
+            kinds.push(call.replay);
+        }
+        (out, counters, error, kinds)
+    }
+
+    #[test]
+    fn a_layer_plan_with_replay_equals_the_golden_layer() {
+        let d = tiny();
+        let b = d.config.code_buffer_tokens as usize;
+        let (m, k) = (11usize, 10usize);
+        let w: Vec<i8> = (0..m * k).map(|i| (i as i8 % 15) - 7).collect();
+        let th: Vec<u64> = (0..m as u64).map(|i| 1 + i * 37 % d.th_max).collect();
+        for n in [1, 3, b, b + 1, 2 * b + 3] {
+            // A salient overflow and an out-of-range code now and then: REPLAY raises the flags again.
+            let codes: Vec<i8> = (0..n * k).map(|i| [3, -7, 100, 0, 1, 12, -30, -128, 0, 0, 0][i % 11]).collect();
+            for (mode, th) in [(OutputMode::Raw, None), (OutputMode::Fire, Some(&th[..]))] {
+                let layer = Layer { m, k, weights: &w, thresholds: th, mode, codes: &codes };
+                let want = Golden::new(&d).run_layer(&layer).unwrap();
+                let mut dev = GoldenDevice::new(&d);
+                let (got, counters, error, kinds) = run_plan(&d, &mut dev, &layer);
+                assert_eq!(got, want.outputs, "{mode:?} n {n}");
+                assert_eq!(counters, want.counters, "{mode:?} n {n}");
+                assert_eq!(crate::Flags::from_error_bits(error), want.flags);
+                // The plan buffers unless re-sending the weights per chunk moves more bytes.
+                let (tiles, chunk) = (m.div_ceil(d.config.rows as usize), chunk_tokens(&d, &layer));
+                let runs = if chunk <= b { n.div_ceil(chunk) } else { tiles };
+                assert_eq!(kinds.len(), tiles * n.div_ceil(chunk), "{mode:?} n {n}: a LOAD per tile and chunk");
+                assert_eq!(kinds.iter().filter(|r| !**r).count(), runs, "{mode:?} n {n}: one RUN per chunk");
+                if mode == OutputMode::Raw && n > 1 {
+                    assert!(chunk <= b && kinds.iter().any(|r| *r), "n {n}: raw calls of this shape replay");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replay_without_a_matching_buffer_is_refused() {
+        let d = tiny();
+        let b = d.config.code_buffer_tokens;
+        let (m, k) = (2usize, 5usize);
+        let w = vec![1i8; m * k];
+        let tile = Tile { k, m, weights: &w, thresholds: None, mode: OutputMode::Raw };
+        let mut dev = GoldenDevice::new(&d);
+        load(&mut dev, &d, &tile).unwrap();
+        // Nothing buffered yet.
+        dev.write_reg(addr::LAYER_N, 1);
+        dev.write_reg(addr::OP, op::REPLAY);
+        dev.write_reg(addr::CTRL, ctrl::AP_START);
+        assert_eq!(finish(&mut dev).unwrap().error, err::DESCRIPTOR);
+        // A RUN longer than the buffer leaves nothing to replay; one that fits does, for its K and N only.
+        for (n, replay_n, replay_k, ok) in
+            [(b + 1, b + 1, k, false), (3, 3, k, true), (3, 2, k, false), (3, 3, k + 1, false)]
+        {
+            let codes = vec![1i8; n as usize * k];
+            load(&mut dev, &d, &tile).unwrap();
+            run(&mut dev, &tile, &codes, |_, _| {}).unwrap();
+            assert_eq!(finish(&mut dev).unwrap().error, 0);
+            dev.write_reg(addr::LAYER_K, replay_k as u32);
+            dev.write_reg(addr::LAYER_N, replay_n);
+            dev.write_reg(addr::OP, op::REPLAY);
+            dev.write_reg(addr::CTRL, ctrl::AP_START);
+            let got = dev.pop_output(usize::MAX);
+            let status = finish(&mut dev).unwrap();
+            if ok {
+                assert_eq!((status.error, got), (0, vec![k as u32; 3 * m]), "n {n}");
+            } else {
+                assert_eq!((status.error, got.len()), (err::DESCRIPTOR, 0), "n {n} replay {replay_n} K {replay_k}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bitstream_of_an_older_protocol_is_refused_naming_version() {
+        let d = tiny();
+        let mut dev = GoldenDevice::new(&d).with_version(0x0002_0000);
+        let e = identify(&mut dev, &d).unwrap_err();
+        assert!(
+            matches!(e, ProtocolError::Identity { register: "VERSION", expected: 0x0003_0000, got: 0x0002_0000 }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("VERSION reads 0x00020000, expected 0x00030000"), "{e}");
+        // A minor version keeps the protocol.
+        identify(&mut GoldenDevice::new(&d).with_version(0x0003_0001), &d).unwrap();
     }
 
     #[test]

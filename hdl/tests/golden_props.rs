@@ -24,6 +24,7 @@ fn config(pe: PeKind, rows: u32, lanes: u32, wf: WeightFormat, max_salient: u32,
         k_max,
         m_max: 256,
         clock_mhz: 100.0,
+        code_buffer_tokens: spikeq_hdl::config::DEFAULT_CODE_BUFFER_TOKENS,
     }
     .validate()
     .expect("valid test configuration")

@@ -103,6 +103,7 @@ fn accepted(
         k_max,
         m_max: rows.max(1),
         clock_mhz: 100.0,
+        code_buffer_tokens: spikeq_hdl::config::DEFAULT_CODE_BUFFER_TOKENS,
     }
     .validate()
     .ok()

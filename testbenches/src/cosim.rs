@@ -212,12 +212,26 @@ impl Harness {
 
     /// LOAD then RUN of one case on the RTL; returns what came back.
     pub fn run(&mut self, case: &Case) -> Result<DeviceRun, TbError> {
+        self.call(case, false)
+    }
+
+    /// LOAD of the case's tile, then REPLAY of its tokens, which the last RUN must have buffered
+    /// (protocol v3); returns what came back.
+    pub fn replay(&mut self, case: &Case) -> Result<DeviceRun, TbError> {
+        self.call(case, true)
+    }
+
+    fn call(&mut self, case: &Case, replay: bool) -> Result<DeviceRun, TbError> {
         let d = self.d.clone();
         let tile = case.tile();
         protocol::load(self, &d, &tile)?;
         self.received.clear();
         let mut outputs = Vec::with_capacity(case.n() * case.m);
-        protocol::run(self, &tile, &case.codes, |_, out| outputs.extend_from_slice(out))?;
+        if replay {
+            protocol::replay(self, &tile, case.n(), |_, out| outputs.extend_from_slice(out))?;
+        } else {
+            protocol::run(self, &tile, &case.codes, |_, out| outputs.extend_from_slice(out))?;
+        }
         let per_word = stream::outputs_per_word(case.mode);
         let mut output_cycles = Vec::with_capacity(outputs.len());
         let mut tlast = Vec::with_capacity(case.n());
@@ -337,10 +351,25 @@ impl Cosim {
         &self.d
     }
 
-    /// Runs a case on RTL and golden model and compares them.
+    /// Runs a case on RTL and golden model and compares them. When the case fits the code
+    /// buffer, the RTL then loads the tile with its rows reversed and REPLAYs the buffered tokens
+    /// through it, and that call is compared too (the report of the first call that differs).
     pub fn check(&mut self, case: &Case) -> Result<Report, TbError> {
         let expected = self.golden.run_tile(&case.tile(), &case.codes)?;
-        self.check_against(case, expected)
+        let report = self.check_against(case, expected)?;
+        if !report.passed() || case.n() > self.d.config.code_buffer_tokens as usize {
+            return Ok(report);
+        }
+        let flipped = case.rows_reversed();
+        let expected = self.golden.run_tile(&flipped.tile(), &flipped.codes)?;
+        let actual = self.harness.replay(&flipped)?;
+        let mismatch = compare(&flipped, &expected, &actual);
+        let mut report = Report { expected, actual, mismatch, trace: None };
+        if report.mismatch.is_some() && self.opts.trace.is_none() {
+            self.failures += 1;
+            self.record(case, Some(&flipped), &mut report)?;
+        }
+        Ok(report)
     }
 
     /// Runs a case on the RTL and compares it with a given expectation (fault injection uses
@@ -351,23 +380,27 @@ impl Cosim {
         let mut report = Report { expected, actual, mismatch, trace: None };
         if report.mismatch.is_some() && self.opts.trace.is_none() {
             self.failures += 1;
-            self.record(case, &mut report)?;
+            self.record(case, None, &mut report)?;
         }
         Ok(report)
     }
 
-    /// Reruns a failing case from reset on the traced model into an FST; the report's mismatch
-    /// then carries the cycle in that waveform.
-    fn record(&mut self, case: &Case, report: &mut Report) -> Result<(), TbError> {
+    /// Reruns a failing case from reset on the traced model into an FST (then the REPLAY of
+    /// `replayed` when that call failed); the report's mismatch then carries the cycle in that
+    /// waveform.
+    fn record(&mut self, case: &Case, replayed: Option<&Case>, report: &mut Report) -> Result<(), TbError> {
         let dir = self.opts.fail_dir.clone().unwrap_or_else(default_fail_dir);
         std::fs::create_dir_all(&dir).map_err(TbError::io("create", &dir))?;
         let path = dir.join(format!("{}-fail{}.fst", self.rtl.top, self.failures));
         let traced = self.builder.build(&self.rtl, BuildOptions { trace: true, ..self.opts.build })?;
         let mut h = Harness::traced(traced, &self.d, &path)?;
-        let rerun = h.run(case);
+        let rerun = match replayed {
+            None => h.run(case),
+            Some(flipped) => h.run(case).and_then(|_| h.replay(flipped)),
+        };
         h.driver().sim_mut().trace_close();
         if let Ok(actual) = rerun {
-            if let Some(m) = compare(case, &report.expected, &actual) {
+            if let Some(m) = compare(replayed.unwrap_or(case), &report.expected, &actual) {
                 report.mismatch = Some(m);
                 report.actual = actual;
             }

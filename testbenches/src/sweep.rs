@@ -65,6 +65,7 @@ pub fn configs() -> Vec<Derived> {
                     k_max,
                     m_max: k_max,
                     clock_mhz: 100.0,
+                    code_buffer_tokens: spikeq_hdl::config::DEFAULT_CODE_BUFFER_TOKENS,
                 };
                 c.validate().unwrap_or_else(|e| panic!("sweep configuration {name} is invalid: {e}"))
             },

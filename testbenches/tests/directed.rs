@@ -90,3 +90,58 @@ fn second_build_of_a_generated_design_is_a_cache_hit() {
     );
     assert_eq!(first.model().path(), second.model().path());
 }
+
+#[test]
+fn a_whole_layer_in_chunks_replays_the_code_buffer_on_every_configuration() {
+    use spikeq_hdl::{protocol, Case, Golden};
+    let seed = common::seed("layer plan");
+    for name in common::CONFIGS {
+        let mut cosim = common::cosim(name);
+        let d = cosim.derived().clone();
+        let mut rng = StdRng::seed_from_u64(common::sub_seed(seed, name));
+        // 2 buffers and a bit of tokens, 2 row tiles and a bit: RUN, REPLAY, REPLAY per chunk
+        let b = d.config.code_buffer_tokens as usize;
+        let (m, n) = (2 * d.config.rows as usize + 1, 2 * b + 3);
+        let one = cases::random(&d, &mut rng, d.config.k_max as usize);
+        let k = one.k.max(d.config.lanes as usize + 1).min(d.config.k_max as usize);
+        // Rows and tokens of other random calls, cut or padded to this K: every token differs.
+        let (mut weights, mut codes) = (Vec::new(), Vec::new());
+        while weights.len() < m * k || codes.len() < n * k {
+            let more = cases::random(&d, &mut rng, d.config.k_max as usize);
+            for row in more.weights.chunks_exact(more.k) {
+                weights.extend((0..k).map(|i| row[i % row.len()]));
+            }
+            for token in more.codes.chunks_exact(more.k) {
+                codes.extend((0..k).map(|i| token.get(i).copied().unwrap_or(0)));
+            }
+        }
+        weights.truncate(m * k);
+        codes.truncate(n * k);
+        let thresholds = one.thresholds.as_ref().map(|t| (0..m).map(|r| t[r % t.len()]).collect());
+        let case = Case { name: "layer in chunks".into(), k, m, mode: one.mode, weights, thresholds, codes };
+        let layer = case.layer();
+        let want = Golden::new(&d).run_layer(&layer).unwrap();
+        let calls = protocol::plan(&d, &layer);
+        assert!(calls.iter().any(|c| c.replay), "{name}: the plan replays");
+        let (mut out, mut counters, mut error) = (vec![0; n * m], spikeq_hdl::Counters::default(), 0);
+        let h = cosim.harness();
+        for call in calls {
+            protocol::load(h, &d, &call.tile).unwrap();
+            let (t0, r) = (call.tokens.start, call.rows.clone());
+            let mut put = |t: usize, o: &[i32]| out[(t0 + t) * m + r.start..(t0 + t) * m + r.end].copy_from_slice(o);
+            if call.replay {
+                protocol::replay(h, &call.tile, call.tokens.len(), &mut put).unwrap();
+            } else {
+                protocol::run(h, &call.tile, &layer.codes[call.tokens.start * k..call.tokens.end * k], &mut put)
+                    .unwrap();
+            }
+            let status = protocol::finish(h).unwrap();
+            assert!(!status.failed(), "{name}: {:#x}", status.error);
+            counters += status.counters;
+            error |= status.error;
+        }
+        assert_eq!(out, want.outputs, "{name} seed {seed} {}", case.describe());
+        assert_eq!(counters, want.counters, "{name} seed {seed}");
+        assert_eq!(spikeq_hdl::Flags::from_error_bits(error), want.flags, "{name} seed {seed}");
+    }
+}

@@ -32,9 +32,10 @@ pub fn to_markdown() -> String {
         s.push('\n');
     }
     s.push_str(&format!(
-        "## Values\n\n- `OP`: {} LOAD, {} RUN\n- `MODE`: 0 raw, 1 fire\n- `ID`: 0x{:08X}\n",
+        "## Values\n\n- `OP`: {} LOAD, {} RUN, {} REPLAY\n- `MODE`: 0 raw, 1 fire\n- `ID`: 0x{:08X}\n",
         op::LOAD,
         op::RUN,
+        op::REPLAY,
         ID_MAGIC
     ));
     s
@@ -46,9 +47,10 @@ pub fn to_c_header() -> String {
         "/* spikeq register map, generated from hdl/src/regmap.rs; do not edit. */\n#ifndef SPIKEQ_REGMAP_H\n#define SPIKEQ_REGMAP_H\n\n",
     );
     s.push_str(&format!(
-        "#define SPIKEQ_ID_MAGIC 0x{ID_MAGIC:08X}u\n#define SPIKEQ_OP_LOAD {}u\n#define SPIKEQ_OP_RUN {}u\n\n",
+        "#define SPIKEQ_ID_MAGIC 0x{ID_MAGIC:08X}u\n#define SPIKEQ_OP_LOAD {}u\n#define SPIKEQ_OP_RUN {}u\n#define SPIKEQ_OP_REPLAY {}u\n\n",
         op::LOAD,
-        op::RUN
+        op::RUN,
+        op::REPLAY
     ));
     for reg in REGISTERS {
         s.push_str(&format!("#define SPIKEQ_REG_{} 0x{:02X}u\n", reg.name, reg.offset));
@@ -109,6 +111,7 @@ pub fn verilog_consts(d: &Derived) -> Vec<VerilogConst> {
     }
     out.push(c("OP_LOAD".into(), Some(32), op::LOAD));
     out.push(c("OP_RUN".into(), Some(32), op::RUN));
+    out.push(c("OP_REPLAY".into(), Some(32), op::REPLAY));
     out.push(c("MODE_RAW".into(), Some(32), OutputMode::Raw.code()));
     out.push(c("MODE_FIRE".into(), Some(32), OutputMode::Fire.code()));
     out

@@ -24,8 +24,12 @@ pub const ADDR_BITS: u32 = 8;
 pub mod op {
     /// Stream in the weights (and thresholds in fire mode) of one row tile.
     pub const LOAD: u32 = 0;
-    /// Stream in N tokens of codes, stream out N rows of outputs.
+    /// Stream in N tokens of codes, stream out N rows of outputs; when N <= the code buffer, the
+    /// codes stay in the buffer for REPLAY.
     pub const RUN: u32 = 1;
+    /// Run the N tokens the last RUN buffered (same K, same N) through the loaded tile: no input
+    /// stream, N rows of outputs out (protocol v3).
+    pub const REPLAY: u32 = 2;
 }
 
 /// Software access of a register.
@@ -181,7 +185,7 @@ register_map! {
             READY ready 1, 1, "ap_ready seen";
         };
     ID = 0x10, RO, reset ID_MAGIC, "magic 0x53504B51 (\"SPKQ\")";
-    VERSION = 0x14, RO, reset 0x0002_0000, "contract version (major.minor in bits 23:16 and 15:0; major 2: cycle contract v2, event-driven lanes)"
+    VERSION = 0x14, RO, reset 0x0003_0000, "contract version (major.minor in bits 23:16 and 15:0; major 3: cycle contract v2, event-driven lanes, code buffer and REPLAY)"
         fields {
             PATCH patch 0, 8, "patch";
             MINOR minor 8, 8, "minor";
@@ -190,10 +194,10 @@ register_map! {
     CFG_HASH = 0x18, RO, reset 0, "first 8 hex digits of the configuration's SHA-256";
     SCRATCH = 0x1C, RW, reset 0, "free register for link tests";
     OP = 0x20, RW, reset 0,
-        "operation of the next start: 0 LOAD (weights, thresholds), 1 RUN (codes → outputs)";
+        "operation of the next start: 0 LOAD (weights, thresholds), 1 RUN (codes → outputs, buffered when N fits), 2 REPLAY (buffered codes → outputs)";
     LAYER_K = 0x24, RW, reset 0, "input length K of the layer (1..=K_MAX)";
     LAYER_M = 0x28, RW, reset 0, "rows of the tile (1..=ROWS)";
-    LAYER_N = 0x2C, RW, reset 0, "tokens of a RUN call (>= 1)";
+    LAYER_N = 0x2C, RW, reset 0, "tokens of a RUN call (>= 1); of a REPLAY, the buffered count";
     MODE = 0x30, RW, reset 0, "output mode: 0 raw (V), 1 fire (threshold-embedded scale)";
     STATUS = 0x34, RO, reset 0, "engine status"
         fields {

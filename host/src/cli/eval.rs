@@ -149,10 +149,12 @@ fn array_report<T: Transport, P>(exec: &QuantExec<T, P>, total: &eval::Perplexit
     let derived = exec.accelerator().derived();
     let s = exec.stats;
     let positions = (total.scored + total.windows) as f64;
-    let traffic = exec.accelerator().traffic;
+    let acc = exec.accelerator();
+    let traffic = acc.traffic;
+    let per_token = |t: spikeq_host::device::Traffic| (t.h2c + t.c2h) as f64 / positions / 1e3;
     println!(
         "array {} ({}): salient rate {:.2} %, per token: {:.0} spikes, {:.0} accumulates, {:.0} cycles; lane utilisation {:.1} %; \
-         streams {:.2} MB in, {:.2} MB out{}",
+         streams {:.2} MB in, {:.2} MB out ({:.1} kB per token; protocol v2 {:.1} kB, minimum {:.1} kB){}",
         derived.config.name,
         derived.short_hash(),
         100.0 * s.salient as f64 / s.codes.max(1) as f64,
@@ -162,6 +164,9 @@ fn array_report<T: Transport, P>(exec: &QuantExec<T, P>, total: &eval::Perplexit
         100.0 * s.counters.accumulates as f64 / s.lane_slots.max(1) as f64,
         traffic.h2c as f64 / 1e6,
         traffic.c2h as f64 / 1e6,
+        per_token(traffic),
+        per_token(acc.v2),
+        per_token(acc.minimum),
         if s.flagged > 0 { format!("; {} calls flagged by the device", s.flagged) } else { String::new() }
     );
 }

@@ -66,10 +66,22 @@ mod tests {
     use spikeq_hdl::{ArrayConfig, Layer, OutputMode};
 
     #[test]
+    fn a_bitstream_of_protocol_v2_is_refused_with_the_version_named() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
+        let d = ArrayConfig::from_toml(&text).unwrap().validate().unwrap();
+        let mut old = GoldenTransport::new(&d);
+        old.device = old.device.with_version(0x0002_0000);
+        let e = Accelerator::open(old, &d).unwrap_err().to_string();
+        assert!(e.contains("VERSION reads 0x00020000, expected 0x00030000"), "{e}");
+        assert!(e.contains("regenerate/flash the bitstream"), "{e}");
+    }
+
+    #[test]
     fn native_path_equals_register_path() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/tiny.toml")).unwrap();
         let d = ArrayConfig::from_toml(&text).unwrap().validate().unwrap();
-        let (m, k, n) = (11usize, 37usize, 5usize);
+        // 19 tokens: chunks of 4 (and 3) through the code buffer of tiny, 3 row tiles each
+        let (m, k, n) = (11usize, 37usize, 19usize);
         let w: Vec<i8> = (0..m * k).map(|i| ((i * 7 + 3) % 15) as i8 - 7).collect();
         let codes: Vec<i8> = (0..n * k).map(|i| [0i8, 3, -7, 1, 90, -2, 0, 5, -120][i % 9]).collect();
         let th: Vec<u64> = (0..m).map(|r| 1 + (r as u64 * 97) % 3000).collect();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use spikeq_hdl::igemm::PackedWeights;
 use spikeq_hdl::protocol::{self, decode_error};
 use spikeq_hdl::regmap::{addr, ctrl};
-use spikeq_hdl::{stream, Bus, Counters, Derived, Flags, Golden, Layer, LayerRun, OutputMode, ProtocolError};
+use spikeq_hdl::{stream, Bus, Counters, Derived, Flags, Golden, Layer, LayerRun, ProtocolError};
 use thiserror::Error;
 
 /// Errors of the driver and its transports.
@@ -97,6 +97,11 @@ pub trait Transport: Bus<Error = DriverError> {
     fn native_model(&self) -> Option<&Golden> {
         None
     }
+    /// Clock cycles a simulated device has run (every cycle it clocked: LOAD, the code receiver,
+    /// compute, output and register transactions), for simulation speed reports.
+    fn sim_cycles(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Stream traffic of calls, in bytes.
@@ -115,8 +120,15 @@ pub struct Accelerator<T> {
     /// Model of the opened configuration: its widths, and the tile checks made before sending.
     golden: Golden,
     native: bool,
-    /// Bytes moved so far.
+    /// Bytes moved so far (the calls of [`protocol::plan`]: codes once per chunk of buffered
+    /// tokens, weights once per chunk).
     pub traffic: Traffic,
+    /// The unavoidable bytes of the same layer calls: every weight (and threshold) once per call,
+    /// every token's codes once, every output once.
+    pub minimum: Traffic,
+    /// What the same calls moved under protocol v2 (weights once per call, each token's codes
+    /// again for every row tile): the comparison the code buffer is judged by.
+    pub v2: Traffic,
 }
 
 impl<T: Transport> Accelerator<T> {
@@ -130,7 +142,14 @@ impl<T: Transport> Accelerator<T> {
             other => other,
         })?;
         let native = transport.native_model().is_some();
-        Ok(Accelerator { transport, golden: Golden::new(derived), native, traffic: Traffic::default() })
+        Ok(Accelerator {
+            transport,
+            golden: Golden::new(derived),
+            native,
+            traffic: Traffic::default(),
+            minimum: Traffic::default(),
+            v2: Traffic::default(),
+        })
     }
 
     /// Uses the register/stream path even when the transport offers a native model (for tests
@@ -142,6 +161,11 @@ impl<T: Transport> Accelerator<T> {
     /// The configuration the device was opened with.
     pub fn derived(&self) -> &Derived {
         self.golden.derived()
+    }
+
+    /// The transport, to read.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// The transport.
@@ -184,21 +208,32 @@ impl<T: Transport> Accelerator<T> {
                 None => model.run_layer(layer)?,
             });
         }
-        let (m, n) = (layer.m, layer.n());
+        let (m, k, n) = (layer.m, layer.k, layer.n());
         let d = self.golden.derived();
+        for (_, tile) in layer.tiles(d.config.rows as usize) {
+            // Validate before the device sees it: the same checks the golden model applies.
+            self.golden.check_tile(&tile)?;
+        }
         let mut outputs = vec![0i32; n * m];
         let mut counters = Counters::default();
         let mut flags = Flags::default();
-        for (rows, tile) in layer.tiles(d.config.rows as usize) {
-            // Validate before the device sees it: the same checks the golden model applies.
-            self.golden.check_tile(&tile)?;
-            protocol::load(&mut self.transport, d, &tile)?;
-            protocol::run(&mut self.transport, &tile, layer.codes, |t, out| {
-                outputs[t * m + rows.start..t * m + rows.end].copy_from_slice(out)
-            })?;
+        for call in protocol::plan(d, layer) {
+            let (t0, rows) = (call.tokens.start, call.rows.clone());
+            let mut put = |t: usize, out: &[i32]| {
+                let at = (t0 + t) * m;
+                outputs[at + rows.start..at + rows.end].copy_from_slice(out)
+            };
+            protocol::load(&mut self.transport, d, &call.tile)?;
+            if call.replay {
+                protocol::replay(&mut self.transport, &call.tile, call.tokens.len(), &mut put)?;
+            } else {
+                let codes = &layer.codes[call.tokens.start * k..call.tokens.end * k];
+                protocol::run(&mut self.transport, &call.tile, codes, &mut put)?;
+            }
             let status = protocol::finish(&mut self.transport)?;
             if status.failed() {
-                let during = format!("RUN of rows {}..{}", rows.start, rows.end);
+                let op = if call.replay { "REPLAY" } else { "RUN" };
+                let during = format!("{op} of rows {}..{}, tokens {}..{}", rows.start, rows.end, t0, call.tokens.end);
                 return Err(DriverError::Device { flags: status.error, what: decode_error(status.error), during });
             }
             counters += status.counters;
@@ -209,11 +244,20 @@ impl<T: Transport> Accelerator<T> {
 
     fn account(&mut self, layer: &Layer<'_>) {
         let (n, d) = (layer.n(), self.golden.derived());
-        for (_, tile) in layer.tiles(d.config.rows as usize) {
-            let thresholds = if tile.mode == OutputMode::Fire { tile.m } else { 0 };
-            let load = tile.m * stream::weight_words_per_row(d, tile.k) + thresholds;
-            self.traffic.h2c += 4 * (load + n * stream::code_words(tile.k)) as u64;
-            self.traffic.c2h += 4 * (n * stream::output_words(tile.m, tile.mode)) as u64;
+        for call in protocol::plan(d, layer) {
+            let (h2c, c2h) = call.bytes(d);
+            self.traffic.h2c += h2c;
+            self.traffic.c2h += c2h;
+        }
+        let codes = 4 * (n * stream::code_words(layer.k)) as u64;
+        for (i, (_, tile)) in layer.tiles(d.config.rows as usize).enumerate() {
+            // The v2 calls: one LOAD and one RUN of all N tokens per tile.
+            let v2 = protocol::Call { tokens: 0..n, rows: 0..tile.m, tile, replay: false };
+            let (h2c, c2h) = v2.bytes(d);
+            self.v2.h2c += h2c;
+            self.v2.c2h += c2h;
+            self.minimum.h2c += h2c - codes + if i == 0 { codes } else { 0 };
+            self.minimum.c2h += c2h;
         }
     }
 }
@@ -269,6 +313,9 @@ impl Transport for Box<dyn Transport> {
     }
     fn native_model(&self) -> Option<&Golden> {
         (**self).native_model()
+    }
+    fn sim_cycles(&self) -> Option<u64> {
+        (**self).sim_cycles()
     }
 }
 

@@ -31,7 +31,9 @@ fn tb(e: TbError, what: &str) -> DriverError {
 pub fn simulate(d: &Derived) -> Result<(Driver, String), DriverError> {
     let rtl = rtl_of(d).map_err(|e| tb(e, "generating the RTL"))?;
     let builder = Builder::new().map_err(|e| tb(e, "finding Verilator (scripts/setup.sh installs it)"))?;
-    let model = builder.build(&rtl, BuildOptions::default()).map_err(|e| tb(e, "building the model"))?;
+    // -O3: a forward clocks tens of millions of cycles, so the slower build (once, then cached) pays.
+    let opts = BuildOptions { opt_level: 3, ..BuildOptions::default() };
+    let model = builder.build(&rtl, opts).map_err(|e| tb(e, "building the model"))?;
     let name = format!("verilator:{} ({})", rtl.top, if model.cache_hit() { "cached" } else { "built" });
     Ok((Driver::new(Sim::new(model)), name))
 }
@@ -65,5 +67,8 @@ impl Bus for VerilatorTransport {
 impl Transport for VerilatorTransport {
     fn describe(&self) -> String {
         self.name.clone()
+    }
+    fn sim_cycles(&self) -> Option<u64> {
+        Some(self.driver.cycles())
     }
 }

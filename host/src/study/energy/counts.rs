@@ -219,12 +219,14 @@ mod tests {
                 "one int4 weight per row per non-zero code"
             );
             assert_eq!(c.code_bits_read, tiles * (listed * code_word_bits(&d) + salient * salient_entry_bits(&d)));
-            // int4: 8 weights per word, per row; codes 4 per word, per tile; outputs per mode.
+            // int4: 8 weights per word, per row; codes 4 per word, once (protocol v3: the 3 tokens
+            // fit tiny's code buffer, later tiles REPLAY them); outputs per mode.
             let (load, out_words) = match mode {
                 OutputMode::Raw => (M * K.div_ceil(8), n * M as u64),
                 OutputMode::Fire => (M * K.div_ceil(8) + M, n * 3), // 4 codes per word: one word per tile
             };
-            assert_eq!(c.stream_bytes, 4 * (load as u64 + tiles * n * K.div_ceil(4) as u64 + out_words));
+            assert!(n <= u64::from(d.config.code_buffer_tokens));
+            assert_eq!(c.stream_bytes, 4 * (load as u64 + n * K.div_ceil(4) as u64 + out_words));
             match mode {
                 OutputMode::Raw => {
                     assert_eq!(
