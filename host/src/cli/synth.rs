@@ -17,7 +17,7 @@ use super::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TargetArg {
-    /// Lattice iCE40: yosys synth_ice40, then nextpnr-ice40 place and route (Fmax).
+    /// Lattice iCE40: yosys synth_ice40 -abc9, then nextpnr-ice40 place and route (Fmax).
     Ice40,
     /// Xilinx 7-series: yosys synth_xilinx (LUT/FF/DSP/BRAM estimates, no Fmax).
     Xilinx,
@@ -132,7 +132,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
         let dir = a.out.join(format!("{}-{}", d.config.name, synth::pe_name(d.config.pe)));
         for &target in &targets {
             let steps =
-                if target == Target::Ice40 { "yosys synth_ice40 + nextpnr-ice40" } else { "yosys synth_xilinx" };
+                if target == Target::Ice40 { "yosys synth_ice40 -abc9 + nextpnr-ice40" } else { "yosys synth_xilinx" };
             bar.set_message(format!(
                 "{} ({} PE, {}x{}): {steps}",
                 d.config.name,

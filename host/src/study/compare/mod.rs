@@ -224,7 +224,7 @@ impl Sweep {
         let _ = writeln!(s, "Produced by `{command}` (JSON: `compare.json`, plots: `img/compare.svg`).");
         let _ = writeln!(
             s,
-            "Cycles and energy from the first {} PTB test tokens through the golden backend (scheme spikequant, {}; all 210 linear layers, every row tile); area from yosys{} (Xilinx: `synth_xilinx` estimate, no place and route; iCE40: `synth_ice40` + nextpnr, Fmax where the design fits a part); energy: {}.\n",
+            "Cycles and energy from the first {} PTB test tokens through the golden backend (scheme spikequant, {}; all 210 linear layers, every row tile); area from yosys{} (Xilinx: `synth_xilinx` estimate, no place and route; iCE40: `synth_ice40 -abc9` + nextpnr, Fmax where the design fits a part); energy: {}.\n",
             self.tokens,
             self.smooth.map_or("no smoothing".into(), |a| format!("SmoothQuant alpha {a}")),
             self.tools.as_ref().map_or(String::new(), |t| format!(" {}{}", t.yosys, t.nextpnr.as_ref().map_or(String::new(), |n| format!(", nextpnr {n}")))),

@@ -47,7 +47,7 @@ pub fn split(d: &Derived, out: &Path) -> Result<Vec<ModuleArea>, SynthError> {
     let files: Vec<String> = design.verilog().map(|f| format!("../rtl/{}", f.path)).collect();
     let top = flow::harness_name(d);
     let script = format!(
-        "read_verilog -sv {}\nsynth_ice40 -noflatten -top {top}\ntee -q -o stat.json stat -json\n",
+        "read_verilog -sv {}\nsynth_ice40 -abc9 -noflatten -top {top}\ntee -q -o stat.json stat -json\n",
         files.join(" ")
     );
     super::write(&dir.join("modules.ys"), &script)?;
