@@ -647,7 +647,7 @@ mod tests {
     #[test]
     fn code_buffer_is_a_power_of_two_that_fits() {
         let d = tiny();
-        assert_eq!((d.config.code_buffer_tokens, d.buffer_slot_bits), (4, 2));
+        assert_eq!((d.config.code_buffer_tokens, d.buffer_slot_bits), (2, 1));
         for (b, fix) in [(0, "use 2"), (1, "use 2"), (12, "use 16"), (8192, "use 4096")] {
             let mut c = d.config.clone();
             c.code_buffer_tokens = b;

@@ -334,9 +334,17 @@ mod tests {
         (out, counters, error, kinds)
     }
 
+    /// tiny with a code buffer of 4 tokens (tiny itself has 2, to fit the UP5K), so the calls
+    /// below have buffered and unbuffered lengths on both sides of 3.
+    fn tiny_buffer4() -> Derived {
+        let mut c = tiny().config;
+        c.code_buffer_tokens = 4;
+        c.validate().expect("tiny with a 4-token code buffer")
+    }
+
     #[test]
     fn a_layer_plan_with_replay_equals_the_golden_layer() {
-        let d = tiny();
+        let d = tiny_buffer4();
         let b = d.config.code_buffer_tokens as usize;
         let (m, k) = (11usize, 10usize);
         let w: Vec<i8> = (0..m * k).map(|i| (i as i8 % 15) - 7).collect();
@@ -366,7 +374,7 @@ mod tests {
 
     #[test]
     fn replay_without_a_matching_buffer_is_refused() {
-        let d = tiny();
+        let d = tiny_buffer4();
         let b = d.config.code_buffer_tokens;
         let (m, k) = (2usize, 5usize);
         let w = vec![1i8; m * k];
