@@ -448,8 +448,8 @@ impl Golden {
         // Blocks of 32 codes: a bit mask of the codes beyond Qa (one vector compare), then
         // only its set bits are visited.
         const BLOCK: usize = 32;
-        let blocks = codes.chunks(BLOCK).zip(effective.chunks_mut(BLOCK)).enumerate().filter(|_| beyond);
-        for (b, (block, dst)) in blocks {
+        let blocks = codes.chunks(BLOCK).zip(effective.chunks_mut(BLOCK)).enumerate();
+        for (b, (block, dst)) in blocks.take_while(|_| beyond) {
             #[cfg(target_arch = "x86_64")]
             let mut mask = if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is present.
@@ -579,7 +579,8 @@ impl Golden {
         let tiles = m.div_ceil(rows) as u64;
         let (effective, mut counters, flags) = self.integrate_stats(layer, tiles);
         // Codes beyond Qa are salient (at most salient_depth per token) when the array has a
-        // salient path: the exact product takes them aside.
+        // salient path: the bound above which the exact product may take codes aside (its AVX2
+        // path keeps every code dense when the weights are narrow enough).
         let dense_max = if self.d.salient_depth > 0 { self.d.qa } else { self.d.qa.max(self.d.qs) };
         // The exact product is the raw output: igemm writes it in place.
         let mut outputs = vec![0i32; n * m];

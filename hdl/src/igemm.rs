@@ -325,38 +325,40 @@ mod avx2 {
         let xw: Vec<i16> = if narrow { Vec::new() } else { xp.iter().map(|&u| i16::from(u as i8)).collect() };
         out.par_chunks_mut(TOKEN_BLOCK * m).enumerate().for_each(|(b, blk)| {
             let tokens = blk.len() / m;
-            let xb = &xp[b * TOKEN_BLOCK * kp..][..tokens.div_ceil(MR) * MR * kp];
+            let span = b * TOKEN_BLOCK * kp..(b * TOKEN_BLOCK + tokens.div_ceil(MR) * MR) * kp;
             if narrow {
-                for r0 in (0..m).step_by(NP * PROWS) {
-                    let wt = &panels[r0 * kp..(r0 + NP * PROWS) * kp];
-                    for t0 in (0..tokens).step_by(MR) {
-                        let xt = &xb[t0 * kp..(t0 + MR) * kp];
-                        // SAFETY: AVX2 was detected by the caller; `xt` holds MR rows of `kp`
-                        // codes and `wt` NP panels of PROWS rows × kp, kp a multiple of 4, which
-                        // is all the kernel reads.
-                        let tile = unsafe { tile_narrow(xt, wt, kp, interval) };
-                        put(blk, m, t0, r0, tokens, &tile);
-                    }
-                }
+                // SAFETY: AVX2 was detected by the caller; each call gets MR rows of `kp` codes
+                // and NP panels of PROWS rows × kp, kp a multiple of 4, which is all it reads.
+                tiles(blk, m, kp, &xp[span], panels, |xt, wt| unsafe { tile_narrow(xt, wt, kp, interval) });
             } else {
-                let xw = &xw[b * TOKEN_BLOCK * kp..][..tokens.div_ceil(MR) * MR * kp];
-                for r0 in (0..m).step_by(NP * PROWS) {
-                    let wt = &wide[r0 * kp..(r0 + NP * PROWS) * kp];
-                    for t0 in (0..tokens).step_by(MR) {
-                        let xt = &xw[t0 * kp..(t0 + MR) * kp];
-                        // SAFETY: AVX2 was detected by the caller; `xt` holds MR rows of `kp`
-                        // codes and `wt` NP panels of PROWS rows × kp, kp even, which is all the
-                        // kernel reads.
-                        let tile = unsafe { tile_wide(xt, wt, kp) };
-                        put(blk, m, t0, r0, tokens, &tile);
-                    }
-                }
+                // SAFETY: as above, kp even.
+                tiles(blk, m, kp, &xw[span], wide, |xt, wt| unsafe { tile_wide(xt, wt, kp) });
             }
             for (i, o) in blk.chunks_exact_mut(m).enumerate() {
                 // SAFETY: AVX2 was detected by the caller.
                 unsafe { finish_token(o, &sparse[b * TOKEN_BLOCK + i], w, offset) }
             }
         });
+    }
+
+    /// Runs `kernel` over a block of tokens (`x`: their codes, `kp` per token, padded to whole
+    /// MR) and every tile of NP panels (`panels`), writing the sums into the block's `m`-wide
+    /// output rows.
+    fn tiles<X, W>(
+        blk: &mut [i32],
+        m: usize,
+        kp: usize,
+        x: &[X],
+        panels: &[W],
+        kernel: impl Fn(&[X], &[W]) -> [[i32; NP * PROWS]; MR],
+    ) {
+        let tokens = blk.len() / m;
+        for r0 in (0..m).step_by(NP * PROWS) {
+            let wt = &panels[r0 * kp..(r0 + NP * PROWS) * kp];
+            for t0 in (0..tokens).step_by(MR) {
+                put(blk, m, t0, r0, tokens, &kernel(&x[t0 * kp..(t0 + MR) * kp], wt));
+            }
+        }
     }
 
     /// Writes a tile of sums (tokens `t0..`, rows `r0..`) into a block of `tokens` output rows of
