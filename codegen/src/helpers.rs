@@ -103,21 +103,36 @@ fn pack(args: &HashMap<String, Value>, k: &Constants) -> tera::Result<String> {
     Ok(format!("{{{}}}", parts.join(", ")))
 }
 
-/// A balanced adder tree: Verilog that sums the `count` slices of `width` bits of the packed vector
-/// `vec` into the wire `name`. The nodes are in heap order (leaves at count-1..2*count-2, node i is
+/// Where an [`adder_tree`]'s leaves come from.
+pub(crate) enum Leaves<'a> {
+    /// The slices of `width` bits of this packed vector.
+    Slices(&'a str),
+    /// One signal per leaf: the pattern with `#` replaced by the leaf's index.
+    Each(&'a str),
+}
+
+/// A balanced adder tree: Verilog that sums `count` leaves of `width` bits into the wire `name`.
+/// The leaves are the slices of a packed vector ([`Leaves::Slices`]) or one signal per leaf
+/// ([`Leaves::Each`]: a pattern in which `#` stands for the leaf's index, e.g. `g_term[#].t_q`;
+/// separate registers simulate much faster than slices of one wide vector). The nodes are in heap order (leaves at count-1..2*count-2, node i is
 /// node 2i+1 plus node 2i+2), so the sum is about log2(count) adders deep instead of the chain of
 /// count-1 that a `for` loop of `+=` synthesises as; `count` and `width` stay named constants, so
 /// the text does not depend on the array's size.
-pub(crate) fn adder_tree(name: &str, vec: &str, count: &str, width: &str) -> String {
+pub(crate) fn adder_tree(name: &str, leaves: Leaves, count: &str, width: &str) -> String {
     let n = if count.contains(['+', '-', '*']) { format!("({count})") } else { count.to_string() };
+    let index = format!("({name}_i-({n}-1))");
+    let (what, leaf) = match leaves {
+        Leaves::Slices(vec) => (format!("the {count} slices of {vec}"), format!("{vec}[{index}*{width} +: {width}]")),
+        Leaves::Each(pattern) => (format!("{count} leaves {pattern}"), pattern.replace('#', &index)),
+    };
     format!(
-        "    // {name}: balanced adder tree over the {count} slices of {vec} (heap order, one wire per node)\n\
+        "    // {name}: balanced adder tree over {what} (heap order, one wire per node)\n\
          \x20   genvar {name}_i;\n\
          \x20   generate\n\
          \x20       for ({name}_i = 0; {name}_i < 2*{n}-1; {name}_i = {name}_i + 1) begin : g_{name}\n\
          \x20           wire [{width}-1:0] s;\n\
          \x20           if ({name}_i >= {n}-1) begin : g_leaf\n\
-         \x20               assign s = {vec}[({name}_i-({n}-1))*{width} +: {width}];\n\
+         \x20               assign s = {leaf};\n\
          \x20           end else begin : g_add\n\
          \x20               assign s = g_{name}[2*{name}_i+1].s + g_{name}[2*{name}_i+2].s;\n\
          \x20           end\n\
@@ -154,11 +169,16 @@ pub(crate) fn register(t: &mut Tera, k: Arc<Constants>, format: WeightFormat) {
     });
     let kp = Arc::clone(&k);
     t.register_function("pack", move |args: &HashMap<String, Value>| Ok(Value::String(pack(args, &kp)?)));
-    // `adder_tree(name, vec, count, width)`: see [`adder_tree`]; `count` a constant expression
+    // `adder_tree(name, vec | leaf, count, width)`: see [`adder_tree`]; `count` a constant expression
     t.register_function("adder_tree", move |args: &HashMap<String, Value>| {
         let count = arg_str(args, "count")?;
         k.eval(count).map_err(tera::Error::msg)?;
-        Ok(Value::String(adder_tree(arg_str(args, "name")?, arg_str(args, "vec")?, count, arg_str(args, "width")?)))
+        let leaves = match (args.contains_key("vec"), args.contains_key("leaf")) {
+            (true, false) => Leaves::Slices(arg_str(args, "vec")?),
+            (false, true) => Leaves::Each(arg_str(args, "leaf")?),
+            _ => return Err(tera::Error::msg("adder_tree takes exactly one of `vec` and `leaf`")),
+        };
+        Ok(Value::String(adder_tree(arg_str(args, "name")?, leaves, count, arg_str(args, "width")?)))
     });
 }
 
@@ -191,11 +211,18 @@ mod tests {
 
     #[test]
     fn adder_tree_is_in_heap_order() {
-        let t = adder_tree("s", "v", "A+B", "W");
+        let t = adder_tree("s", Leaves::Slices("v"), "A+B", "W");
         assert!(t.contains("for (s_i = 0; s_i < 2*(A+B)-1; s_i = s_i + 1) begin : g_s"), "{t}");
         assert!(t.contains("assign s = v[(s_i-((A+B)-1))*W +: W];"), "{t}");
         assert!(t.contains("assign s = g_s[2*s_i+1].s + g_s[2*s_i+2].s;"), "{t}");
         assert!(t.ends_with("wire [W-1:0] s = g_s[0].s;"), "{t}");
+    }
+
+    #[test]
+    fn adder_tree_takes_one_signal_per_leaf() {
+        let t = adder_tree("s", Leaves::Each("g_t[#].q"), "N", "W");
+        assert!(t.contains("assign s = g_t[(s_i-(N-1))].q;"), "{t}");
+        assert!(t.contains("assign s = g_s[2*s_i+1].s + g_s[2*s_i+2].s;"), "{t}");
     }
 
     #[test]

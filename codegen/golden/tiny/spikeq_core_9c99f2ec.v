@@ -116,8 +116,12 @@ module spikeq_core_9c99f2ec #(
     assign phase = state;
 
     // descriptor check (K in 1..=K_MAX, M in 1..=ROWS, N >= 1 for RUN, MODE supported)
-    wire k_ok    = (layer_k != 32'd0) && (layer_k <= K_MAX);
-    wire m_ok    = (layer_m != 32'd0) && (layer_m <= ROWS);
+    // (the upper bits zero, then a compare as wide as the limit: the same test as `layer_k <=
+    // K_MAX` without a 32-bit carry chain in front of the START logic, tiny's critical path)
+    wire k_ok    = (layer_k != 32'd0) && ((layer_k >> (K_INDEX_BITS+1)) == 32'd0)
+                   && ({ {(32-(K_INDEX_BITS+1)){1'b0}}, layer_k[K_INDEX_BITS:0] } <= K_MAX);
+    wire m_ok    = (layer_m != 32'd0) && ((layer_m >> (ROW_INDEX_BITS+1)) == 32'd0)
+                   && ({ {(32-(ROW_INDEX_BITS+1)){1'b0}}, layer_m[ROW_INDEX_BITS:0] } <= ROWS);
     wire n_ok    = (layer_n != 32'd0) || (op == OP_LOAD);
     wire rpl_ok  = (buf_n != 0) && (layer_n == { {(32-(BUFFER_SLOT_BITS+1)){1'b0}}, buf_n }) && (layer_k == { {(32-(K_INDEX_BITS+1)){1'b0}}, buf_k });
     wire op_ok   = (op == OP_LOAD) || (op == OP_RUN) || ((op == OP_REPLAY) && rpl_ok);

@@ -35,52 +35,68 @@ module spikeq_row_9c99f2ec #(
     // named constants of this configuration (docs/codegen.md)
     localparam DIGIT_SHIFT = 3;
 
-    // every term of the cycle: the lanes' shifted weights, then the salient digits'
-    wire [(LANES+SALIENT_DIGITS)*ACC_BITS-1:0] term;
-    genvar gl;
-    generate
-        for (gl = 0; gl < LANES; gl = gl + 1) begin : g_lane
-            wire [WEIGHT_BITS-1:0] rd = wl[gl*WEIGHT_BITS +: WEIGHT_BITS];
-            wire [ACC_BITS-1:0] w  = { {(ACC_BITS-WEIGHT_BITS){rd[WEIGHT_BITS-1]}}, rd };
-            wire [ACC_BITS-1:0] wj = w << shift[gl*SHIFT_BITS +: SHIFT_BITS];
-            assign term[gl*ACC_BITS +: ACC_BITS] = burst[gl] ? (neg[gl] ? (0 - wj) : wj) : 0;
+    // One lane's term: its weight shifted left by the burst's bit j, negated for a negative code,
+    // zero without a burst (wiring and one adder, not a multiplier).
+    function [ACC_BITS-1:0] lane_term(input b, input n, input [WEIGHT_BITS-1:0] wr, input [SHIFT_BITS-1:0] j);
+        reg [ACC_BITS-1:0] wj;
+        begin
+            wj = { {(ACC_BITS-WEIGHT_BITS){wr[WEIGHT_BITS-1]}}, wr } << j;
+            lane_term = b ? (n ? (0 - wj) : wj) : 0;
         end
-    endgenerate
+    endfunction
 
-    // salient path: the entry's weight shifted per bursting digit (j*DIGIT_SHIFT plus the bit)
-    wire [ACC_BITS-1:0] wsx = { {(ACC_BITS-WEIGHT_BITS){ws[WEIGHT_BITS-1]}}, ws };
-    wire [ACC_BITS-1:0] wsn = sal_neg ? (0 - wsx) : wsx;
-    genvar gd;
-    generate
-        for (gd = 0; gd < SALIENT_DIGITS; gd = gd + 1) begin : g_digit
-            wire [SHIFT_BITS-1:0] b = sal_shift[gd*SHIFT_BITS +: SHIFT_BITS];
-            assign term[(LANES+gd)*ACC_BITS +: ACC_BITS] = sal_burst[gd] ? (wsn << (gd * DIGIT_SHIFT + { {(32-SHIFT_BITS){1'b0}}, b })) : 0;
+    // One salient digit's term: the entry's weight, negated for a negative code, shifted left by
+    // the digit's place plus its burst bit; zero without a burst.
+    function [ACC_BITS-1:0] digit_term(input b, input n, input [WEIGHT_BITS-1:0] wr, input [31:0] place);
+        reg [ACC_BITS-1:0] wx;
+        begin
+            wx = { {(ACC_BITS-WEIGHT_BITS){wr[WEIGHT_BITS-1]}}, wr };
+            digit_term = b ? ((n ? (0 - wx) : wx) << place) : 0;
         end
-    endgenerate
+    endfunction
 
-    // pipeline: the terms are registered (zero outside the compute phase), the tree adds them one
-    // cycle later; the controller spends one cycle (S_DRN) before the fire phase reads V. The
-    // register is written only while it changes: the terms of a compute cycle, zero in the cycle
-    // after (and at clr, so it is zero before the first token); idle cycles (LOAD, streams)
-    // write nothing.
-    reg [(LANES+SALIENT_DIGITS)*ACC_BITS-1:0] term_q;
+    // Pipeline: each term has its own register (zero outside the compute phase), the tree adds
+    // them one cycle later; the controller spends one cycle (S_DRN) before the fire phase reads
+    // V. A term register is written only while it changes: the term of a compute cycle, zero in
+    // the cycle after (and at clr, so it is zero before the first token); idle cycles (LOAD,
+    // streams) write nothing. The terms are computed inside the enabled branch, one register
+    // each, so that a simulator evaluates them only in compute cycles (the logic is the same).
     reg en_q;
-    always @(posedge clk) begin
+    always @(posedge clk)
         en_q <= en;
-        if (en)
-            term_q <= term;
-        else if (en_q || clr)
-            term_q <= 0;
-    end
+
+    // the terms: the lanes' (0 .. LANES-1), then the salient digits' (LANES ..)
+    genvar gt;
+    generate
+        for (gt = 0; gt < LANES+SALIENT_DIGITS; gt = gt + 1) begin : g_term
+            reg [ACC_BITS-1:0] t_q;
+            if (gt < LANES) begin : g_lane
+                always @(posedge clk) begin
+                    if (en)
+                        t_q <= lane_term(burst[gt], neg[gt], wl[gt*WEIGHT_BITS +: WEIGHT_BITS], shift[gt*SHIFT_BITS +: SHIFT_BITS]);
+                    else if (en_q || clr)
+                        t_q <= 0;
+                end
+            end else begin : g_digit
+                wire [SHIFT_BITS-1:0] bit_j = sal_shift[(gt-LANES)*SHIFT_BITS +: SHIFT_BITS];
+                always @(posedge clk) begin
+                    if (en)
+                        t_q <= digit_term(sal_burst[gt-LANES], sal_neg, ws, (gt-LANES) * DIGIT_SHIFT + { {(32-SHIFT_BITS){1'b0}}, bit_j });
+                    else if (en_q || clr)
+                        t_q <= 0;
+                end
+            end
+        end
+    endgenerate
 
     // row adder: a balanced tree of the registered terms
-    // tsum: balanced adder tree over the LANES+SALIENT_DIGITS slices of term_q (heap order, one wire per node)
+    // tsum: balanced adder tree over LANES+SALIENT_DIGITS leaves g_term[#].t_q (heap order, one wire per node)
     genvar tsum_i;
     generate
         for (tsum_i = 0; tsum_i < 2*(LANES+SALIENT_DIGITS)-1; tsum_i = tsum_i + 1) begin : g_tsum
             wire [ACC_BITS-1:0] s;
             if (tsum_i >= (LANES+SALIENT_DIGITS)-1) begin : g_leaf
-                assign s = term_q[(tsum_i-((LANES+SALIENT_DIGITS)-1))*ACC_BITS +: ACC_BITS];
+                assign s = g_term[(tsum_i-((LANES+SALIENT_DIGITS)-1))].t_q;
             end else begin : g_add
                 assign s = g_tsum[2*tsum_i+1].s + g_tsum[2*tsum_i+2].s;
             end
