@@ -32,6 +32,7 @@
 //! calls whichever [`crate::protocol::plan`] the driver follows.
 
 use std::ops::{BitOr, BitOrAssign, Range};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
@@ -317,15 +318,39 @@ impl TokenCost {
 }
 
 /// The array's golden model.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Golden {
     d: Derived,
+    /// The last layer call's codes as the array sees them. Layers that read the same input (Q, K
+    /// and V; gate and up) send the same codes, whose effective codes and costs do not depend on
+    /// the weights: they are computed once and found again by comparing the codes.
+    last_view: Mutex<Option<Arc<CodesView>>>,
+}
+
+impl Clone for Golden {
+    fn clone(&self) -> Self {
+        Golden::new(&self.d)
+    }
+}
+
+/// The codes of a layer call (N tokens of K) as the array sees them, and their costs summed over
+/// the tokens, per tile.
+#[derive(Debug)]
+struct CodesView {
+    k: usize,
+    codes: Vec<i8>,
+    effective: Vec<i8>,
+    /// Σ over tokens of [`TokenCost::cycles`], `spikes` and `additions`.
+    cycles: u64,
+    spikes: u64,
+    additions: u64,
+    flags: Flags,
 }
 
 impl Golden {
     /// Golden model of a validated configuration.
     pub fn new(d: &Derived) -> Self {
-        Golden { d: d.clone() }
+        Golden { d: d.clone(), last_view: Mutex::new(None) }
     }
 
     /// The configuration this models.
@@ -501,30 +526,43 @@ impl Golden {
     /// counter; fire mode adds each token's fire phase to the cycles), plus the effective codes.
     /// Tokens are independent, so they are viewed in parallel and their counts summed (integer
     /// addition: the same sums as a sequential pass).
-    fn integrate_stats(&self, layer: &Layer<'_>, tiles: u64) -> (Vec<i8>, Counters, Flags) {
-        let k = layer.k;
-        let mut effective = vec![0i8; layer.codes.len()];
-        let (counters, flags) = layer
-            .codes
+    fn integrate_stats(&self, layer: &Layer<'_>, tiles: u64) -> (Arc<CodesView>, Counters, Flags) {
+        let view = self.codes_view(layer.codes, layer.k);
+        // Per token, the cycles and spikes of one tile times the tiles, the additions times the
+        // rows: summed over the tokens first, the same integers.
+        let counters = Counters {
+            cycles: view.cycles * tiles,
+            spikes: view.spikes * tiles,
+            accumulates: view.additions * layer.m as u64,
+        };
+        let flags = view.flags;
+        (view, counters, flags)
+    }
+
+    /// The [`CodesView`] of `codes` (rows of `k`): the last call's when the codes are the same,
+    /// else computed (tokens in parallel, their costs summed) and kept for the next call.
+    fn codes_view(&self, codes: &[i8], k: usize) -> Arc<CodesView> {
+        if let Some(v) = self.kept_view().as_ref().filter(|v| v.k == k && v.codes == codes) {
+            return Arc::clone(v);
+        }
+        let mut effective = vec![0i8; codes.len()];
+        let (cycles, spikes, additions, flags) = codes
             .par_chunks_exact(k)
             .zip(effective.par_chunks_exact_mut(k))
             .map(|(tok, dst)| {
                 let cost = self.token_view_into(tok, dst);
-                let c = Counters {
-                    cycles: cost.cycles * tiles,
-                    spikes: cost.spikes * tiles,
-                    accumulates: cost.additions * layer.m as u64,
-                };
-                (c, cost.flags)
+                (cost.cycles, cost.spikes, cost.additions, cost.flags)
             })
-            .reduce(
-                || (Counters::default(), Flags::default()),
-                |(mut c, f), (c2, f2)| {
-                    c += c2;
-                    (c, f | f2)
-                },
-            );
-        (effective, counters, flags)
+            .reduce(|| (0, 0, 0, Flags::default()), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 | b.3));
+        let view = Arc::new(CodesView { k, codes: codes.to_vec(), effective, cycles, spikes, additions, flags });
+        // Not locked while computing: callers on other threads wait for nothing but the compare.
+        *self.kept_view() = Some(Arc::clone(&view));
+        view
+    }
+
+    /// The kept [`CodesView`] (a panic elsewhere cannot leave it half-written: it is replaced whole).
+    fn kept_view(&self) -> MutexGuard<'_, Option<Arc<CodesView>>> {
+        self.last_view.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The counters and flags of a raw-mode layer call without computing its outputs (what the
@@ -577,14 +615,14 @@ impl Golden {
         let rows = self.d.config.rows as usize;
         let (m, n) = (layer.m, layer.n());
         let tiles = m.div_ceil(rows) as u64;
-        let (effective, mut counters, flags) = self.integrate_stats(layer, tiles);
+        let (view, mut counters, flags) = self.integrate_stats(layer, tiles);
         // Codes beyond Qa are salient (at most salient_depth per token) when the array has a
         // salient path: the bound above which the exact product may take codes aside (its AVX2
         // path keeps every code dense when the weights are narrow enough).
         let dense_max = if self.d.salient_depth > 0 { self.d.qa } else { self.d.qa.max(self.d.qs) };
         // The exact product is the raw output: igemm writes it in place.
         let mut outputs = vec![0i32; n * m];
-        igemm(&effective, n, packed, dense_max as u32, &mut outputs);
+        igemm(&view.effective, n, packed, dense_max as u32, &mut outputs);
         if layer.mode == OutputMode::Fire {
             let th = layer.thresholds.expect("check_tile: fire tiles carry thresholds");
             // Tokens are independent: fired in parallel, their cycles summed.

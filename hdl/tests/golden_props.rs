@@ -173,6 +173,21 @@ proptest! {
         prop_assert_eq!(fired.counters.cycles, raw.counters.cycles + extra);
     }
 
+    /// One model serving layers that share their codes (Q, K, V) and layers that do not, in
+    /// turn, gives what a fresh model gives each call: the view it keeps is found by the codes.
+    #[test]
+    fn layers_sharing_codes_equal_fresh_models((wf, rows, lanes, max_salient, k, m, w, codes) in layer(),
+                                               m2 in 1usize..20) {
+        let d = config(PeKind::Spike, rows, lanes, wf, max_salient, 64);
+        let w2: Vec<i8> = (0..m2 * k).map(|i| w[(i * 7 + 3) % w.len()]).collect();
+        let other: Vec<i8> = codes.iter().rev().copied().collect();
+        let shared = Golden::new(&d);
+        for (m, w, codes) in [(m, &w, &codes), (m2, &w2, &codes), (m, &w, &other), (m2, &w2, &codes)] {
+            let layer = Layer { m, k, weights: w, thresholds: None, mode: OutputMode::Raw, codes };
+            prop_assert_eq!(shared.run_layer(&layer).unwrap(), Golden::new(&d).run_layer(&layer).unwrap());
+        }
+    }
+
     #[test]
     fn mac_values_and_cycles((wf, rows, lanes, _s, k, m, w, codes) in layer()) {
         let d = config(PeKind::Mac, rows, lanes, wf, 0, 64);

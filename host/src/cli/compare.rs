@@ -41,6 +41,12 @@ pub struct CompareArgs {
     /// (default: .cache/synth under the repository root).
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Code buffer of the swept arrays, in tokens (a power of two, 2..=4096). The smallest by
+    /// default, as in configs/tiny.toml: the buffer does not change a token's cycles, and the
+    /// spike core keeps a salient queue per slot, which iCE40 (no LUT RAM) builds from flip-flops;
+    /// at the default configuration's 64 tokens that takes synthesis hours (docs/results.md).
+    #[arg(long, default_value_t = 2)]
+    code_buffer: u32,
     /// Overwrite compare.json / img/compare.svg even if spikeq compare did not write them.
     #[arg(long)]
     force: bool,
@@ -71,7 +77,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         .sizes
         .iter()
         .flat_map(|&s| [PeKind::Spike, PeKind::Mac].map(move |pe| (s, pe)))
-        .map(|(s, pe)| Ok((s, compare::sweep_array(&inputs.array, s, pe)?)))
+        .map(|(s, pe)| Ok((s, compare::sweep_array(&inputs.array, s, pe, a.code_buffer)?)))
         .collect::<Result<_>>()?;
     let cache = paths::or_default(a.cache.clone(), DEFAULT_SYNTH_CACHE);
     let session = Session::open(inputs)?;
@@ -132,11 +138,12 @@ pub fn run(a: CompareArgs) -> Result<()> {
         points,
     };
     let command = format!(
-        "spikeq compare --out {} --sizes {} --tokens {} --targets {} {}",
+        "spikeq compare --out {} --sizes {} --tokens {} --targets {} --code-buffer {} {}",
         a.out.display(),
         a.sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         tokens.len(),
         a.targets.join(","),
+        a.code_buffer,
         recipe_text(&session.inputs)
     );
     files::write(&json_path, &(serde_json::to_string_pretty(&sweep)? + "\n"))?;

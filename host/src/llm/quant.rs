@@ -364,15 +364,6 @@ fn clipped_scale(row: &[f32], salient: &[usize], bits: ActBits, clip: f32) -> f3
 impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
     fn linear(&mut self, id: LinearId, w: &Weight, x: &[f32], n: usize, y: &mut [f32]) -> Result<(), ModelError> {
         check_linear_shapes(id, w, x, n, y)?;
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            // A code cannot hold it; quantizing would turn it into 0 or a clamp, silently.
-            return Err(ModelError::Backend(format!(
-                "layer {id}: input {} of token {} is {}; the activations left f32's range",
-                i % w.k(),
-                i / w.k(),
-                x[i]
-            )));
-        }
         let d = self.acc.derived();
         let (m, k) = (w.m(), w.k());
         let spec = self.quant.precision.spec(id);
@@ -384,9 +375,13 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         // quantize_acts ignores the selector when salient codes are no wider than normal ones.
         // The selector, budget and clip are the executor's, the same for every layer.
         let qx = match self.last.take() {
+            // An input the last call quantized was checked then.
             Some(last) if last.holds(x, k, bits) => last,
             _ => LastActs {
-                x: LastActs::keep(x, k),
+                x: {
+                    check_finite(id, x, k)?;
+                    LastActs::keep(x, k)
+                },
                 k,
                 bits,
                 qx: quantize_rows(
@@ -446,6 +441,19 @@ impl<T: Transport, P: LayerTap> LinearExec for QuantExec<T, P> {
         self.stats.calls += 1;
         self.stats.flagged += u64::from(run.flags.any());
         Ok(())
+    }
+}
+
+/// An error naming the first non-finite input (a code cannot hold it; quantizing would turn it
+/// into 0 or a clamp, silently). Rows are scanned in parallel.
+fn check_finite(id: LinearId, x: &[f32], k: usize) -> Result<(), ModelError> {
+    let bad = x.par_chunks(k).position_first(|row| !row.iter().all(|v| v.is_finite()));
+    match bad.and_then(|t| x[t * k..].iter().take(k).position(|v| !v.is_finite()).map(|i| (t, i))) {
+        Some((t, i)) => Err(ModelError::Backend(format!(
+            "layer {id}: input {i} of token {t} is {}; the activations left f32's range",
+            x[t * k + i]
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -536,5 +544,22 @@ impl LinearExec for Calibrator {
         let e = self.ratios.entry(id).or_insert(0.0);
         *e = e.max(ratio);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::model::linear::LinearKind;
+
+    #[test]
+    fn non_finite_inputs_are_named_by_token_and_index() {
+        let id = LinearId { block: 3, kind: LinearKind::Up };
+        let mut x = vec![0.5f32; 4 * 6];
+        assert!(check_finite(id, &x, 6).is_ok());
+        x[2 * 6 + 5] = f32::NAN;
+        x[3 * 6 + 1] = f32::INFINITY;
+        let e = check_finite(id, &x, 6).unwrap_err().to_string();
+        assert!(e.contains("input 5 of token 2 is NaN"), "{e}");
     }
 }

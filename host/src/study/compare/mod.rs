@@ -123,13 +123,14 @@ fn spikequant(selector: spikeq_hdl::quant::SalientSelector) -> Quantization {
 }
 
 /// The configuration of one sweep point: `base`'s k_max, salient budget and clock, `size` rows and
-/// lanes, the SpikeQuant widths, raw output.
-pub fn sweep_array(base: &ArrayConfig, size: u32, pe: PeKind) -> Result<Derived, QuantError> {
+/// lanes, a code buffer of `code_buffer` tokens, the SpikeQuant widths, raw output.
+pub fn sweep_array(base: &ArrayConfig, size: u32, pe: PeKind, code_buffer: u32) -> Result<Derived, QuantError> {
     let c = ArrayConfig {
         name: format!("cmp{size}x{size}_{}", synth::pe_name(pe)),
         rows: size,
         lanes: size,
         pe,
+        code_buffer_tokens: code_buffer,
         ..base.clone()
     };
     spikequant(DEFAULT_SELECTOR).array(&c)
