@@ -277,7 +277,7 @@ mod avx2 {
         let (dense_max, offset) = if narrow { (t as i32, t as i32) } else { (127, 0) };
         let np = n.div_ceil(MR) * MR;
         // Dense codes, offset (narrow) and zero padded: padding pairs with zero weights.
-        let mut xp = vec![0u8; np * kp];
+        let mut xp: Vec<u8> = rayon::iter::repeat_n(0, np * kp).collect();
         let mut sparse: Vec<Vec<(usize, i32)>> = vec![Vec::new(); n];
         xp.par_chunks_mut(kp).zip(sparse.par_iter_mut()).enumerate().for_each(|(tok, (dst, sp))| {
             let src = &x[tok * k..tok * k + k];
