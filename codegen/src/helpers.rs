@@ -114,10 +114,11 @@ pub(crate) enum Leaves<'a> {
 /// A balanced adder tree: Verilog that sums `count` leaves of `width` bits into the wire `name`.
 /// The leaves are the slices of a packed vector ([`Leaves::Slices`]) or one signal per leaf
 /// ([`Leaves::Each`]: a pattern in which `#` stands for the leaf's index, e.g. `g_term[#].t_q`;
-/// separate registers simulate much faster than slices of one wide vector). The nodes are in heap order (leaves at count-1..2*count-2, node i is
-/// node 2i+1 plus node 2i+2), so the sum is about log2(count) adders deep instead of the chain of
-/// count-1 that a `for` loop of `+=` synthesises as; `count` and `width` stay named constants, so
-/// the text does not depend on the array's size.
+/// separate registers simulate much faster than slices of one wide vector). The nodes are in
+/// heap order (leaves at count-1..2*count-2, node i is node 2i+1 plus node 2i+2), so the sum is
+/// about log2(count) adders deep instead of the chain of count-1 that a `for` loop of `+=`
+/// synthesises as; `count` and `width` stay named constants, so the text does not depend on the
+/// array's size.
 pub(crate) fn adder_tree(name: &str, leaves: Leaves, count: &str, width: &str) -> String {
     let n = if count.contains(['+', '-', '*']) { format!("({count})") } else { count.to_string() };
     let index = format!("({name}_i-({n}-1))");
