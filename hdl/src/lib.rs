@@ -19,6 +19,7 @@ pub mod igemm;
 pub mod protocol;
 pub mod quant;
 pub mod regmap;
+mod select;
 pub mod stream;
 
 pub use config::{ArrayConfig, Derived, OutputMode, PeKind};

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::format::WeightFormat;
+use crate::select::nth_key;
 
 /// A quantized weight matrix, M rows × K columns, row-major codes and one scale per row.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +118,8 @@ pub struct SalientScratch {
     keys: Vec<i32>,
     dev: Vec<f32>,
     chosen: Vec<usize>,
+    /// The selection's own buffers ([`nth_key`]).
+    select: Vec<i32>,
 }
 
 /// An integer whose order is `f32::total_cmp`'s: selecting on these is selecting on the values,
@@ -134,18 +137,20 @@ fn from_order_key(k: i32) -> f32 {
 }
 
 /// [`median`] of the values behind `keys` (reordered): the same order statistics, so the same
-/// value for finite inputs.
+/// value for finite inputs. Of an even count the lower middle key is the largest key below the
+/// upper one when exactly n/2 keys are below it, else (copies) the upper one itself.
 #[inline(always)]
-fn median_of_keys(keys: &mut [i32]) -> f32 {
+fn median_of_keys(keys: &mut [i32], scratch: &mut Vec<i32>) -> f32 {
     let n = keys.len();
-    let (below, &mut upper, _) = keys.select_nth_unstable(n / 2);
-    let upper = from_order_key(upper);
+    let upper = nth_key(keys, n / 2, scratch);
     if n % 2 == 1 {
-        upper
-    } else {
-        let lower = from_order_key(below.iter().copied().max().expect("an even count of at least 2"));
-        (lower + upper) / 2.0
+        return from_order_key(upper);
     }
+    // Two straight passes (each vectorizes; one fold of both did not).
+    let below = keys.iter().map(|&v| usize::from(v < upper)).sum::<usize>();
+    let max_below = keys.iter().map(|&v| if v < upper { v } else { i32::MIN }).max().unwrap_or(upper);
+    let lower = if below == n / 2 { max_below } else { upper };
+    (from_order_key(lower) + from_order_key(upper)) / 2.0
 }
 
 /// [`select_salient`] into `scratch` (the indices it returns live there).
@@ -156,21 +161,21 @@ pub fn select_salient_into<'s>(
     max_salient: usize,
     scratch: &'s mut SalientScratch,
 ) -> &'s [usize] {
-    let SalientScratch { keys, dev, chosen } = scratch;
+    let SalientScratch { keys, dev, chosen, select } = scratch;
     chosen.clear();
     if matches!(selector, SalientSelector::None) || max_salient == 0 || x.is_empty() {
         return chosen;
     }
     keys.clear();
     keys.extend(x.iter().map(|&v| order_key(v)));
-    let med = median_of_keys(keys);
+    let med = median_of_keys(keys, select);
     dev.clear();
     dev.extend(x.iter().map(|v| (v - med).abs()));
     match selector {
         SalientSelector::Mad { tau } => {
             keys.clear();
             keys.extend(dev.iter().map(|&v| order_key(v)));
-            let limit = tau * median_of_keys(keys);
+            let limit = tau * median_of_keys(keys, select);
             chosen.extend((0..x.len()).filter(|&k| dev[k] > limit));
         }
         SalientSelector::Topk { frac } => {
