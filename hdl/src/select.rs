@@ -23,7 +23,7 @@ pub(crate) fn nth_key(keys: &mut [i32], r: usize, scratch: &mut Vec<i32>) -> i32
 mod avx2 {
     use std::arch::x86_64::*;
 
-    /// Rows shorter than this are left to `select_nth_unstable`.
+    /// Parts of at most this many keys are left to `select_nth_unstable`.
     const SMALL: usize = 64;
 
     /// For each 8-bit mask, the lane indices with their bit set, then the others: a permutation
