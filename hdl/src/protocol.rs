@@ -221,6 +221,30 @@ pub fn plan<'a>(d: &Derived, layer: &Layer<'a>) -> Vec<Call<'a>> {
     calls
 }
 
+/// Runs one call of `layer`'s [`plan`]: LOAD, then RUN of the call's tokens or REPLAY, then
+/// [`finish`]. Each token's outputs go into its row of `outputs` (the layer's N × M, row-major),
+/// at the call's rows.
+pub fn run_call<B: Bus>(
+    bus: &mut B,
+    d: &Derived,
+    layer: &Layer<'_>,
+    call: &Call<'_>,
+    outputs: &mut [i32],
+) -> Result<CallStatus, B::Error> {
+    let (m, k, t0, rows) = (layer.m, layer.k, call.tokens.start, call.rows.clone());
+    let put = |t: usize, out: &[i32]| {
+        let at = (t0 + t) * m;
+        outputs[at + rows.start..at + rows.end].copy_from_slice(out)
+    };
+    load(bus, d, &call.tile)?;
+    if call.replay {
+        replay(bus, &call.tile, call.tokens.len(), put)?;
+    } else {
+        run(bus, &call.tile, &layer.codes[t0 * k..call.tokens.end * k], put)?;
+    }
+    finish(bus)
+}
+
 /// What a call left in the status registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallStatus {
@@ -312,20 +336,10 @@ mod tests {
 
     /// Runs a layer's [`plan`] on a golden device, as the host driver does.
     fn run_plan(d: &Derived, dev: &mut GoldenDevice, layer: &Layer<'_>) -> (Vec<i32>, Counters, u32, Vec<bool>) {
-        let (m, n) = (layer.m, layer.n());
-        let mut out = vec![0; n * m];
+        let mut out = vec![0; layer.n() * layer.m];
         let (mut counters, mut error, mut kinds) = (Counters::default(), 0, Vec::new());
         for call in plan(d, layer) {
-            load(dev, d, &call.tile).unwrap();
-            let (t0, r) = (call.tokens.start, call.rows.clone());
-            let mut put = |t: usize, o: &[i32]| out[(t0 + t) * m + r.start..(t0 + t) * m + r.end].copy_from_slice(o);
-            if call.replay {
-                replay(dev, &call.tile, call.tokens.len(), &mut put).unwrap();
-            } else {
-                run(dev, &call.tile, &layer.codes[call.tokens.start * layer.k..call.tokens.end * layer.k], &mut put)
-                    .unwrap();
-            }
-            let status = finish(dev).unwrap();
+            let status = run_call(dev, d, layer, &call, &mut out).unwrap();
             assert!(!status.failed(), "{:#x}", status.error);
             counters += status.counters;
             error |= status.error;

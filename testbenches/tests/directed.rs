@@ -126,16 +126,7 @@ fn a_whole_layer_in_chunks_replays_the_code_buffer_on_every_configuration() {
         let (mut out, mut counters, mut error) = (vec![0; n * m], spikeq_hdl::Counters::default(), 0);
         let h = cosim.harness();
         for call in calls {
-            protocol::load(h, &d, &call.tile).unwrap();
-            let (t0, r) = (call.tokens.start, call.rows.clone());
-            let mut put = |t: usize, o: &[i32]| out[(t0 + t) * m + r.start..(t0 + t) * m + r.end].copy_from_slice(o);
-            if call.replay {
-                protocol::replay(h, &call.tile, call.tokens.len(), &mut put).unwrap();
-            } else {
-                protocol::run(h, &call.tile, &layer.codes[call.tokens.start * k..call.tokens.end * k], &mut put)
-                    .unwrap();
-            }
-            let status = protocol::finish(h).unwrap();
+            let status = protocol::run_call(h, &d, &layer, &call, &mut out).unwrap();
             assert!(!status.failed(), "{name}: {:#x}", status.error);
             counters += status.counters;
             error |= status.error;

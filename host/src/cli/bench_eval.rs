@@ -111,14 +111,17 @@ pub fn run(a: EvalBenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// CPU time (user + system) of this process so far, in seconds (Linux `/proc/self/stat`; 0
-/// elsewhere).
+/// CPU time (user + system) of this process so far, in seconds (`getrusage`; 0 where it fails).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name in parentheses: utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // In USER_HZ ticks, 100 per second on Linux.
-    (ticks(11) + ticks(12)) / 100.0
+    // SAFETY: rusage is plain integers (all-zero is a valid value); getrusage only writes it.
+    let (u, ok) = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        let ok = libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0;
+        (u, ok)
+    };
+    if !ok {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
 }

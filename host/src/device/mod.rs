@@ -208,7 +208,7 @@ impl<T: Transport> Accelerator<T> {
                 None => model.run_layer(layer)?,
             });
         }
-        let (m, k, n) = (layer.m, layer.k, layer.n());
+        let (m, n) = (layer.m, layer.n());
         let d = self.golden.derived();
         for (_, tile) in layer.tiles(d.config.rows as usize) {
             // Validate before the device sees it: the same checks the golden model applies.
@@ -218,22 +218,12 @@ impl<T: Transport> Accelerator<T> {
         let mut counters = Counters::default();
         let mut flags = Flags::default();
         for call in protocol::plan(d, layer) {
-            let (t0, rows) = (call.tokens.start, call.rows.clone());
-            let mut put = |t: usize, out: &[i32]| {
-                let at = (t0 + t) * m;
-                outputs[at + rows.start..at + rows.end].copy_from_slice(out)
-            };
-            protocol::load(&mut self.transport, d, &call.tile)?;
-            if call.replay {
-                protocol::replay(&mut self.transport, &call.tile, call.tokens.len(), &mut put)?;
-            } else {
-                let codes = &layer.codes[call.tokens.start * k..call.tokens.end * k];
-                protocol::run(&mut self.transport, &call.tile, codes, &mut put)?;
-            }
-            let status = protocol::finish(&mut self.transport)?;
+            let status = protocol::run_call(&mut self.transport, d, layer, &call, &mut outputs)?;
             if status.failed() {
                 let op = if call.replay { "REPLAY" } else { "RUN" };
-                let during = format!("{op} of rows {}..{}, tokens {}..{}", rows.start, rows.end, t0, call.tokens.end);
+                let (rows, tokens) = (&call.rows, &call.tokens);
+                let during =
+                    format!("{op} of rows {}..{}, tokens {}..{}", rows.start, rows.end, tokens.start, tokens.end);
                 return Err(DriverError::Device { flags: status.error, what: decode_error(status.error), during });
             }
             counters += status.counters;
