@@ -116,59 +116,73 @@ impl Hadamard {
     /// same bit for bit; the loops only run over contiguous memory so that they vectorize.
     pub fn apply_f64(&self, v: &mut [f64]) {
         assert_eq!(v.len(), self.n, "Hadamard transform of length {} applied to {}", self.n, v.len());
-        self.apply_f64_in(v, &mut Vec::new());
+        let mut a: Vec<f64> = v.iter().zip(&self.signs).map(|(x, s)| x * s).collect();
+        self.factors_in(&mut a, &mut Vec::new());
+        let norm = self.norm();
+        v.iter_mut().zip(&a).for_each(|(o, x)| *o = x * norm);
     }
 
-    /// [`Hadamard::apply_f64`] with its working memory given, on the best compilation.
-    fn apply_f64_in(&self, v: &mut [f64], scratch: &mut Vec<f64>) {
+    /// `1 / √n`, the last step of the transform.
+    fn norm(&self) -> f64 {
+        1.0 / (self.n as f64).sqrt()
+    }
+
+    /// The factors of the transform on the signed vector `a` (the result is left in `a`; `b` is
+    /// working memory of the same use), on the best compilation.
+    fn factors_in(&self, a: &mut Vec<f64>, b: &mut Vec<f64>) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 is present.
-            return unsafe { self.apply_f64_avx2(v, scratch) };
+            return unsafe { self.factors_avx2(a, b) };
         }
-        self.apply_f64_with(v, scratch);
+        self.factors_with(a, b);
     }
 
-    /// The transform itself (see [`Hadamard::apply_f64`]).
+    /// The factors themselves (see [`Hadamard::apply_f64`]). A Paley factor reads one buffer and
+    /// writes the other (the two are swapped after it), so no copy of its input is made.
     #[inline(always)]
-    fn apply_f64_with(&self, v: &mut [f64], scratch: &mut Vec<f64>) {
-        v.iter_mut().zip(&self.signs).for_each(|(x, s)| *x *= s);
+    fn factors_with(&self, a: &mut Vec<f64>, b: &mut Vec<f64>) {
         // Axis of factor i: the elements `stride` apart inside a run of `order · stride`.
         let mut stride = self.n;
         for f in &self.factors {
             let order = f.order();
             stride /= order;
-            for run in v.chunks_exact_mut(order * stride) {
-                match f {
-                    Factor::Paley(h) => paley_axis(h, run, stride, scratch),
-                    Factor::Walsh(_) => walsh_axis(run, order, stride),
+            match f {
+                Factor::Paley(h) => {
+                    b.resize(self.n, 0.0);
+                    for (src, dst) in a.chunks_exact(order * stride).zip(b.chunks_exact_mut(order * stride)) {
+                        paley_axis(h, src, dst, stride);
+                    }
+                    std::mem::swap(a, b);
                 }
+                Factor::Walsh(_) => a.chunks_exact_mut(order * stride).for_each(|run| walsh_axis(run, order, stride)),
             }
         }
-        let norm = 1.0 / (self.n as f64).sqrt();
-        v.iter_mut().for_each(|x| *x *= norm);
     }
 
-    /// [`Hadamard::apply_f64_with`] compiled for AVX2: the same IEEE operations (separate
-    /// multiplies and adds, never fused), four f64 lanes at a time instead of two.
+    /// [`Hadamard::factors_with`] compiled for AVX2: the same IEEE additions, four f64 lanes at a
+    /// time instead of two.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn apply_f64_avx2(&self, v: &mut [f64], scratch: &mut Vec<f64>) {
-        self.apply_f64_with(v, scratch)
+    fn factors_avx2(&self, a: &mut Vec<f64>, b: &mut Vec<f64>) {
+        self.factors_with(a, b)
     }
 
-    /// `v ← T v` for an f32 vector (computed in f64, rounded once). The f64 copy and the working
-    /// memory are per thread and reused: the forward applies this to every token row.
+    /// `v ← T v` for an f32 vector (computed in f64, rounded once): the signs are applied as the
+    /// values are widened and the norm as they are rounded back, each the same multiply as in
+    /// [`Hadamard::apply_f64`]. The f64 buffers are per thread and reused: the forward applies
+    /// this to every token row.
     pub fn apply(&self, v: &mut [f32]) {
         thread_local! {
             static BUFFERS: std::cell::RefCell<(Vec<f64>, Vec<f64>)> = std::cell::RefCell::default();
         }
         assert_eq!(v.len(), self.n, "Hadamard transform of length {} applied to {}", self.n, v.len());
-        BUFFERS.with_borrow_mut(|(w, scratch)| {
-            w.clear();
-            w.extend(v.iter().map(|&x| f64::from(x)));
-            self.apply_f64_in(w, scratch);
-            v.iter_mut().zip(w.iter()).for_each(|(o, &x)| *o = x as f32);
+        BUFFERS.with_borrow_mut(|(a, b)| {
+            a.clear();
+            a.extend(v.iter().zip(&self.signs).map(|(&x, s)| f64::from(x) * s));
+            self.factors_in(a, b);
+            let norm = self.norm();
+            v.iter_mut().zip(a.iter()).for_each(|(o, &x)| *o = (x * norm) as f32);
         });
     }
 
@@ -179,19 +193,26 @@ impl Hadamard {
     }
 }
 
-/// One Paley factor on a run of `12 · stride` values: output `a` at offset `off` is
-/// `Σ_b h[a][b] · x[b · stride + off]`, summed over b from 0 up. Row b of the run is the
-/// contiguous slice `x[b · stride ..][.. stride]`, so the sum runs over whole slices.
+/// One Paley factor on a run of `12 · stride` values, `src` to `dst`: output `a` at offset
+/// `off` is `Σ_b h[a][b] · x[b · stride + off]`, summed over b from 0 up. Row b of the run is the
+/// contiguous slice `x[b · stride ..][.. stride]`, so the sum runs over whole slices. Every
+/// entry is ±1, so `h · x` is exactly ±x and adding it is adding or subtracting x (IEEE defines
+/// `o - x` as `o + (-x)`): the same sums without the multiplies.
 #[inline(always)]
-fn paley_axis(h: &[[f64; PALEY]], run: &mut [f64], stride: usize, x: &mut Vec<f64>) {
-    x.clear();
-    x.extend_from_slice(run);
-    for (a, out) in run.chunks_exact_mut(stride).enumerate() {
-        let row = &h[a];
-        out.iter_mut().zip(&x[..stride]).for_each(|(o, &x0)| *o = row[0] * x0);
-        for (b, xb) in x.chunks_exact(stride).enumerate().skip(1) {
-            let hb = row[b];
-            out.iter_mut().zip(xb).for_each(|(o, &xv)| *o += hb * xv);
+fn paley_axis(h: &[[f64; PALEY]], src: &[f64], dst: &mut [f64], stride: usize) {
+    for (row, out) in h.iter().zip(dst.chunks_exact_mut(stride)) {
+        let x0 = &src[..stride];
+        if row[0] > 0.0 {
+            out.copy_from_slice(x0);
+        } else {
+            out.iter_mut().zip(x0).for_each(|(o, &x)| *o = -x);
+        }
+        for (&hb, xb) in row.iter().zip(src.chunks_exact(stride)).skip(1) {
+            if hb > 0.0 {
+                out.iter_mut().zip(xb).for_each(|(o, &x)| *o += x);
+            } else {
+                out.iter_mut().zip(xb).for_each(|(o, &x)| *o -= x);
+            }
         }
     }
 }
@@ -338,6 +359,21 @@ mod tests {
                 let same = fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "n {n}: the vectorized transform differs from the textbook one");
             }
+        }
+    }
+
+    #[test]
+    fn f32_transform_is_the_f64_one_rounded_once() {
+        let mut rng = StdRng::seed_from_u64(16);
+        for n in [12, 576, 1536] {
+            let t = Hadamard::new(n, 3).unwrap();
+            let x: Vec<f32> = (0..n).map(|_| rng.gen_range(-4.0f32..4.0)).collect();
+            let mut wide: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let mut narrow = x;
+            t.apply_f64(&mut wide);
+            t.apply(&mut narrow);
+            let same = narrow.iter().zip(&wide).all(|(a, &b)| a.to_bits() == (b as f32).to_bits());
+            assert!(same, "n {n}: the f32 transform is not the f64 one rounded");
         }
     }
 
