@@ -19,6 +19,7 @@ pub mod igemm;
 pub mod protocol;
 pub mod quant;
 pub mod regmap;
+mod rowscan;
 mod select;
 pub mod stream;
 

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::format::WeightFormat;
+use crate::rowscan;
 use crate::select::nth_key;
 
 /// A quantized weight matrix, M rows × K columns, row-major codes and one scale per row.
@@ -146,9 +147,7 @@ fn median_of_keys(keys: &mut [i32], scratch: &mut Vec<i32>) -> f32 {
     if n % 2 == 1 {
         return from_order_key(upper);
     }
-    // Two straight passes (each vectorizes; one fold of both did not).
-    let below = keys.iter().map(|&v| usize::from(v < upper)).sum::<usize>();
-    let max_below = keys.iter().map(|&v| if v < upper { v } else { i32::MIN }).max().unwrap_or(upper);
+    let (below, max_below) = rowscan::below(keys, upper);
     let lower = if below == n / 2 { max_below } else { upper };
     (from_order_key(lower) + from_order_key(upper)) / 2.0
 }
@@ -176,7 +175,7 @@ pub fn select_salient_into<'s>(
             keys.clear();
             keys.extend(dev.iter().map(|&v| order_key(v)));
             let limit = tau * median_of_keys(keys, select);
-            chosen.extend((0..x.len()).filter(|&k| dev[k] > limit));
+            rowscan::above(dev, limit, chosen);
         }
         SalientSelector::Topk { frac } => {
             let n = (frac * x.len() as f32).round() as usize;
@@ -232,7 +231,7 @@ pub fn dynamic_scale(x: &[f32], salient: &[usize], qa: i32) -> f32 {
     let mut max = 0f32;
     let mut start = 0;
     for &k in salient.iter().chain(std::iter::once(&x.len())) {
-        max = x[start..k.max(start)].iter().fold(max, |m, v| m.max(v.abs()));
+        max = rowscan::abs_max(&x[start..k.max(start)], max);
         start = k + 1;
     }
     let s = max / qa as f32;
