@@ -542,7 +542,13 @@ impl Golden {
     /// The [`CodesView`] of `codes` (rows of `k`): the last call's when the codes are the same,
     /// else computed (tokens in parallel, their costs summed) and kept for the next call.
     fn codes_view(&self, codes: &[i8], k: usize) -> Arc<CodesView> {
-        if let Some(v) = self.kept_view().as_ref().filter(|v| v.k == k && v.codes == codes) {
+        // Compared and copied by token rows in parallel (a layer's codes are up to a few MB).
+        let same = |v: &&Arc<CodesView>| {
+            v.k == k
+                && v.codes.len() == codes.len()
+                && v.codes.par_chunks(k).zip(codes.par_chunks(k)).all(|(a, b)| a == b)
+        };
+        if let Some(v) = self.kept_view().as_ref().filter(same) {
             return Arc::clone(v);
         }
         let mut effective = vec![0i8; codes.len()];
@@ -554,7 +560,8 @@ impl Golden {
                 (cost.cycles, cost.spikes, cost.additions, cost.flags)
             })
             .reduce(|| (0, 0, 0, Flags::default()), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 | b.3));
-        let view = Arc::new(CodesView { k, codes: codes.to_vec(), effective, cycles, spikes, additions, flags });
+        let kept = codes.par_iter().copied().collect();
+        let view = Arc::new(CodesView { k, codes: kept, effective, cycles, spikes, additions, flags });
         // Not locked while computing: callers on other threads wait for nothing but the compare.
         *self.kept_view() = Some(Arc::clone(&view));
         view

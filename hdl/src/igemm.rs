@@ -269,7 +269,9 @@ mod avx2 {
         // Every code dense when the offset codes still fit u8 and an i16 pair sum still holds
         // them (4-bit weights: any code up to ±127): no codes taken out, at the price of
         // widening the i16 sums more often; else the caller's bound.
-        let xmax = x.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0) as u32;
+        // Token rows in parallel; a fold of u8 maxima vectorizes (`Iterator::max` stayed scalar).
+        let xmax =
+            x.par_chunks(k).map(|row| row.iter().fold(0u8, |a, v| a.max(v.unsigned_abs()))).max().unwrap_or(0) as u32;
         let t = if xmax <= 127 && 4 * xmax as u64 * w.wmax as u64 <= i16::MAX as u64 { xmax.max(1) } else { t };
         // Offset codes fit u8 and an i16 pair sum holds 2 · 2t · wmax; else the wide kernel.
         let pair = 4 * t as u64 * w.wmax as u64;
@@ -322,7 +324,7 @@ mod avx2 {
                 &rewide
             }
         };
-        let xw: Vec<i16> = if narrow { Vec::new() } else { xp.iter().map(|&u| i16::from(u as i8)).collect() };
+        let xw: Vec<i16> = if narrow { Vec::new() } else { xp.par_iter().map(|&u| i16::from(u as i8)).collect() };
         out.par_chunks_mut(TOKEN_BLOCK * m).enumerate().for_each(|(b, blk)| {
             let tokens = blk.len() / m;
             let span = b * TOKEN_BLOCK * kp..(b * TOKEN_BLOCK + tokens.div_ceil(MR) * MR) * kp;
