@@ -42,7 +42,7 @@ const PROWS: usize = 8;
 /// Panels per micro tile (6 tokens × 2 panels: 12 accumulators in ymm registers; 23 % faster on
 /// Zen 3 than 4 × 3, which loads a third more codes per multiply).
 const NP: usize = 2;
-/// Tokens per parallel task (a multiple of [`MR`]): their packed codes stay in L2 while the
+/// Tokens per parallel task, about ([`token_blocks`]): their packed codes stay in L2 while the
 /// weights stream past.
 const TOKEN_BLOCK: usize = 48;
 /// Weight rows of one VNNI vector (16 i32 lanes).
@@ -51,7 +51,7 @@ const VROWS: usize = 16;
 const VNR: usize = 2;
 /// Tokens per VNNI micro tile (6 × 2 accumulators plus the loads fit 32 zmm registers).
 const VMR: usize = 6;
-/// Tokens per parallel VNNI task (a multiple of [`VMR`]).
+/// Tokens per parallel VNNI task, about ([`token_blocks`]).
 const VTOKEN_BLOCK: usize = 48;
 
 /// A layer's weight codes, packed once for [`igemm`]: rows padded to whole SIMD steps, the
@@ -233,6 +233,27 @@ impl PackedWeights {
     }
 }
 
+/// The `n × m` outputs cut into the parallel tasks' token blocks, each with its first token:
+/// whole micro tiles of `mr` tokens, about `target` tokens a block, and as many blocks as a
+/// multiple of the threads, of sizes differing by at most one micro tile, so the threads get
+/// equal shares. (Fixed blocks of 48 made 11 of a 512-token window: one thread ran 6 of them
+/// while the other ran 5, a ninth of the product's time with a core idle.)
+fn token_blocks(out: &mut [i32], m: usize, n: usize, target: usize, mr: usize) -> Vec<(usize, &mut [i32])> {
+    let tiles = n.div_ceil(mr);
+    let threads = rayon::current_num_threads().max(1);
+    let blocks = (tiles * mr).div_ceil(target).next_multiple_of(threads).clamp(1, tiles.max(1));
+    let (mut rest, mut first) = (out, 0);
+    (0..blocks)
+        .map(|b| {
+            let tokens = ((tiles / blocks + usize::from(b < tiles % blocks)) * mr).min(n - first);
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut(tokens * m);
+            rest = tail;
+            first += tokens;
+            (first - tokens, block)
+        })
+        .collect()
+}
+
 /// The reference: one i64 sum per output, in index order.
 pub fn igemm_ref(x: &[i8], n: usize, w: &[i8], m: usize, k: usize, out: &mut [i64]) {
     for t in 0..n {
@@ -260,7 +281,7 @@ mod avx2 {
 
     use rayon::prelude::*;
 
-    use super::{PackedWeights, MR, NP, PROWS, TOKEN_BLOCK};
+    use super::{token_blocks, PackedWeights, MR, NP, PROWS, TOKEN_BLOCK};
 
     /// Packs the tokens, runs the tiles in parallel blocks of tokens, adds the codes the dense
     /// product left out. Results go straight to `out` (the exact sums fit i32: see `igemm_on`).
@@ -325,9 +346,9 @@ mod avx2 {
             }
         };
         let xw: Vec<i16> = if narrow { Vec::new() } else { xp.par_iter().map(|&u| i16::from(u as i8)).collect() };
-        out.par_chunks_mut(TOKEN_BLOCK * m).enumerate().for_each(|(b, blk)| {
+        token_blocks(out, m, n, TOKEN_BLOCK, MR).into_par_iter().for_each(|(first, blk)| {
             let tokens = blk.len() / m;
-            let span = b * TOKEN_BLOCK * kp..(b * TOKEN_BLOCK + tokens.div_ceil(MR) * MR) * kp;
+            let span = first * kp..(first + tokens.div_ceil(MR) * MR) * kp;
             if narrow {
                 // SAFETY: AVX2 was detected by the caller; each call gets MR rows of `kp` codes
                 // and NP panels of PROWS rows × kp, kp a multiple of 4, which is all it reads.
@@ -338,7 +359,7 @@ mod avx2 {
             }
             for (i, o) in blk.chunks_exact_mut(m).enumerate() {
                 // SAFETY: AVX2 was detected by the caller.
-                unsafe { finish_token(o, &sparse[b * TOKEN_BLOCK + i], w, offset) }
+                unsafe { finish_token(o, &sparse[first + i], w, offset) }
             }
         });
     }
@@ -492,7 +513,7 @@ mod vnni {
 
     use rayon::prelude::*;
 
-    use super::{PackedWeights, VMR, VNR, VROWS, VTOKEN_BLOCK};
+    use super::{token_blocks, PackedWeights, VMR, VNR, VROWS, VTOKEN_BLOCK};
 
     /// Offset of every code: `x + 128` is a u8 for every i8 code.
     const OFFSET: i32 = 128;
@@ -514,9 +535,9 @@ mod vnni {
         for (b, &s) in bias.iter_mut().zip(&w.row_sums) {
             *b = -OFFSET * s;
         }
-        out.par_chunks_mut(VTOKEN_BLOCK * m).enumerate().for_each(|(b, blk)| {
+        token_blocks(out, m, n, VTOKEN_BLOCK, VMR).into_par_iter().for_each(|(first, blk)| {
             let tokens = blk.len() / m;
-            let xb = &xp[b * VTOKEN_BLOCK * kp..][..tokens.div_ceil(VMR) * VMR * kp];
+            let xb = &xp[first * kp..][..tokens.div_ceil(VMR) * VMR * kp];
             for p0 in (0..panels).step_by(VNR) {
                 let wt = &packed[p0 * VROWS * kp..(p0 + VNR) * VROWS * kp];
                 let bt = &bias[p0 * VROWS..(p0 + VNR) * VROWS];
@@ -603,6 +624,30 @@ mod tests {
             igemm_on(path, x, n, &packed, dense_max, &mut got);
             let got: Vec<i64> = got.into_iter().map(i64::from).collect();
             assert_eq!(got, want, "{path:?}, n {n} m {m} k {k} dense_max {dense_max}");
+        }
+    }
+
+    #[test]
+    fn token_blocks_cover_the_tokens_in_near_equal_shares() {
+        let threads = rayon::current_num_threads();
+        for n in [1, 5, 6, 7, 48, 49, 100, 511, 512, 2048] {
+            let m = 3;
+            let mut out = vec![0i32; n * m];
+            let blocks = token_blocks(&mut out, m, n, 48, 6);
+            let sizes: Vec<usize> = blocks.iter().map(|(_, b)| b.len() / m).collect();
+            let firsts: Vec<usize> = blocks.iter().map(|&(f, _)| f).collect();
+            let starts: Vec<usize> = sizes.iter().scan(0, |acc, &s| Some(std::mem::replace(acc, *acc + s))).collect();
+            assert_eq!(firsts, starts, "n {n}: blocks are contiguous from token 0");
+            assert_eq!(sizes.iter().sum::<usize>(), n, "n {n}");
+            assert!(sizes.iter().all(|&s| s > 0), "n {n}: {sizes:?}");
+            let whole = &sizes[..sizes.len() - 1];
+            assert!(whole.iter().all(|s| s % 6 == 0), "n {n}: blocks of whole micro tiles {sizes:?}");
+            let (lo, hi) = (whole.iter().min().unwrap_or(&0), whole.iter().max().unwrap_or(&n));
+            assert!(whole.is_empty() || hi - lo <= 6, "n {n}: shares differ by more than a micro tile {sizes:?}");
+            assert!(sizes[sizes.len() - 1] <= *hi, "n {n}: {sizes:?}");
+            if n.div_ceil(6) >= threads {
+                assert_eq!(sizes.len() % threads, 0, "n {n}: {sizes:?} for {threads} threads");
+            }
         }
     }
 
