@@ -108,6 +108,21 @@ fn golden(a: GoldenArgs) -> Result<()> {
         reps,
         secs
     );
+    // Activation quantizer alone (salient selection, scale, rounding of every token row).
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while calls == 0 || start.elapsed().as_secs_f64() < 1.0 {
+        std::hint::black_box(quantize_acts(&x, a.k, bits, selector, d.config.max_salient as usize, None));
+        calls += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "quantizer: {:.2} ns per activation ({} calls of {} x {}, {selector:?})",
+        secs / (calls as f64 * x.len() as f64) * 1e9,
+        calls,
+        a.tokens,
+        a.k
+    );
     // Cycle model alone (raw mode cycles do not depend on the weights).
     let start = Instant::now();
     let mut calls = 0u64;
