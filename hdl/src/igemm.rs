@@ -300,7 +300,14 @@ mod avx2 {
         let (dense_max, offset) = if narrow { (t as i32, t as i32) } else { (127, 0) };
         let np = n.div_ceil(MR) * MR;
         // Dense codes, offset (narrow) and zero padded: padding pairs with zero weights.
-        let mut xp: Vec<u8> = rayon::iter::repeat_n(0, np * kp).collect();
+        // The packed codes' buffer is the calling thread's, kept from call to call: every code
+        // row is written below, and the padding rows (tokens n..np) are computed but never stored,
+        // so the buffer needs no clearing.
+        thread_local! {
+            static PACKED: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::default();
+        }
+        let mut xp = PACKED.take();
+        xp.resize(np * kp, 0);
         let mut sparse: Vec<Vec<(usize, i32)>> = vec![Vec::new(); n];
         xp.par_chunks_mut(kp).zip(sparse.par_iter_mut()).enumerate().for_each(|(tok, (dst, sp))| {
             let src = &x[tok * k..tok * k + k];
@@ -362,6 +369,7 @@ mod avx2 {
                 unsafe { finish_token(o, &sparse[first + i], w, offset) }
             }
         });
+        PACKED.set(xp);
     }
 
     /// Runs `kernel` over a block of tokens (`x`: their codes, `kp` per token, padded to whole

@@ -121,6 +121,8 @@ pub struct SalientScratch {
     chosen: Vec<usize>,
     /// The selection's own buffers ([`nth_key`]).
     select: Vec<i32>,
+    /// Deviation ranks of the chosen values when they exceed the budget ([`deviation_rank`]).
+    ranks: Vec<u64>,
 }
 
 /// An integer whose order is `f32::total_cmp`'s: selecting on these is selecting on the values,
@@ -160,7 +162,7 @@ pub fn select_salient_into<'s>(
     max_salient: usize,
     scratch: &'s mut SalientScratch,
 ) -> &'s [usize] {
-    let SalientScratch { keys, dev, chosen, select } = scratch;
+    let SalientScratch { keys, dev, chosen, select, ranks } = scratch;
     chosen.clear();
     if matches!(selector, SalientSelector::None) || max_salient == 0 || x.is_empty() {
         return chosen;
@@ -183,17 +185,35 @@ pub fn select_salient_into<'s>(
             chosen.sort_by(|&a, &b| by_deviation(dev, a, b));
             chosen.truncate(n);
             chosen.retain(|&k| !dev[k].is_nan());
+            chosen.sort_unstable();
         }
         SalientSelector::None => unreachable!(),
     }
+    // `chosen` is in index order here.
     if chosen.len() > max_salient {
-        // The `max_salient` first in the (total) deviation order: a selection, not a sort, as
-        // they are put in index order next.
-        chosen.select_nth_unstable_by(max_salient - 1, |&a, &b| by_deviation(dev, a, b));
-        chosen.truncate(max_salient);
+        // The `max_salient` first in the deviation order: a selection on integer ranks that sort
+        // as `by_deviation` does (the index is part of the rank), not a sort, as they are put
+        // in index order next.
+        ranks.clear();
+        ranks.extend(chosen.iter().map(|&k| deviation_rank(dev[k], k)));
+        ranks.select_nth_unstable(max_salient - 1);
+        chosen.clear();
+        chosen.extend(ranks[..max_salient].iter().map(|&r| (r & u64::from(u32::MAX)) as usize));
+        chosen.sort_unstable();
     }
-    chosen.sort_unstable();
     chosen
+}
+
+/// An integer whose ascending order is [`by_deviation`]'s for value `k` of deviation `dev`:
+/// larger deviation first (a NaN last), then lower index.
+#[inline(always)]
+fn deviation_rank(dev: f32, k: usize) -> u64 {
+    let key = order_key(if dev.is_nan() { f32::NEG_INFINITY } else { dev });
+    // `order_key` ascends with the value as an i32; flipping its sign bit makes it ascend as a
+    // u32, and its complement descends.
+    let descending = !((key as u32) ^ 0x8000_0000);
+    let index = u32::try_from(k).expect("a token row is shorter than 2^32 values");
+    (u64::from(descending) << 32) | u64::from(index)
 }
 
 /// Largest deviation first, NaN last, ties by lower index.
@@ -549,6 +569,17 @@ mod tests {
         quantize_codes(&x, s, &[], bits, &mut out);
         assert_eq!(out[2], 7, "a non-salient outlier clips at Qa");
         assert_eq!(dynamic_scale(&[0.0; 3], &[], 7), 1.0, "zero scale becomes 1");
+    }
+
+    #[test]
+    fn deviation_ranks_order_as_by_deviation() {
+        let dev = [3.0, f32::NAN, 0.0, 3.0, f32::INFINITY, 1e-40, 7.5, f32::NAN, 0.0, 2.0];
+        for a in 0..dev.len() {
+            for b in 0..dev.len() {
+                let want = by_deviation(&dev, a, b);
+                assert_eq!(deviation_rank(dev[a], a).cmp(&deviation_rank(dev[b], b)), want, "{a} {b}");
+            }
+        }
     }
 
     #[test]
