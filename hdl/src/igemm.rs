@@ -299,7 +299,7 @@ mod avx2 {
         let narrow = t > 0 && pair <= i16::MAX as u64;
         let (dense_max, offset) = if narrow { (t as i32, t as i32) } else { (127, 0) };
         let np = n.div_ceil(MR) * MR;
-        // Dense codes, offset (narrow) and zero padded: padding pairs with zero weights.
+        // Dense codes, offset (narrow); K padded with the offset, which meets zero weights.
         // The packed codes' buffer is the calling thread's, kept from call to call: every code
         // row is written below, and the padding rows (tokens n..np) are computed but never stored,
         // so the buffer needs no clearing.
