@@ -88,17 +88,13 @@ fn golden(a: GoldenArgs) -> Result<()> {
         a.tokens,
         a.seed
     );
-    // Functional model: repeat until at least ~1 s has passed.
-    let start = Instant::now();
-    let mut reps = 0u64;
+    // Functional model.
+    let layer = Layer { m: a.m, k: a.k, weights: &qw.codes, thresholds: None, mode: OutputMode::Raw, codes: &qx.codes };
     let mut run = None;
-    while reps == 0 || start.elapsed().as_secs_f64() < 1.0 {
-        let layer =
-            Layer { m: a.m, k: a.k, weights: &qw.codes, thresholds: None, mode: OutputMode::Raw, codes: &qx.codes };
+    let (reps, secs) = for_a_second(|| {
         run = Some(golden.run_layer(&layer)?);
-        reps += 1;
-    }
-    let secs = start.elapsed().as_secs_f64();
+        Ok(1)
+    })?;
     let run = run.expect("ran at least once");
     let macs = (a.m * a.k * a.tokens) as f64 * reps as f64;
     println!(
@@ -109,13 +105,10 @@ fn golden(a: GoldenArgs) -> Result<()> {
         secs
     );
     // Activation quantizer alone (salient selection, scale, rounding of every token row).
-    let start = Instant::now();
-    let mut calls = 0u64;
-    while calls == 0 || start.elapsed().as_secs_f64() < 1.0 {
+    let (calls, secs) = for_a_second(|| {
         std::hint::black_box(quantize_acts(&x, a.k, bits, selector, d.config.max_salient as usize, None));
-        calls += 1;
-    }
-    let secs = start.elapsed().as_secs_f64();
+        Ok(1)
+    })?;
     println!(
         "quantizer: {:.2} ns per activation ({} calls of {} x {}, {selector:?})",
         secs / (calls as f64 * x.len() as f64) * 1e9,
@@ -124,16 +117,13 @@ fn golden(a: GoldenArgs) -> Result<()> {
         a.k
     );
     // Cycle model alone (raw mode cycles do not depend on the weights).
-    let start = Instant::now();
-    let mut calls = 0u64;
     let mut sink = 0u64;
-    while calls == 0 || start.elapsed().as_secs_f64() < 1.0 {
+    let (calls, secs) = for_a_second(|| {
         for tok in qx.codes.chunks_exact(a.k) {
             sink = sink.wrapping_add(golden.token_cycles(tok));
-            calls += 1;
         }
-    }
-    let secs = start.elapsed().as_secs_f64();
+        Ok(a.tokens as u64)
+    })?;
     println!("cycle model: {:.3} M token calls/s (K = {}; checksum {sink})", calls as f64 / secs / 1e6, a.k);
     let tiles = a.m.div_ceil(d.config.rows as usize) as u64;
     println!(
@@ -146,4 +136,15 @@ fn golden(a: GoldenArgs) -> Result<()> {
         100.0 * run.utilisation()
     );
     Ok(())
+}
+
+/// Repeats `step` until at least a second has passed (at least once): the units the steps report,
+/// summed, and the seconds they took.
+fn for_a_second(mut step: impl FnMut() -> Result<u64>) -> Result<(u64, f64)> {
+    let start = Instant::now();
+    let mut units = step()?;
+    while start.elapsed().as_secs_f64() < 1.0 {
+        units += step()?;
+    }
+    Ok((units, start.elapsed().as_secs_f64()))
 }
